@@ -1,0 +1,115 @@
+//! Direct uploads (`PUT /v1/submissions/{dataset}/{period}/{region}`) and submission status.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::ingest::{Outcome, Upload};
+use crate::report::{Report, Status};
+use crate::submissions::{self, Submission};
+
+#[derive(Serialize)]
+pub struct SubmissionView {
+    #[serde(flatten)]
+    submission: Submission,
+    /// Whether this file's rows are the ones the indicators use now.
+    current: bool,
+}
+
+#[derive(Serialize)]
+pub struct SubmissionResponse {
+    submission: SubmissionView,
+    /// True when the same bytes had been submitted before and nothing was written again.
+    duplicate: bool,
+    report: Report,
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    file_name: Option<String>,
+}
+
+/// The file name from `?file_name=`, an `X-File-Name` header or `Content-Disposition`.
+fn file_name(query: &UploadQuery, headers: &HeaderMap) -> Option<String> {
+    if let Some(name) = &query.file_name {
+        return Some(name.clone());
+    }
+    if let Some(name) = headers.get("x-file-name").and_then(|v| v.to_str().ok()) {
+        return Some(name.to_string());
+    }
+    let disposition = headers.get("content-disposition")?.to_str().ok()?;
+    let (_, name) = disposition.split_once("filename=")?;
+    Some(name.trim_matches(['"', ' ', ';']).to_string())
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((dataset, period, region)): Path<(String, String, String)>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SubmissionResponse>), ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::EmptyBody);
+    }
+    let upload = Upload {
+        file_name: file_name(&query, &headers)
+            .unwrap_or_else(|| format!("{dataset}-{period}-{region}")),
+        dataset,
+        period,
+        region,
+    };
+    let outcome = state.ingestor.submit_bytes(&upload, body).await?;
+    let status = match (outcome.submission.status, outcome.duplicate) {
+        (Status::Rejected, _) => StatusCode::UNPROCESSABLE_ENTITY,
+        (Status::Accepted, true) => StatusCode::OK,
+        (Status::Accepted, false) => StatusCode::CREATED,
+    };
+    Ok((status, Json(respond(&state, outcome).await?)))
+}
+
+async fn respond(state: &AppState, outcome: Outcome) -> Result<SubmissionResponse, ApiError> {
+    let current = is_current(state, &outcome.submission.submission_id).await?;
+    Ok(SubmissionResponse {
+        submission: SubmissionView {
+            submission: outcome.submission,
+            current,
+        },
+        duplicate: outcome.duplicate,
+        report: outcome.report,
+    })
+}
+
+async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
+    let log = submissions::all(state.lake()).await?;
+    Ok(submissions::latest(&log)
+        .into_iter()
+        .any(|(s, current)| s.submission_id == id && current))
+}
+
+pub async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SubmissionResponse>, ApiError> {
+    let log = submissions::all(state.lake()).await?;
+    let (submission, current) = submissions::latest(&log)
+        .into_iter()
+        .find(|(s, _)| s.submission_id == id)
+        .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+    let report = state
+        .ingestor
+        .report(&id)
+        .await?
+        .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+    Ok(Json(SubmissionResponse {
+        submission: SubmissionView {
+            submission,
+            current,
+        },
+        duplicate: false,
+        report,
+    }))
+}

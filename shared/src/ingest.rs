@@ -1,0 +1,515 @@
+//! From an uploaded file to Delta tables: keep the raw file, stream it through the sheet
+//! reader and the validator on a blocking thread, stage the good rows as Parquet while
+//! reading, then commit them in one atomic replace, or drop them if any row is wrong.
+//!
+//! Every path in goes through here: the HTTP upload, `jiazheng submit`, and the S3 event of
+//! the ingest Lambda. A crash at any step leaves the lake consistent: staged files are
+//! invisible until the commit, the commit is atomic, and a retry of the same upload replaces
+//! the rows of its own earlier attempt.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::logstore::object_store::ObjectStoreExt;
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::datasets::{self, Dataset, Kind, columns};
+use crate::indicators;
+use crate::lake::{Lake, LakeError, names, read};
+use crate::periods::{BadPeriod, Period};
+use crate::privacy::Pseudonymizer;
+use crate::regions::stored::{self, Scope};
+use crate::regions::{Level, Region, RegionTree};
+use crate::report::{At, Findings, Problem, Report, Status};
+use crate::sheets;
+use crate::submissions::{self, Submission};
+use crate::validate::{Checked, Context, ValidateError, Validator};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "unknown dataset {0:?}; the datasets are enterprises, outlets, trainings, workers, shops, complaints"
+    )]
+    UnknownDataset(String),
+    #[error(transparent)]
+    Period(#[from] BadPeriod),
+    #[error("unknown region code {0:?}")]
+    UnknownRegion(String),
+    #[error(
+        "region {0} is a street or village; files are submitted by counties, leagues/cities and provinces"
+    )]
+    RegionLevel(String),
+    #[error("the lake has no region tree yet; run `jiazheng regions import DIR` first")]
+    NoRegions,
+    #[error("upload key {0:?} is not uploads/{{dataset}}/{{period}}/{{region}}/{{id}}.{{ext}}")]
+    Key(String),
+    #[error("no uploaded file at {0}")]
+    MissingUpload(String),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    #[error("the reader thread failed: {0}")]
+    Worker(String),
+}
+
+/// Where a raw upload lives: `uploads/{dataset}/{period}/{region}/{id}.{ext}`.
+#[derive(Debug, Clone)]
+pub struct UploadKey {
+    pub dataset: &'static Dataset,
+    pub period: Period,
+    pub region: String,
+    pub id: String,
+    pub extension: String,
+}
+
+impl UploadKey {
+    pub fn parse(key: &str) -> Result<UploadKey, IngestError> {
+        let bad = || IngestError::Key(key.to_string());
+        let parts: Vec<&str> = key.split('/').collect();
+        let ["uploads", dataset, period, region, file] = parts[..] else {
+            return Err(bad());
+        };
+        let (id, extension) = file.rsplit_once('.').ok_or_else(bad)?;
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !safe(id) || !safe(extension) || !region.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        Ok(UploadKey {
+            dataset: datasets::by_name(dataset)
+                .ok_or_else(|| IngestError::UnknownDataset(dataset.to_string()))?,
+            period: period.parse()?,
+            region: region.to_string(),
+            id: id.to_string(),
+            extension: extension.to_ascii_lowercase(),
+        })
+    }
+
+    pub fn report_key(&self) -> String {
+        format!("reports/{}.json", self.id)
+    }
+}
+
+impl std::fmt::Display for UploadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "uploads/{}/{}/{}/{}.{}",
+            self.dataset.name, self.period, self.region, self.id, self.extension
+        )
+    }
+}
+
+/// A file arriving with its dataset, period and submitting region.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub dataset: String,
+    pub period: String,
+    pub region: String,
+    pub file_name: String,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub submission: Submission,
+    pub report: Report,
+    /// The same bytes had been submitted before; nothing was written again.
+    pub duplicate: bool,
+}
+
+impl Outcome {
+    pub fn accepted(&self) -> bool {
+        self.submission.status == Status::Accepted
+    }
+}
+
+/// The ingest pipeline over one lake.
+#[derive(Debug, Clone)]
+pub struct Ingestor {
+    lake: Lake,
+    pseudonymizer: Option<Pseudonymizer>,
+}
+
+impl Ingestor {
+    /// `pseudonymizer` may be left out only where no dataset with ID numbers is ingested.
+    pub fn new(lake: Lake, pseudonymizer: Option<Pseudonymizer>) -> Ingestor {
+        Ingestor {
+            lake,
+            pseudonymizer,
+        }
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// Stores and processes a file received whole (an HTTP body, a local file). Its id is
+    /// derived from its content, so the same bytes for the same dataset, period and region
+    /// are always the same submission.
+    pub async fn submit_bytes(
+        &self,
+        upload: &Upload,
+        bytes: Bytes,
+    ) -> Result<Outcome, IngestError> {
+        let dataset = datasets::by_name(&upload.dataset)
+            .ok_or_else(|| IngestError::UnknownDataset(upload.dataset.clone()))?;
+        let period: Period = upload.period.parse()?;
+        let (tree, _) = stored::load(&self.lake, Scope::Published)
+            .await?
+            .ok_or(IngestError::NoRegions)?;
+        let region = submitting_region(&tree, &upload.region)?;
+        let mut hash = Sha256::new();
+        hash.update(format!("{}\n{}\n{}\n", dataset.name, period, region.code()));
+        hash.update(&bytes);
+        let id = hex::encode(&hash.finalize()[..10]);
+        let key = UploadKey {
+            dataset,
+            period,
+            region: region.code(),
+            id,
+            extension: sheets::Format::sniff(&bytes).extension().to_string(),
+        };
+        if let Some(outcome) = self.settled(&key).await? {
+            return Ok(outcome);
+        }
+        self.lake.put_object(&key.to_string(), bytes).await?;
+        self.process(&key, &upload.file_name).await
+    }
+
+    /// The outcome already decided for this upload, if it still stands: a rejected file, or
+    /// an accepted one that is still current (re-sending an older file makes it current again).
+    async fn settled(&self, key: &UploadKey) -> Result<Option<Outcome>, IngestError> {
+        let log = submissions::all(&self.lake).await?;
+        let Some((submission, current)) = submissions::latest(&log)
+            .into_iter()
+            .find(|(s, _)| s.submission_id == key.id)
+        else {
+            return Ok(None);
+        };
+        if submission.status == Status::Accepted && !current {
+            return Ok(None);
+        }
+        let Some(report) = self.report(&key.id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Outcome {
+            submission,
+            report,
+            duplicate: true,
+        }))
+    }
+
+    pub async fn report(&self, id: &str) -> Result<Option<Report>, IngestError> {
+        let key = format!("reports/{id}.json");
+        match self.lake.get_object(&key).await? {
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).map_err(LakeError::from)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks the raw upload at `key` and, when it has no error, makes its rows the current
+    /// ones for its dataset, period and region. Idempotent: an upload already decided is not
+    /// processed again.
+    pub async fn process(&self, key: &UploadKey, file_name: &str) -> Result<Outcome, IngestError> {
+        if let Some(outcome) = self.settled(key).await? {
+            return Ok(outcome);
+        }
+        let dataset = key.dataset;
+        let (published, _) = stored::load(&self.lake, Scope::Published)
+            .await?
+            .ok_or(IngestError::NoRegions)?;
+        let region = submitting_region(&published, &key.region)?.clone();
+        let (tree, _) = stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix))
+            .await?
+            .ok_or(IngestError::NoRegions)?;
+        let enterprises = self.enterprise_codes(dataset, key.period).await?;
+        let mut staged = self
+            .lake
+            .stage(
+                &names::dataset(dataset.name),
+                &dataset.schema(),
+                &datasets::Dataset::partition_columns(),
+            )
+            .await?;
+
+        let raw_key = key.to_string();
+        let object = match self
+            .lake
+            .store()
+            .get(&crate::lake::Lake::object_path(&raw_key))
+            .await
+        {
+            Ok(object) => object,
+            Err(deltalake::ObjectStoreError::NotFound { .. }) => {
+                return Err(IngestError::MissingUpload(raw_key));
+            }
+            Err(e) => return Err(LakeError::from(e).into()),
+        };
+        let size = object.meta.size as i64;
+        let stream = object.into_stream().map_err(std::io::Error::other);
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+
+        let (tx, mut rx) = mpsc::channel::<RecordBatch>(2);
+        let job = Job {
+            dataset,
+            period: key.period,
+            region: region.clone(),
+            tree: Arc::new(tree),
+            submission_id: key.id.clone(),
+            pseudonymizer: self.pseudonymizer.clone(),
+            enterprises,
+        };
+        let worker = tokio::task::spawn_blocking(move || job.run(reader, tx));
+        let mut write_error = None;
+        while let Some(batch) = rx.recv().await {
+            if write_error.is_none()
+                && let Err(e) = staged.write(batch).await
+            {
+                write_error = Some(e);
+            }
+        }
+        let parsed = worker
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??;
+        if let Some(e) = write_error {
+            staged.abort();
+            return Err(e.into());
+        }
+
+        let Parsed { checked, sha256 } = parsed;
+        let accepted = !checked.findings.has_errors();
+        let mut table_version = None;
+        if accepted {
+            let counties: Vec<String> = if region.level == Level::County {
+                vec![region.prefix.clone()]
+            } else {
+                published
+                    .within(&region, Level::County)
+                    .iter()
+                    .map(|r| r.prefix.clone())
+                    .collect()
+            };
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("jiazheng.submission".into(), key.id.clone().into());
+            let version = staged
+                .commit_replacing(
+                    &[
+                        (columns::PERIOD, vec![key.period.to_string()]),
+                        (columns::COUNTY, counties),
+                    ],
+                    metadata,
+                )
+                .await?;
+            table_version = Some(version);
+        } else {
+            staged.abort();
+        }
+
+        let status = if accepted {
+            Status::Accepted
+        } else {
+            Status::Rejected
+        };
+        let summary = checked.findings.summary;
+        let report = Report {
+            submission_id: key.id.clone(),
+            dataset: dataset.name.to_string(),
+            period: key.period.to_string(),
+            region: region.code(),
+            file_name: file_name.to_string(),
+            status,
+            header_row: checked.header_row,
+            summary: summary.clone(),
+            issues: checked.findings.issues,
+        };
+        self.lake
+            .put_object(
+                &key.report_key(),
+                Bytes::from(serde_json::to_vec_pretty(&report).map_err(LakeError::from)?),
+            )
+            .await?;
+        let submission = Submission {
+            submission_id: key.id.clone(),
+            dataset: dataset.name.to_string(),
+            period: key.period.to_string(),
+            region: region.code(),
+            file_name: file_name.to_string(),
+            content_sha256: sha256,
+            size_bytes: size,
+            status,
+            rows: summary.rows as i64,
+            errors: summary.errors as i64,
+            warnings: summary.warnings as i64,
+            decided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            raw_key,
+            report_key: key.report_key(),
+            table_version,
+        };
+        submissions::record(&self.lake, &submission).await?;
+        tracing::info!(
+            submission = %submission.submission_id,
+            dataset = dataset.name,
+            period = %key.period,
+            region = %submission.region,
+            status = ?status,
+            rows = summary.rows,
+            errors = summary.errors,
+            "submission decided"
+        );
+        if accepted {
+            indicators::refresh(&self.lake, key.period).await?;
+        }
+        Ok(Outcome {
+            submission,
+            report,
+            duplicate: false,
+        })
+    }
+
+    /// Credit codes of the enterprises reported for the period, when the dataset refers to
+    /// enterprises.
+    async fn enterprise_codes(
+        &self,
+        dataset: &Dataset,
+        period: Period,
+    ) -> Result<Option<HashSet<String>>, IngestError> {
+        let refers = dataset.name != datasets::ENTERPRISES.name
+            && dataset
+                .fields
+                .iter()
+                .any(|f| matches!(f.kind, Kind::CreditCode));
+        if !refers {
+            return Ok(None);
+        }
+        let table = names::dataset(datasets::ENTERPRISES.name);
+        let (ctx, versions) = self.lake.session(&[&table]).await?;
+        if versions.is_empty() {
+            return Ok(Some(HashSet::new()));
+        }
+        let batches = ctx
+            .sql(&format!(
+                "SELECT DISTINCT credit_code FROM enterprises WHERE period = '{period}'"
+            ))
+            .await
+            .map_err(LakeError::from)?
+            .collect()
+            .await
+            .map_err(LakeError::from)?;
+        let mut codes = HashSet::new();
+        for batch in &batches {
+            codes.extend(read::text(batch, 0)?.iter().flatten().map(str::to_string));
+        }
+        Ok(Some(codes))
+    }
+}
+
+/// The region a file is submitted for: a county or anything above it.
+pub fn submitting_region<'t>(tree: &'t RegionTree, code: &str) -> Result<&'t Region, IngestError> {
+    let region = tree
+        .resolve(code)
+        .ok_or_else(|| IngestError::UnknownRegion(code.to_string()))?;
+    if region.level > Level::County {
+        return Err(IngestError::RegionLevel(code.to_string()));
+    }
+    Ok(region)
+}
+
+/// Everything the reader thread owns.
+struct Job {
+    dataset: &'static Dataset,
+    period: Period,
+    region: Region,
+    tree: Arc<RegionTree>,
+    submission_id: String,
+    pseudonymizer: Option<Pseudonymizer>,
+    enterprises: Option<HashSet<String>>,
+}
+
+struct Parsed {
+    checked: Checked,
+    sha256: String,
+}
+
+impl Job {
+    /// Reads and checks the whole file, sending good batches to the writer as they fill.
+    fn run(self, reader: impl Read, tx: mpsc::Sender<RecordBatch>) -> Result<Parsed, IngestError> {
+        let mut validator = Validator::new(Context {
+            dataset: self.dataset,
+            period: self.period,
+            region: &self.region,
+            regions: &self.tree,
+            submission_id: &self.submission_id,
+            pseudonymizer: self.pseudonymizer.as_ref(),
+            enterprises: self.enterprises.as_ref(),
+        })?;
+        let mut hashing = HashingReader {
+            inner: reader,
+            hash: Sha256::new(),
+        };
+        let sheet_names = [self.dataset.name, self.dataset.zh];
+        let mut failure: Option<ValidateError> = None;
+        let read = sheets::read_rows(&mut hashing, &sheet_names, |number, cells| {
+            if failure.is_some() {
+                return;
+            }
+            match validator.push(number, cells) {
+                Ok(Some(batch)) => {
+                    // The writer only stops listening when it failed; its error is reported.
+                    let _ = tx.blocking_send(batch);
+                }
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        // Read to the end so the hash covers the whole file even if the reader stopped early.
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .map_err(|e| IngestError::Worker(e.to_string()))?;
+        let mut checked = match read {
+            Ok(_) => validator.finish()?,
+            Err(e) => {
+                let mut findings = Findings::default();
+                findings.add(Problem::UnreadableFile(e.to_string()), At::default());
+                Checked {
+                    findings,
+                    header_row: None,
+                    last_batch: None,
+                }
+            }
+        };
+        if let Some(batch) = checked.last_batch.take() {
+            let _ = tx.blocking_send(batch);
+        }
+        Ok(Parsed {
+            checked,
+            sha256: hex::encode(hashing.hash.finalize()),
+        })
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,0 +1,395 @@
+//! The lake: Delta tables and plain objects under one root, on the local filesystem or S3,
+//! always through `object_store` (nothing here assumes a local path).
+//!
+//! Layout under the root:
+//! - `uploads/{dataset}/{period}/{region}/{id}.{ext}`: raw files, kept as received, never served
+//! - `reports/{id}.json`: validation reports
+//! - `tables/{dataset}`: one Delta table per dataset, partitioned by period and county
+//! - `tables/regions`, `tables/submissions`: the region tree and the submission log
+//! - `published/indicator_values`: the small snapshot the API serves
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::Action;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStoreError};
+use futures::StreamExt;
+use url::Url;
+
+/// Names of the lake's tables, relative to the root.
+pub mod names {
+    pub const REGIONS: &str = "tables/regions";
+    pub const SUBMISSIONS: &str = "tables/submissions";
+    pub const INDICATOR_VALUES: &str = "published/indicator_values";
+
+    pub fn dataset(name: &str) -> String {
+        format!("tables/{name}")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake location {0:?} is neither a path nor a URL such as s3://bucket/prefix")]
+    Location(String),
+    #[error("cannot create the local lake directory {path}: {source}")]
+    LocalDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("delta: {0}")]
+    Delta(#[from] DeltaTableError),
+    #[error("storage: {0}")]
+    Store(#[from] ObjectStoreError),
+    #[error("query: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{table}: a concurrent writer kept winning; gave up after {attempts} attempts")]
+    Contended { table: String, attempts: usize },
+}
+
+/// A handle on the lake; cheap to clone.
+#[derive(Clone)]
+pub struct Lake {
+    root: Url,
+    options: HashMap<String, String>,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lake({})", self.root)
+    }
+}
+
+impl Lake {
+    /// Opens the lake at a local path (created if missing) or a URL (`s3://bucket/prefix`,
+    /// `memory://`). S3 is configured by the standard AWS environment.
+    pub fn open(location: &str) -> Result<Lake, LakeError> {
+        let root = if location.contains("://") {
+            let mut url =
+                Url::parse(location).map_err(|_| LakeError::Location(location.to_string()))?;
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            url
+        } else {
+            std::fs::create_dir_all(location).map_err(|source| LakeError::LocalDir {
+                path: location.to_string(),
+                source,
+            })?;
+            let path = std::fs::canonicalize(location).map_err(|source| LakeError::LocalDir {
+                path: location.to_string(),
+                source,
+            })?;
+            Url::from_directory_path(&path)
+                .map_err(|_| LakeError::Location(location.to_string()))?
+        };
+        let options = HashMap::new();
+        let store = DeltaTableBuilder::from_url(root.clone())?
+            .with_storage_options(options.clone())
+            .build_storage()?
+            .object_store(None);
+        Ok(Lake {
+            root,
+            options,
+            store,
+        })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// Whether the lake lives on this machine's filesystem.
+    pub fn is_local(&self) -> bool {
+        self.root.scheme() == "file"
+    }
+
+    pub fn table_url(&self, name: &str) -> Url {
+        self.root
+            .join(&format!("{name}/"))
+            .expect("table names are relative paths")
+    }
+
+    fn builder(&self, name: &str) -> Result<DeltaTableBuilder, LakeError> {
+        Ok(DeltaTableBuilder::from_url(self.table_url(name))?
+            .with_storage_options(self.options.clone()))
+    }
+
+    /// Loads the latest version of a table, or `None` when it has never been written.
+    pub async fn load(&self, name: &str) -> Result<Option<DeltaTable>, LakeError> {
+        if !self.exists(name).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.builder(name)?.load().await?))
+    }
+
+    /// Whether a table has a transaction log: one listing, the same on a disk and on S3.
+    async fn exists(&self, name: &str) -> Result<bool, LakeError> {
+        let log = Path::from(format!("{name}/_delta_log"));
+        let mut listing = self.store.list(Some(&log));
+        Ok(listing.next().await.transpose()?.is_some())
+    }
+
+    /// An unloaded handle, for the first write of a table.
+    pub fn handle(&self, name: &str) -> Result<DeltaTable, LakeError> {
+        Ok(self.builder(name)?.build()?)
+    }
+
+    /// Loads a table, creating it empty with `schema` first if needed. Safe when several
+    /// writers create it at once: the loser of the race loads the winner's table.
+    pub async fn ensure(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        partitions: &[String],
+    ) -> Result<DeltaTable, LakeError> {
+        if let Some(table) = self.load(name).await? {
+            return Ok(table);
+        }
+        let columns: deltalake::kernel::StructType =
+            deltalake::kernel::engine::arrow_conversion::TryIntoKernel::try_into_kernel(
+                schema.as_ref(),
+            )?;
+        let created = self
+            .handle(name)?
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_partition_columns(partitions.to_vec())
+            .with_table_name(name.rsplit('/').next().unwrap_or(name))
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            Err(_) => self.load(name).await?.ok_or_else(|| LakeError::Contended {
+                table: name.to_string(),
+                attempts: 1,
+            }),
+        }
+    }
+
+    pub fn object_path(key: &str) -> Path {
+        Path::from(key)
+    }
+
+    pub async fn put_object(&self, key: &str, bytes: Bytes) -> Result<(), LakeError> {
+        self.store
+            .put(&Path::from(key), PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_object(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
+        match self.store.get(&Path::from(key)).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(ObjectStoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The object store rooted at the lake, for streaming reads of raw uploads.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// A DataFusion session with the named tables registered under their last path
+    /// segment; tables not written yet are left out.
+    pub async fn session(
+        &self,
+        tables: &[&str],
+    ) -> Result<(SessionContext, TableVersions), LakeError> {
+        let ctx = SessionContext::new();
+        let mut versions = TableVersions::new();
+        for name in tables {
+            let Some(table) = self.load(name).await? else {
+                continue;
+            };
+            register(&ctx, name, &table).await?;
+            if let Some(v) = table.version() {
+                versions.insert(name.to_string(), v as i64);
+            }
+        }
+        Ok((ctx, versions))
+    }
+
+    /// The latest version of each named table that exists.
+    pub async fn versions(&self, tables: &[&str]) -> Result<TableVersions, LakeError> {
+        let mut versions = TableVersions::new();
+        for name in tables {
+            if let Some(version) = self.load(name).await?.and_then(|t| t.version()) {
+                versions.insert(name.to_string(), version as i64);
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Starts a write whose files become visible only when committed.
+    pub async fn stage(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        partitions: &[String],
+    ) -> Result<StagedWrite, LakeError> {
+        let table = self.ensure(name, schema, partitions).await?;
+        let writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .build(),
+        );
+        Ok(StagedWrite {
+            name: name.to_string(),
+            table,
+            writer,
+            partitions: partitions.to_vec(),
+        })
+    }
+}
+
+/// Columns of query results, whatever physical type DataFusion chose for them (strings may
+/// come back as views or dictionaries, partition columns as dictionaries).
+pub mod read {
+    use deltalake::arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+    use deltalake::arrow::compute::cast;
+    use deltalake::arrow::datatypes::{DataType, Float64Type, Int64Type};
+
+    use super::LakeError;
+
+    pub fn text(batch: &RecordBatch, column: usize) -> Result<StringArray, LakeError> {
+        Ok(cast(batch.column(column), &DataType::Utf8)?
+            .as_string::<i32>()
+            .clone())
+    }
+
+    pub fn float(batch: &RecordBatch, column: usize) -> Result<Float64Array, LakeError> {
+        Ok(cast(batch.column(column), &DataType::Float64)?
+            .as_primitive::<Float64Type>()
+            .clone())
+    }
+
+    pub fn int(batch: &RecordBatch, column: usize) -> Result<Int64Array, LakeError> {
+        Ok(cast(batch.column(column), &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone())
+    }
+}
+
+/// Rows per Parquet row group: bounds the writer's buffer on a million-row upload.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// The Delta version of each table a computation read.
+pub type TableVersions = std::collections::BTreeMap<String, i64>;
+
+/// Registers a loaded table with a session under the last segment of its name.
+pub async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    table: &DeltaTable,
+) -> Result<(), LakeError> {
+    table.update_datafusion_session(&ctx.state())?;
+    let provider = table.table_provider().await?;
+    let short = name.rsplit('/').next().unwrap_or(name);
+    ctx.register_table(short, provider)?;
+    Ok(())
+}
+
+/// Data files written but not yet part of the table: `commit_replacing` makes them visible
+/// in one atomic commit, `abort` (or a crash) leaves them as unreferenced files that readers
+/// never see.
+pub struct StagedWrite {
+    name: String,
+    table: DeltaTable,
+    writer: RecordBatchWriter,
+    partitions: Vec<String>,
+}
+
+/// How many times a commit is retried against concurrent writers of the same partitions.
+const COMMIT_ATTEMPTS: usize = 8;
+
+impl StagedWrite {
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        self.writer.write(batch).await?;
+        Ok(())
+    }
+
+    pub fn abort(mut self) {
+        self.writer.reset();
+    }
+
+    /// Commits the staged files, removing every current file whose partition values match
+    /// `replace` (column → accepted values). Returns the new table version.
+    ///
+    /// Writers of other partitions never conflict (Delta's conflict checker sees the
+    /// predicate); a writer of the same partitions that wins the race makes this one reload
+    /// and recompute what it replaces, so the last commit wins whole.
+    pub async fn commit_replacing(
+        mut self,
+        replace: &[(&str, Vec<String>)],
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64, LakeError> {
+        let adds = self.writer.flush().await?;
+        let predicate = replace
+            .iter()
+            .map(|(column, values)| {
+                let list: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+                format!("{column} IN ({})", list.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut table = self.table;
+        for _ in 0..COMMIT_ATTEMPTS {
+            table.update_state().await?;
+            let snapshot = table.snapshot()?;
+            let mut actions: Vec<Action> = snapshot
+                .log_data()
+                .iter()
+                .filter(|file| {
+                    let values = file.partition_values_map();
+                    replace.iter().all(|(column, accepted)| {
+                        values
+                            .get(*column)
+                            .and_then(|v| v.as_ref())
+                            .is_some_and(|v| accepted.contains(v))
+                    })
+                })
+                .map(|file| Action::Remove(file.remove_action(true)))
+                .collect();
+            actions.extend(adds.iter().cloned().map(Action::Add));
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: Some(self.partitions.clone()),
+                predicate: Some(predicate.clone()),
+            };
+            let result =
+                CommitBuilder::from(CommitProperties::default().with_metadata(metadata.clone()))
+                    .with_actions(actions)
+                    .build(Some(snapshot), table.log_store(), operation)
+                    .await;
+            match result {
+                Ok(done) => return Ok(done.version() as i64),
+                Err(DeltaTableError::Transaction { source }) => {
+                    tracing::info!(table = %self.name, error = %source, "commit conflict, retrying");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(LakeError::Contended {
+            table: self.name,
+            attempts: COMMIT_ATTEMPTS,
+        })
+    }
+}

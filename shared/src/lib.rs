@@ -1,0 +1,20 @@
+//! jiazheng: the library every binary of the project is a thin shell over.
+//!
+//! Files go in through [`ingest`], are read by [`sheets`], checked by [`validate`] against the
+//! declarations in [`datasets`], stored in the Delta tables of [`lake`], turned into the
+//! policy's [`indicators`] with DataFusion, and served by [`api`].
+
+pub mod api;
+pub mod datasets;
+pub mod identifiers;
+pub mod indicators;
+pub mod ingest;
+pub mod lake;
+pub mod periods;
+pub mod privacy;
+pub mod regions;
+pub mod report;
+pub mod samples;
+pub mod sheets;
+pub mod submissions;
+pub mod validate;

@@ -1,0 +1,101 @@
+//! Half-year reporting periods (半年报): `2023H1`, `2023H2`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    pub year: i32,
+    /// 1 or 2.
+    pub half: u8,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a half-year period such as 2023H1 or 2023H2")]
+pub struct BadPeriod(pub String);
+
+impl Period {
+    pub fn new(year: i32, half: u8) -> Option<Period> {
+        ((2000..=2100).contains(&year) && (half == 1 || half == 2)).then_some(Period { year, half })
+    }
+
+    /// The last day of the period: 30 June or 31 December.
+    pub fn end(self) -> NaiveDate {
+        let (month, day) = if self.half == 1 { (6, 30) } else { (12, 31) };
+        NaiveDate::from_ymd_opt(self.year, month, day).expect("valid period end")
+    }
+
+    pub fn start(self) -> NaiveDate {
+        let month = if self.half == 1 { 1 } else { 7 };
+        NaiveDate::from_ymd_opt(self.year, month, 1).expect("valid period start")
+    }
+
+    /// The half-year before this one.
+    pub fn previous(self) -> Period {
+        if self.half == 2 {
+            Period {
+                year: self.year,
+                half: 1,
+            }
+        } else {
+            Period {
+                year: self.year - 1,
+                half: 2,
+            }
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}H{}", self.year, self.half)
+    }
+}
+
+impl FromStr for Period {
+    type Err = BadPeriod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadPeriod(s.to_string());
+        let (year, half) = s.trim().split_once(['H', 'h']).ok_or_else(bad)?;
+        if year.len() != 4 {
+            return Err(bad());
+        }
+        let year = year.parse().map_err(|_| bad())?;
+        let half = half.parse().map_err(|_| bad())?;
+        Period::new(year, half).ok_or_else(bad)
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_orders() {
+        let p: Period = "2023H2".parse().unwrap();
+        assert_eq!(p.end(), NaiveDate::from_ymd_opt(2023, 12, 31).unwrap());
+        assert_eq!(p.previous().to_string(), "2023H1");
+        assert_eq!(p.previous().previous().to_string(), "2022H2");
+        assert!(p.previous() < p);
+        for bad in ["2023", "2023H3", "23H1", "2023-H1", "H1", "1999H1"] {
+            assert!(bad.parse::<Period>().is_err(), "{bad}");
+        }
+    }
+}

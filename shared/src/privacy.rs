@@ -1,0 +1,109 @@
+//! Personal data: ID numbers are replaced at ingest by a keyed hash, so the lake can count
+//! distinct workers without ever holding who they are.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The environment variable holding the HMAC key (hex or any string of 32+ bytes).
+pub const KEY_ENV: &str = "JIAZHENG_ID_HMAC_KEY";
+const MIN_KEY_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "{KEY_ENV} is not set: ID numbers cannot be pseudonymised. Set it to a secret of at least {MIN_KEY_BYTES} bytes (on AWS it comes from SSM)"
+    )]
+    Missing,
+    #[error("{KEY_ENV} is too short: use at least {MIN_KEY_BYTES} bytes")]
+    TooShort,
+}
+
+/// HMAC-SHA256 keyed hashing of ID numbers.
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymizer(<key>)")
+    }
+}
+
+impl Pseudonymizer {
+    pub fn new(key: &[u8]) -> Result<Pseudonymizer, KeyError> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort);
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| KeyError::TooShort)?;
+        Ok(Pseudonymizer { mac })
+    }
+
+    /// Reads the key from [`KEY_ENV`].
+    pub fn from_env() -> Result<Pseudonymizer, KeyError> {
+        match std::env::var(KEY_ENV) {
+            Ok(key) if !key.is_empty() => Pseudonymizer::new(key.as_bytes()),
+            _ => Err(KeyError::Missing),
+        }
+    }
+
+    /// The pseudonym of a checked, upper-cased ID number: 64 hex characters.
+    pub fn pseudonym(&self, id_number: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(id_number.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Where a local lake keeps its generated key.
+const LOCAL_KEY: &str = "local/id-hmac-key";
+
+/// The key for a lake: from [`KEY_ENV`] when set; otherwise, for a lake on this machine only,
+/// a random key generated once and kept in the lake, so a newcomer's local run works without
+/// set-up while keeping pseudonyms stable across runs. A lake elsewhere without the variable
+/// is an error: production keys come from the secret store, never from the lake.
+pub async fn for_lake(lake: &crate::lake::Lake) -> Result<Pseudonymizer, LocalKeyError> {
+    match Pseudonymizer::from_env() {
+        Err(KeyError::Missing) if lake.is_local() => {}
+        other => return Ok(other?),
+    }
+    if let Some(key) = lake.get_object(LOCAL_KEY).await? {
+        return Ok(Pseudonymizer::new(&key)?);
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| LocalKeyError::Random(e.to_string()))?;
+    lake.put_object(LOCAL_KEY, bytes::Bytes::copy_from_slice(&key))
+        .await?;
+    tracing::warn!("{KEY_ENV} is not set: generated a key for this local lake");
+    Ok(Pseudonymizer::new(&key)?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalKeyError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Lake(#[from] crate::lake::LakeError),
+    #[error("no randomness for a local key: {0}")]
+    Random(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_and_stable() {
+        let a = Pseudonymizer::new(&[1; 32]).unwrap();
+        let b = Pseudonymizer::new(&[2; 32]).unwrap();
+        let id = "11010519491231002X";
+        assert_eq!(a.pseudonym(id), a.pseudonym(id));
+        assert_ne!(a.pseudonym(id), b.pseudonym(id));
+        assert_eq!(a.pseudonym(id).len(), 64);
+        assert!(!a.pseudonym(id).contains("110105"));
+        assert!(matches!(
+            Pseudonymizer::new(b"short"),
+            Err(KeyError::TooShort)
+        ));
+    }
+}

@@ -1,0 +1,347 @@
+//! The validation report a submitter gets back: every problem with the row and column as they
+//! see them in Excel, a stable code and a message in Chinese and English.
+//!
+//! All problem codes and their messages live in [`Problem`]; nothing else spells them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How many problems a report lists in full; the summary still counts every one.
+pub const MAX_LISTED: usize = 1000;
+/// Longest cell value a report repeats back.
+const MAX_VALUE_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Rejects the whole file.
+    Error,
+    /// Reported, but the file is still accepted.
+    Warning,
+}
+
+/// Everything that can be wrong with a file, a row or a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    UnreadableFile(String),
+    EmptyFile,
+    NoHeader,
+    MissingColumn,
+    DuplicateColumn,
+    UnknownColumn,
+    Required,
+    TooLong { max: usize },
+    InvalidBool,
+    InvalidChoice { allowed: String },
+    InvalidDate,
+    DateAfterPeriod { end: String },
+    InvalidNumber,
+    BelowMinimum { min: i64 },
+    InvalidAmount,
+    CreditCodeFormat,
+    CreditCodeChecksum,
+    RegionCodeFormat { digits: usize },
+    UnknownRegion,
+    OutsideRegion { region: String },
+    NotCommunity,
+    IdNumberFormat,
+    IdNumberChecksum,
+    DuplicateKey { first_row: usize },
+    SumExceedsTotal { parts: String, total: String },
+    UnknownEnterprise,
+}
+
+impl Problem {
+    /// The stable code clients and tests match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::UnreadableFile(_) => "unreadable_file",
+            Problem::EmptyFile => "empty_file",
+            Problem::NoHeader => "no_header",
+            Problem::MissingColumn => "missing_column",
+            Problem::DuplicateColumn => "duplicate_column",
+            Problem::UnknownColumn => "unknown_column",
+            Problem::Required => "required",
+            Problem::TooLong { .. } => "too_long",
+            Problem::InvalidBool => "invalid_bool",
+            Problem::InvalidChoice { .. } => "invalid_choice",
+            Problem::InvalidDate => "invalid_date",
+            Problem::DateAfterPeriod { .. } => "date_after_period",
+            Problem::InvalidNumber => "invalid_number",
+            Problem::BelowMinimum { .. } => "below_minimum",
+            Problem::InvalidAmount => "invalid_amount",
+            Problem::CreditCodeFormat => "credit_code_format",
+            Problem::CreditCodeChecksum => "credit_code_checksum",
+            Problem::RegionCodeFormat { .. } => "region_code_format",
+            Problem::UnknownRegion => "unknown_region",
+            Problem::OutsideRegion { .. } => "outside_region",
+            Problem::NotCommunity => "not_community",
+            Problem::IdNumberFormat => "id_number_format",
+            Problem::IdNumberChecksum => "id_number_checksum",
+            Problem::DuplicateKey { .. } => "duplicate_key",
+            Problem::SumExceedsTotal { .. } => "sum_exceeds_total",
+            Problem::UnknownEnterprise => "unknown_enterprise",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            Problem::UnknownColumn | Problem::UnknownEnterprise => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    pub fn message_zh(&self) -> String {
+        match self {
+            Problem::UnreadableFile(why) => {
+                format!("无法读取文件，请另存为 CSV 或 XLSX 后重新上传（{why}）")
+            }
+            Problem::EmptyFile => "文件中没有数据行".into(),
+            Problem::NoHeader => "前 20 行中找不到表头，请使用模板的中文表头".into(),
+            Problem::MissingColumn => "缺少必填列".into(),
+            Problem::DuplicateColumn => "该列重复出现".into(),
+            Problem::UnknownColumn => "无法识别的列，已忽略".into(),
+            Problem::Required => "必填项为空".into(),
+            Problem::TooLong { max } => format!("内容过长，最多 {max} 个字符"),
+            Problem::InvalidBool => "请填写“是”或“否”".into(),
+            Problem::InvalidChoice { allowed } => format!("不是允许的取值，可选：{allowed}"),
+            Problem::InvalidDate => {
+                "日期无法识别，请写成 2023-06-30、2023/6/30 或 2023年6月30日".into()
+            }
+            Problem::DateAfterPeriod { end } => format!("日期晚于报告期末（{end}）"),
+            Problem::InvalidNumber => "应为整数".into(),
+            Problem::BelowMinimum { min } => format!("不能小于 {min}"),
+            Problem::InvalidAmount => "应为不小于 0 的数字，最多两位小数".into(),
+            Problem::CreditCodeFormat => {
+                "统一社会信用代码应为 18 位数字或大写字母（不含 I、O、S、V、Z）".into()
+            }
+            Problem::CreditCodeChecksum => "统一社会信用代码校验位不正确，请核对".into(),
+            Problem::RegionCodeFormat { digits } => format!("区划代码应为 {digits} 位数字"),
+            Problem::UnknownRegion => "区划代码不存在（统计用区划代码 2023）".into(),
+            Problem::OutsideRegion { region } => format!("该代码不在报送地区（{region}）范围内"),
+            Problem::NotCommunity => {
+                "该代码是村民委员会，不是社区（居委会代码末三位为 001–199）".into()
+            }
+            Problem::IdNumberFormat => "身份证号应为 18 位，最后一位可为 X，出生日期须有效".into(),
+            Problem::IdNumberChecksum => "身份证号校验位不正确".into(),
+            Problem::DuplicateKey { first_row } => format!("与第 {first_row} 行重复"),
+            Problem::SumExceedsTotal { parts, total } => format!("{parts} 合计超过{total}"),
+            Problem::UnknownEnterprise => "该企业不在本期已报送的家政企业名单中".into(),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            Problem::UnreadableFile(why) => {
+                format!("The file cannot be read; save it as CSV or XLSX and upload again ({why})")
+            }
+            Problem::EmptyFile => "The file has no data rows".into(),
+            Problem::NoHeader => {
+                "No header row among the first 20 rows; use the template's headers".into()
+            }
+            Problem::MissingColumn => "A required column is missing".into(),
+            Problem::DuplicateColumn => "This column appears twice".into(),
+            Problem::UnknownColumn => "Unrecognised column, ignored".into(),
+            Problem::Required => "A required value is empty".into(),
+            Problem::TooLong { max } => format!("Too long: at most {max} characters"),
+            Problem::InvalidBool => "Write 是 or 否 (yes or no)".into(),
+            Problem::InvalidChoice { allowed } => {
+                format!("Not an allowed value; choose one of: {allowed}")
+            }
+            Problem::InvalidDate => {
+                "Unrecognised date; write 2023-06-30, 2023/6/30 or 2023年6月30日".into()
+            }
+            Problem::DateAfterPeriod { end } => format!("Date after the end of the period ({end})"),
+            Problem::InvalidNumber => "Must be a whole number".into(),
+            Problem::BelowMinimum { min } => format!("Must be at least {min}"),
+            Problem::InvalidAmount => {
+                "Must be a number of at least 0 with at most two decimals".into()
+            }
+            Problem::CreditCodeFormat => {
+                "A credit code is 18 digits or capital letters (no I, O, S, V, Z)".into()
+            }
+            Problem::CreditCodeChecksum => {
+                "Wrong check character in the unified social credit code".into()
+            }
+            Problem::RegionCodeFormat { digits } => {
+                format!("A region code here has {digits} digits")
+            }
+            Problem::UnknownRegion => "No such region code (NBS division codes 2023)".into(),
+            Problem::OutsideRegion { region } => {
+                format!("The code lies outside the submitting region ({region})")
+            }
+            Problem::NotCommunity => {
+                "A villagers' committee, not a community (community codes end in 001–199)".into()
+            }
+            Problem::IdNumberFormat => {
+                "An ID number has 18 characters, the last may be X, with a valid birth date".into()
+            }
+            Problem::IdNumberChecksum => "Wrong check character in the ID number".into(),
+            Problem::DuplicateKey { first_row } => format!("Duplicate of row {first_row}"),
+            Problem::SumExceedsTotal { parts, total } => {
+                format!("The sum of {parts} exceeds {total}")
+            }
+            Problem::UnknownEnterprise => {
+                "This enterprise is not among the enterprises reported for the period".into()
+            }
+        }
+    }
+}
+
+/// One problem as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Issue {
+    /// Row number as the spreadsheet shows it (1-based, title rows included); absent for
+    /// problems of the whole file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    /// The column header as the submitter wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The canonical field name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub code: String,
+    pub severity: Severity,
+    pub message_zh: String,
+    pub message_en: String,
+}
+
+/// Where a problem was found.
+#[derive(Debug, Clone, Default)]
+pub struct At<'a> {
+    pub row: Option<usize>,
+    pub column: Option<&'a str>,
+    pub field: Option<&'a str>,
+    /// The value as shown back; callers mask personal data before it gets here.
+    pub value: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Accepted,
+    Rejected,
+}
+
+/// Counts of every problem, including those beyond the listed ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub rows: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    pub by_code: BTreeMap<String, u64>,
+    /// True when more problems exist than are listed.
+    pub truncated: bool,
+}
+
+/// Collects problems while a file is read; bounded in memory however bad the file is.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub summary: Summary,
+    pub issues: Vec<Issue>,
+}
+
+impl Findings {
+    pub fn add(&mut self, problem: Problem, at: At<'_>) {
+        let severity = problem.severity();
+        match severity {
+            Severity::Error => self.summary.errors += 1,
+            Severity::Warning => self.summary.warnings += 1,
+        }
+        *self
+            .summary
+            .by_code
+            .entry(problem.code().to_string())
+            .or_default() += 1;
+        if self.issues.len() >= MAX_LISTED {
+            self.summary.truncated = true;
+            return;
+        }
+        self.issues.push(Issue {
+            row: at.row,
+            column: at.column.map(str::to_string),
+            field: at.field.map(str::to_string),
+            value: at.value.map(shorten),
+            code: problem.code().to_string(),
+            severity,
+            message_zh: problem.message_zh(),
+            message_en: problem.message_en(),
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.summary.errors > 0
+    }
+}
+
+fn shorten(value: &str) -> String {
+    if value.chars().count() <= MAX_VALUE_CHARS {
+        value.to_string()
+    } else {
+        let mut s: String = value.chars().take(MAX_VALUE_CHARS).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// The report of one submission, stored beside it and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub submission_id: String,
+    pub dataset: String,
+    pub period: String,
+    pub region: String,
+    pub file_name: String,
+    pub status: Status,
+    /// Row number of the header row in the sheet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_row: Option<usize>,
+    pub summary: Summary,
+    pub issues: Vec<Issue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_is_bounded_but_counts_are_true() {
+        let mut f = Findings::default();
+        for row in 0..(MAX_LISTED + 500) {
+            f.add(
+                Problem::Required,
+                At {
+                    row: Some(row + 2),
+                    ..At::default()
+                },
+            );
+        }
+        f.add(Problem::UnknownColumn, At::default());
+        assert_eq!(f.issues.len(), MAX_LISTED);
+        assert_eq!(f.summary.errors, (MAX_LISTED + 500) as u64);
+        assert_eq!(f.summary.warnings, 1);
+        assert_eq!(f.summary.by_code["required"], (MAX_LISTED + 500) as u64);
+        assert!(f.summary.truncated);
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let mut f = Findings::default();
+        let long = "长".repeat(500);
+        f.add(
+            Problem::TooLong { max: 200 },
+            At {
+                value: Some(&long),
+                ..At::default()
+            },
+        );
+        assert_eq!(
+            f.issues[0].value.as_ref().unwrap().chars().count(),
+            MAX_VALUE_CHARS + 1
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The submission log: one row per decision about an uploaded file, appended to a Delta
+//! table so that history is kept and Athena can read it like any other table.
+
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::json::ReaderBuilder;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::protocol::SaveMode;
+use serde::{Deserialize, Serialize};
+
+use crate::lake::{Lake, LakeError, names};
+use crate::report::Status;
+
+/// What the log records about one submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub submission_id: String,
+    pub dataset: String,
+    pub period: String,
+    /// The submitting region, as its API code.
+    pub region: String,
+    pub file_name: String,
+    pub content_sha256: String,
+    pub size_bytes: i64,
+    pub status: Status,
+    pub rows: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    /// RFC 3339 time the decision was made.
+    pub decided_at: String,
+    /// Key of the raw file under the lake root.
+    pub raw_key: String,
+    pub report_key: String,
+    /// The dataset table version that made an accepted file current.
+    pub table_version: Option<i64>,
+}
+
+impl Submission {
+    fn schema() -> SchemaRef {
+        let text = |name: &str| Field::new(name, DataType::Utf8, false);
+        let int = |name: &str| Field::new(name, DataType::Int64, false);
+        Arc::new(Schema::new(vec![
+            text("submission_id"),
+            text("dataset"),
+            text("period"),
+            text("region"),
+            text("file_name"),
+            text("content_sha256"),
+            int("size_bytes"),
+            text("status"),
+            int("rows"),
+            int("errors"),
+            int("warnings"),
+            text("decided_at"),
+            text("raw_key"),
+            text("report_key"),
+            Field::new("table_version", DataType::Int64, true),
+        ]))
+    }
+
+    fn to_batch(&self) -> Result<RecordBatch, LakeError> {
+        let mut decoder = ReaderBuilder::new(Submission::schema()).build_decoder()?;
+        decoder.serialize(std::slice::from_ref(self))?;
+        Ok(decoder
+            .flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(Submission::schema())))
+    }
+}
+
+/// Appends a decision to the log.
+pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeError> {
+    let batch = submission.to_batch()?;
+    let table = match lake.load(names::SUBMISSIONS).await? {
+        Some(table) => table,
+        None => lake.handle(names::SUBMISSIONS)?,
+    };
+    let mut attempt = table
+        .write(vec![batch.clone()])
+        .with_save_mode(SaveMode::Append)
+        .await;
+    // Two first writers may race to create the table: the loser appends to the winner's.
+    if attempt.is_err()
+        && let Some(table) = lake.load(names::SUBMISSIONS).await?
+    {
+        attempt = table
+            .write(vec![batch])
+            .with_save_mode(SaveMode::Append)
+            .await;
+    }
+    attempt?;
+    Ok(())
+}
+
+/// Every decision ever logged, oldest first.
+pub async fn all(lake: &Lake) -> Result<Vec<Submission>, LakeError> {
+    let (ctx, _) = lake.session(&[names::SUBMISSIONS]).await?;
+    if !ctx.table_exist("submissions")? {
+        return Ok(Vec::new());
+    }
+    let batches = ctx
+        .sql("SELECT * FROM submissions ORDER BY decided_at, submission_id")
+        .await?
+        .collect()
+        .await?;
+    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    let json = writer.into_inner();
+    if json.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(serde_json::from_slice(&json)?)
+}
+
+/// The latest decision about each submission id, in the order they were made, with a flag
+/// telling whether the submission is the current one for its dataset, period and region.
+pub fn latest(log: &[Submission]) -> Vec<(Submission, bool)> {
+    let mut by_id: Vec<Submission> = Vec::new();
+    for s in log {
+        by_id.retain(|seen| seen.submission_id != s.submission_id);
+        by_id.push(s.clone());
+    }
+    let current = |s: &Submission| {
+        s.status == Status::Accepted
+            && !by_id.iter().any(|other| {
+                other.status == Status::Accepted
+                    && other.dataset == s.dataset
+                    && other.period == s.period
+                    && other.table_version > s.table_version
+                    && covers(&other.region, &s.region)
+            })
+    };
+    by_id.iter().map(|s| (s.clone(), current(s))).collect()
+}
+
+/// Whether region `outer` contains region `inner` (or is it): a newer file for `outer`
+/// replaces all of an older file for `inner`. A newer county file replaces only part of an
+/// older league file, which stays current for the other counties.
+fn covers(outer: &str, inner: &str) -> bool {
+    let prefix = |code: &str| {
+        let mut p = code.to_string();
+        while p.len() > 2 && p.ends_with("00") && p.len() <= 6 {
+            p.truncate(p.len() - 2);
+        }
+        p
+    };
+    prefix(inner).starts_with(&prefix(outer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(id: &str, region: &str, status: Status, version: Option<i64>) -> Submission {
+        Submission {
+            submission_id: id.into(),
+            dataset: "outlets".into(),
+            period: "2023H2".into(),
+            region: region.into(),
+            file_name: "f.csv".into(),
+            content_sha256: "00".into(),
+            size_bytes: 1,
+            status,
+            rows: 1,
+            errors: 0,
+            warnings: 0,
+            decided_at: "2023-07-01T00:00:00Z".into(),
+            raw_key: String::new(),
+            report_key: String::new(),
+            table_version: version,
+        }
+    }
+
+    #[test]
+    fn later_accepted_files_supersede_earlier_ones_of_overlapping_regions() {
+        let log = vec![
+            sub("a", "152201", Status::Accepted, Some(1)),
+            sub("b", "152202", Status::Accepted, Some(2)),
+            sub("c", "152201", Status::Rejected, None),
+            sub("d", "152200", Status::Accepted, Some(3)),
+            sub("e", "152202", Status::Accepted, Some(4)),
+        ];
+        let current: Vec<_> = latest(&log)
+            .into_iter()
+            .map(|(s, c)| (s.submission_id, c))
+            .collect();
+        assert_eq!(
+            current,
+            [
+                ("a".to_string(), false),
+                ("b".to_string(), false),
+                ("c".to_string(), false),
+                ("d".to_string(), true),
+                ("e".to_string(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn region_cover_uses_prefixes() {
+        assert!(covers("152200", "152201"));
+        assert!(covers("150000", "152201"));
+        assert!(covers("152201", "152201"));
+        assert!(!covers("152201", "152200"));
+        assert!(!covers("152201", "152202"));
+        assert!(!covers("152200", "150100"));
+    }
+}

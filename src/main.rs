@@ -1,0 +1,206 @@
+//! `jiazheng`: the command line. Serves the API with the lake on this machine (or S3),
+//! submits files, imports regions. Every command is a thin call into the `shared` library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use shared::ingest::{Ingestor, Upload};
+use shared::lake::{Lake, names};
+use shared::{api, privacy, regions, samples};
+
+#[derive(Parser)]
+#[command(
+    name = "jiazheng",
+    version,
+    about = "家政进社区 open data: ingest, indicators, API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct LakeArg {
+    /// The lake: a local directory, or s3://bucket/prefix (configured by the AWS environment).
+    #[arg(long, env = "JIAZHENG_LAKE", default_value = "./data")]
+    lake: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API on this machine; an empty lake gets the sample data first.
+    Serve {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long, env = "JIAZHENG_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Sample data loaded into an empty lake.
+        #[arg(long, default_value = default_samples())]
+        samples: PathBuf,
+    },
+    /// Submit one file, as a county office would; exits non-zero if it is rejected.
+    Submit {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// enterprises, outlets, trainings, workers, shops or complaints.
+        #[arg(long)]
+        dataset: String,
+        /// Half-year period, e.g. 2023H2.
+        #[arg(long)]
+        period: String,
+        /// Submitting region code, e.g. 152201.
+        #[arg(long)]
+        region: String,
+        file: PathBuf,
+    },
+    /// The region tree.
+    Regions {
+        #[command(subcommand)]
+        command: RegionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionsCommand {
+    /// Import NBS division files (provinces, cities, areas, streets, villages; .csv or .csv.gz).
+    Import {
+        #[command(flatten)]
+        lake: LakeArg,
+        dir: PathBuf,
+    },
+}
+
+/// The repository's sample data when run from a checkout, else `./sample-data`.
+fn default_samples() -> &'static str {
+    let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-data");
+    if Path::new(checkout).exists() {
+        checkout
+    } else {
+        "sample-data"
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,jiazheng=info,shared=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn ingestor(lake: &LakeArg) -> anyhow::Result<Ingestor> {
+    let lake = Lake::open(&lake.lake).with_context(|| format!("opening the lake {}", lake.lake))?;
+    let key = privacy::for_lake(&lake).await?;
+    Ok(Ingestor::new(lake, Some(key)))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            lake,
+            addr,
+            samples,
+        } => {
+            let ingestor = ingestor(&lake).await?;
+            if ingestor.lake().load(names::REGIONS).await?.is_none() {
+                eprintln!(
+                    "empty lake: loading the sample data from {}",
+                    samples.display()
+                );
+                let loaded = samples::load(&ingestor, &samples)
+                    .await
+                    .context("loading the sample data")?;
+                eprintln!("loaded {} sample submissions", loaded.len());
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let router = api::router(api::AppState::new(ingestor));
+            println!(
+                "jiazheng is serving on http://{}/v1/health",
+                listener.local_addr()?
+            );
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Submit {
+            lake,
+            dataset,
+            period,
+            region,
+            file,
+        } => {
+            let ingestor = ingestor(&lake).await?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let upload = Upload {
+                dataset,
+                period,
+                region,
+                file_name: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
+            let outcome = ingestor.submit_bytes(&upload, bytes.into()).await?;
+            println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+            if outcome.accepted() {
+                eprintln!(
+                    "accepted: submission {} ({} rows){}",
+                    outcome.submission.submission_id,
+                    outcome.submission.rows,
+                    if outcome.duplicate {
+                        ", already submitted before"
+                    } else {
+                        ""
+                    }
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "rejected: {} errors; nothing was written (report above)",
+                    outcome.submission.errors
+                );
+                Ok(ExitCode::from(2))
+            }
+        }
+        Command::Regions {
+            command: RegionsCommand::Import { lake, dir },
+        } => {
+            if !dir.is_dir() {
+                bail!("{} is not a directory", dir.display());
+            }
+            let lake = Lake::open(&lake.lake)?;
+            let tree = regions::read_nbs_dir(&dir)?;
+            let version = regions::stored::save(&lake, &tree).await?;
+            let count = |l: regions::Level| tree.iter().filter(|r| r.level == l).count();
+            println!(
+                "imported {} provinces, {} cities, {} counties, {} streets, {} village-level units ({} communities); regions table version {version}",
+                count(regions::Level::Province),
+                count(regions::Level::City),
+                count(regions::Level::County),
+                count(regions::Level::Street),
+                count(regions::Level::Village),
+                tree.country().map_or(0, |c| c.communities),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
