@@ -94,6 +94,13 @@ impl UploadKey {
         })
     }
 
+    /// Parses a key as S3 event notifications carry it: URL-encoded, spaces as `+`.
+    pub fn from_event(key: &str) -> Result<UploadKey, IngestError> {
+        let plus_decoded = key.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&plus_decoded).decode_utf8_lossy();
+        UploadKey::parse(&decoded)
+    }
+
     pub fn report_key(&self) -> String {
         format!("reports/{}.json", self.id)
     }

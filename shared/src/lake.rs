@@ -119,6 +119,20 @@ impl Lake {
         self.root.scheme() == "file"
     }
 
+    /// The key of an object of this lake as S3 names it in an event (bucket and full key),
+    /// relative to the lake root; `None` for objects outside the lake. For a lake on this
+    /// machine, event keys are taken as relative already (tests and local replays).
+    pub fn relative_key(&self, bucket: &str, key: &str) -> Option<String> {
+        if self.root.scheme() != "s3" {
+            return Some(key.to_string());
+        }
+        if self.root.host_str() != Some(bucket) {
+            return None;
+        }
+        let prefix = self.root.path().trim_start_matches('/');
+        key.strip_prefix(prefix).map(str::to_string)
+    }
+
     pub fn table_url(&self, name: &str) -> Url {
         self.root
             .join(&format!("{name}/"))

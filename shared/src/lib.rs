@@ -14,6 +14,7 @@ pub mod periods;
 pub mod privacy;
 pub mod regions;
 pub mod report;
+pub mod runtime;
 pub mod samples;
 pub mod sheets;
 pub mod submissions;

@@ -23,11 +23,14 @@ use crate::regions::stored::{self, Scope};
 /// Largest upload accepted in one request body (the Excel row limit times a wide row).
 pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 
+/// The published levels of the region tree and the regions table version they came from.
+type CachedRegions = Arc<RwLock<Option<(i64, Arc<RegionTree>)>>>;
+
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
     ingestor: Ingestor,
-    regions: Arc<RwLock<Option<(i64, Arc<RegionTree>)>>>,
+    regions: CachedRegions,
 }
 
 impl AppState {

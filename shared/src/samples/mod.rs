@@ -12,7 +12,8 @@ use bytes::Bytes;
 
 use crate::datasets;
 use crate::ingest::{IngestError, Ingestor, Outcome, Upload};
-use crate::regions::{self, RegionError};
+use crate::lake::Lake;
+use crate::regions::{self, RegionError, RegionTree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
@@ -100,10 +101,21 @@ fn sorted_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
+/// The `sample-data` directory of this source tree (for tests and the local run).
+pub fn checkout_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data")
+}
+
+/// Imports the sample region subset (Inner Mongolia) into the lake.
+pub async fn import_regions(lake: &Lake, dir: &Path) -> Result<RegionTree, SampleError> {
+    let tree = regions::read_nbs_dir(&dir.join("regions"))?;
+    regions::stored::save(lake, &tree).await?;
+    Ok(tree)
+}
+
 /// Imports the sample regions and submits every sample file; all must be accepted.
 pub async fn load(ingestor: &Ingestor, dir: &Path) -> Result<Vec<Outcome>, SampleError> {
-    let tree = regions::read_nbs_dir(&dir.join("regions"))?;
-    regions::stored::save(ingestor.lake(), &tree).await?;
+    import_regions(ingestor.lake(), dir).await?;
     let mut outcomes = Vec::new();
     for sample in files(dir)? {
         let bytes = std::fs::read(&sample.path).map_err(|source| SampleError::Io {

@@ -1,0 +1,89 @@
+//! The handler fed a real S3 `ObjectCreated` event, as Lambda delivers it.
+
+use lambda_runtime::{Context, LambdaEvent};
+use shared::ingest::Ingestor;
+use shared::lake::{Lake, names};
+use shared::privacy::Pseudonymizer;
+use shared::samples;
+
+use super::*;
+
+fn event() -> S3Event {
+    serde_json::from_str(include_str!("../events/s3-object-created.json")).expect("S3 event")
+}
+
+async fn lake_with_uploads() -> (tempfile::TempDir, Ingestor) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+    samples::import_regions(&lake, &samples::checkout_dir())
+        .await
+        .unwrap();
+    let submissions = samples::checkout_dir().join("submissions/2023H2/152201");
+    for (file, key) in [
+        (
+            "enterprises.xlsx",
+            "uploads/enterprises/2023H2/152201/e2023h2-152201.xlsx",
+        ),
+        (
+            "outlets.csv",
+            "uploads/outlets/2023H2/152201/o2023h2_152201.csv",
+        ),
+    ] {
+        let bytes = std::fs::read(submissions.join(file)).unwrap();
+        lake.put_object(key, bytes.into()).await.unwrap();
+    }
+    let key = Pseudonymizer::new(&[7; 32]).unwrap();
+    (dir, Ingestor::new(lake, Some(key)))
+}
+
+#[tokio::test]
+async fn an_s3_event_ingests_each_record_once() {
+    let (_dir, ingestor) = lake_with_uploads().await;
+    let result = handle(&ingestor, LambdaEvent::new(event(), Context::default()))
+        .await
+        .unwrap();
+    let results = result["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["status"], "accepted", "{r}");
+        assert_eq!(r["duplicate"], false);
+    }
+    // The URL-encoded key was decoded to the submission id of the upload.
+    assert_eq!(results[0]["submission_id"], "e2023h2-152201");
+
+    let outlets = ingestor
+        .lake()
+        .load(&names::dataset("outlets"))
+        .await
+        .unwrap()
+        .unwrap();
+    let version = outlets.version();
+    // Lambda retries an event after a timeout: nothing is written twice.
+    let again = handle(&ingestor, LambdaEvent::new(event(), Context::default()))
+        .await
+        .unwrap();
+    for r in again["results"].as_array().unwrap() {
+        assert_eq!(r["duplicate"], true, "{r}");
+    }
+    let outlets = ingestor
+        .lake()
+        .load(&names::dataset("outlets"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outlets.version(), version);
+    let report = ingestor.report("o2023h2_152201").await.unwrap().unwrap();
+    assert_eq!(report.summary.rows, 59);
+}
+
+#[tokio::test]
+async fn keys_outside_the_upload_layout_are_skipped_not_retried() {
+    let (_dir, ingestor) = lake_with_uploads().await;
+    let mut event = event();
+    event.records.truncate(1);
+    event.records[0].s3.object.key = Some("reports/whatever.json".into());
+    let result = handle(&ingestor, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(result["results"][0]["skipped"].is_string());
+}

@@ -1,0 +1,53 @@
+//! What every binary does at start: find its lake and key in the environment, and log in the
+//! form its host reads (JSON lines under Lambda, readable text in a terminal).
+
+use crate::ingest::Ingestor;
+use crate::lake::{Lake, LakeError};
+use crate::privacy::{self, LocalKeyError};
+
+/// The environment variable naming the lake (`s3://bucket/prefix` or a directory).
+pub const LAKE_ENV: &str = "JIAZHENG_LAKE";
+
+/// Lambda (and its local emulator) sets this for the function process.
+pub fn under_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,shared=info,ingest=info,api=info,jiazheng=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if under_lambda() {
+        builder
+            .json()
+            .with_current_span(false)
+            .without_time()
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{LAKE_ENV} is not set: point it at the lake, e.g. s3://bucket/prefix")]
+    NoLake,
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Key(#[from] LocalKeyError),
+}
+
+/// The ingest pipeline over the lake named by [`LAKE_ENV`] (or `default` when given), with
+/// the pseudonymisation key. Opening touches no network: clients connect on first use.
+pub async fn ingestor_from_env(default: Option<&str>) -> Result<Ingestor, StartError> {
+    let location = std::env::var(LAKE_ENV)
+        .ok()
+        .or(default.map(str::to_string))
+        .ok_or(StartError::NoLake)?;
+    let lake = Lake::open(&location)?;
+    let key = privacy::for_lake(&lake).await?;
+    Ok(Ingestor::new(lake, Some(key)))
+}

@@ -1,0 +1,132 @@
+//! The `jiazheng` command as a newcomer uses it.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use support::repo;
+
+fn jiazheng() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiazheng"));
+    cmd.env_remove("JIAZHENG_LAKE")
+        .env_remove("JIAZHENG_ID_HMAC_KEY");
+    cmd
+}
+
+/// A plain HTTP/1.1 GET, so the test needs no client library.
+fn http_get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn serve_loads_the_samples_into_an_empty_lake_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut child = jiazheng()
+        .args(["serve", "--addr", "127.0.0.1:0", "--lake"])
+        .arg(&lake)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+
+    let (status, json) = http_get(
+        &addr,
+        "/v1/indicators/outlet_coverage?period=2023H2&region=152200&level=county",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{json}");
+    let data = json["data"].as_array().unwrap();
+    assert_eq!(data.len(), 6);
+    let wulanhaote = data.iter().find(|d| d["region"] == "152201").unwrap();
+    assert_eq!(wulanhaote["name"], "乌兰浩特市");
+    assert_eq!(wulanhaote["denominator"], 61.0);
+}
+
+#[test]
+fn submit_says_what_is_wrong_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().to_str().unwrap();
+    let import = jiazheng()
+        .args(["regions", "import", "--lake", lake])
+        .arg(repo("sample-data/regions"))
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+    let said = String::from_utf8(import.stdout).unwrap();
+    assert!(said.contains("108 counties"), "{said}");
+    assert!(said.contains("2793 communities"), "{said}");
+
+    let submit = |file: &str| {
+        jiazheng()
+            .args([
+                "submit",
+                "--lake",
+                lake,
+                "--dataset",
+                "enterprises",
+                "--period",
+                "2023H2",
+            ])
+            .args(["--region", "152201"])
+            .arg(repo(file))
+            .output()
+            .unwrap()
+    };
+    let bad = submit("tests/fixtures/bad/enterprises-credit-checksum.csv");
+    assert_eq!(bad.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(report["status"], "rejected");
+    assert_eq!(report["issues"][0]["code"], "credit_code_checksum");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("rejected"));
+
+    let good = submit("sample-data/submissions/2023H2/152201/enterprises.xlsx");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+
+    let unknown = jiazheng()
+        .args([
+            "submit",
+            "--lake",
+            lake,
+            "--dataset",
+            "cats",
+            "--period",
+            "2023H2",
+        ])
+        .args(["--region", "152201"])
+        .arg(repo("sample-data/submissions/2023H2/152201/outlets.csv"))
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown dataset"));
+}

@@ -1,0 +1,139 @@
+//! A temporary lake behind the real Router, and figures computed without the library.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use shared::datasets::columns;
+use shared::ingest::Ingestor;
+use shared::lake::{self, Lake};
+use shared::privacy::Pseudonymizer;
+use shared::regions::{self, RegionTree};
+use shared::{api, samples};
+use tower::ServiceExt;
+
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub lake: Lake,
+    pub router: axum::Router,
+}
+
+impl Server {
+    /// A lake holding only the Inner Mongolia region tree.
+    pub async fn with_regions() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        samples::import_regions(&lake, &samples::checkout_dir())
+            .await
+            .unwrap();
+        let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[42; 32]).unwrap()));
+        let router = api::router(api::AppState::new(ingestor));
+        Server { dir, lake, router }
+    }
+
+    pub async fn tree(&self) -> RegionTree {
+        regions::read_nbs_dir(&repo("sample-data/regions")).unwrap()
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        self.send(Request::put(path).body(Body::from(body)).unwrap())
+            .await
+    }
+
+    pub async fn table_version(&self, name: &str) -> Option<u64> {
+        self.lake
+            .load(name)
+            .await
+            .unwrap()
+            .and_then(|t| t.version())
+    }
+
+    /// (first column, submission id) of every current row, sorted.
+    pub async fn table_rows(&self, name: &str) -> Vec<(String, String)> {
+        let table = self.lake.load(name).await.unwrap().unwrap();
+        rows_of(name, &table).await
+    }
+
+    /// The same, as the table was at `version` (Delta time travel).
+    pub async fn table_rows_at(&self, name: &str, version: u64) -> Vec<(String, String)> {
+        let table = deltalake::DeltaTableBuilder::from_url(self.lake.table_url(name))
+            .unwrap()
+            .with_version(version)
+            .load()
+            .await
+            .unwrap();
+        rows_of(name, &table).await
+    }
+}
+
+async fn rows_of(name: &str, table: &deltalake::DeltaTable) -> Vec<(String, String)> {
+    let ctx = deltalake::datafusion::prelude::SessionContext::new();
+    lake::register(&ctx, name, table).await.unwrap();
+    let short = name.rsplit('/').next().unwrap();
+    let schema = table.snapshot().unwrap().schema();
+    let first = schema.fields().next().unwrap().name().clone();
+    let batches = ctx
+        .sql(&format!(
+            "SELECT {first}, {} FROM {short} ORDER BY 1",
+            columns::SUBMISSION
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let (a, s) = (
+            lake::read::text(b, 0).unwrap(),
+            lake::read::text(b, 1).unwrap(),
+        );
+        for i in 0..b.num_rows() {
+            out.push((a.value(i).to_string(), s.value(i).to_string()));
+        }
+    }
+    out
+}
+
+/// Communities per code prefix (2, 4, 6 and 9 digits), counted straight from the NBS
+/// villages file: a residents' committee ends in 001–199.
+pub fn community_counts() -> BTreeMap<String, u64> {
+    let file = std::fs::File::open(repo("sample-data/regions/villages.csv.gz")).unwrap();
+    let mut counts = BTreeMap::new();
+    for line in BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .skip(1)
+    {
+        let line = line.unwrap();
+        let code = line.split(',').next().unwrap();
+        let tail: u32 = code[9..12].parse().unwrap();
+        if (1..=199).contains(&tail) {
+            for n in [2, 4, 6, 9] {
+                *counts.entry(code[..n].to_string()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
