@@ -1,1 +1,159 @@
+use deltalake::arrow::array::AsArray;
 
+use super::*;
+use crate::datasets::{ENTERPRISES, TRAININGS, WORKERS};
+use crate::regions::RegionTree;
+use crate::samples::synth::{Rng, credit_code, id_number};
+use crate::sheets::read_rows;
+
+fn tree() -> RegionTree {
+    RegionTree::from_units(
+        [
+            ("15", "内蒙古自治区"),
+            ("1522", "兴安盟"),
+            ("152201", "乌兰浩特市"),
+            ("152202", "阿尔山市"),
+            ("152201001", "爱国街道"),
+            ("152201001001", "兴安社区居委会"),
+            ("152201001002", "胜利社区居委会"),
+            ("152201001201", "某村民委员会"),
+        ]
+        .map(|(c, n)| (c.to_string(), n.to_string())),
+    )
+}
+
+fn check(dataset: &'static Dataset, text: &str) -> (Checked, usize) {
+    let tree = tree();
+    let region = tree.get("152201").unwrap().clone();
+    let key = Pseudonymizer::new(&[9; 32]).unwrap();
+    let mut v = Validator::new(Context {
+        dataset,
+        period: "2023H2".parse().unwrap(),
+        region: &region,
+        regions: &tree,
+        submission_id: "s1",
+        pseudonymizer: Some(&key),
+        enterprises: None,
+    })
+    .unwrap();
+    let mut rows = 0;
+    read_rows(text.as_bytes(), &[], |n, cells| {
+        if let Some(b) = v.push(n, cells).unwrap() {
+            rows += b.num_rows();
+        }
+    })
+    .unwrap();
+    let checked = v.finish().unwrap();
+    let last = checked.last_batch.as_ref().map_or(0, |b| b.num_rows());
+    (checked, rows + last)
+}
+
+fn codes(c: &Checked) -> Vec<(Option<usize>, String)> {
+    c.findings
+        .issues
+        .iter()
+        .map(|i| (i.row, i.code.clone()))
+        .collect()
+}
+
+#[test]
+fn a_clean_file_becomes_one_batch_under_a_title_row() {
+    let mut rng = Rng::new(1);
+    let (a, b) = (credit_code(&mut rng, "152201"), credit_code(&mut rng, "152201"));
+    let text = format!(
+        "乌兰浩特市家政企业名单,,,,,,\n\
+         统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n\
+         {a},甲公司,152201,是,否,入库培育,否\n\
+         {b},乙公司,152201,N,Y,none,0\n"
+    );
+    let (checked, rows) = check(&ENTERPRISES, &text);
+    assert_eq!(codes(&checked), []);
+    assert_eq!(checked.header_row, Some(2));
+    assert_eq!(rows, 2);
+    let batch = checked.last_batch.unwrap();
+    let ie = batch.column_by_name("industry_education").unwrap().as_string::<i32>();
+    assert_eq!(ie.value(0), "cultivation");
+    let row = batch.column_by_name("source_row").unwrap();
+    assert_eq!(row.as_primitive::<deltalake::arrow::datatypes::Int64Type>().value(1), 4);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_row_and_the_file_yields_nothing() {
+    let mut rng = Rng::new(2);
+    let good = credit_code(&mut rng, "152201");
+    let text = format!(
+        "credit_code,name,county_code,employee_based,key_contact,industry_education,leading\n\
+         {good},甲,152201,是,否,否,否\n\
+         {good},乙,152201,是,否,否,否\n\
+         ,丙,152202,也许,否,否,否\n"
+    );
+    let (checked, rows) = check(&ENTERPRISES, &text);
+    assert_eq!(
+        codes(&checked),
+        [
+            (Some(3), "duplicate_key".to_string()),
+            (Some(4), "required".to_string()),
+            (Some(4), "outside_region".to_string()),
+            (Some(4), "invalid_bool".to_string()),
+        ]
+    );
+    assert!(checked.last_batch.is_none());
+    assert_eq!(rows, 0);
+    assert_eq!(checked.findings.summary.rows, 3);
+}
+
+#[test]
+fn community_codes_must_be_communities_that_exist() {
+    let text = "培训编号,社区代码,组织方,开始日期,学时,参训人数,初级证书数,中级证书数,高级证书数\n\
+                T1,152201001001,大篷车,2023-07-01,16,20,5,5,5\n\
+                T2,152201001201,企业,2023-07-01,16,20,0,0,0\n\
+                T3,152201001099,企业,2023-07-01,16,20,0,0,0\n\
+                T4,15220100100,企业,2023-07-01,16,20,0,0,0\n\
+                T5,152201001002,企业,2023-07-01,16,10,6,5,0\n";
+    let (checked, _) = check(&TRAININGS, text);
+    assert_eq!(
+        codes(&checked),
+        [
+            (Some(3), "not_community".to_string()),
+            (Some(4), "unknown_region".to_string()),
+            (Some(5), "region_code_format".to_string()),
+            (Some(6), "sum_exceeds_total".to_string()),
+        ]
+    );
+    assert!(checked.findings.issues[3].message_zh.contains("初级证书数+中级证书数+高级证书数"));
+}
+
+#[test]
+fn id_numbers_are_replaced_and_never_shown() {
+    let mut rng = Rng::new(3);
+    let id = id_number(&mut rng, "152201");
+    let company = credit_code(&mut rng, "152201");
+    let mut broken = id.clone();
+    broken.replace_range(17..18, if id.ends_with('0') { "1" } else { "0" });
+    let text = format!(
+        "身份证号,所属企业,服务社区代码,来源,持家政服务证,职业技能等级,商业保险,已体检\n\
+         {id},{company},152201001001,社区居民,是,四级,是,是\n"
+    );
+    let (checked, rows) = check(&WORKERS, &text);
+    assert_eq!(rows, 1);
+    let batch = checked.last_batch.unwrap();
+    let stored = batch.column(0).as_string::<i32>().value(0).to_string();
+    assert_eq!(stored.len(), 64);
+    assert_ne!(stored, id);
+
+    let text = format!("{}\n{broken},{company},152201001001,社区居民,是,四级,是,是\n{broken},{company},152201001001,社区居民,是,四级,是,是\n", text.lines().next().unwrap());
+    let (checked, _) = check(&WORKERS, &text);
+    let shown: Vec<_> = checked.findings.issues.iter().filter_map(|i| i.value.clone()).collect();
+    assert_eq!(codes(&checked)[0].1, "id_number_checksum");
+    assert!(shown.iter().all(|v| !v.contains(&broken[6..])), "{shown:?}");
+}
+
+#[test]
+fn files_without_header_or_rows() {
+    let (checked, _) = check(&ENTERPRISES, "");
+    assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
+    let (checked, _) = check(&ENTERPRISES, "统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n");
+    assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
+    let (checked, _) = check(&ENTERPRISES, "a,b,c\n1,2,3\n");
+    assert_eq!(codes(&checked), [(None, "no_header".to_string())]);
+}
