@@ -59,7 +59,10 @@ fn codes(c: &Checked) -> Vec<(Option<usize>, String)> {
 #[test]
 fn a_clean_file_becomes_one_batch_under_a_title_row() {
     let mut rng = Rng::new(1);
-    let (a, b) = (credit_code(&mut rng, "152201"), credit_code(&mut rng, "152201"));
+    let (a, b) = (
+        credit_code(&mut rng, "152201"),
+        credit_code(&mut rng, "152201"),
+    );
     let text = format!(
         "乌兰浩特市家政企业名单,,,,,,\n\
          统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n\
@@ -71,10 +74,17 @@ fn a_clean_file_becomes_one_batch_under_a_title_row() {
     assert_eq!(checked.header_row, Some(2));
     assert_eq!(rows, 2);
     let batch = checked.last_batch.unwrap();
-    let ie = batch.column_by_name("industry_education").unwrap().as_string::<i32>();
+    let ie = batch
+        .column_by_name("industry_education")
+        .unwrap()
+        .as_string::<i32>();
     assert_eq!(ie.value(0), "cultivation");
     let row = batch.column_by_name("source_row").unwrap();
-    assert_eq!(row.as_primitive::<deltalake::arrow::datatypes::Int64Type>().value(1), 4);
+    assert_eq!(
+        row.as_primitive::<deltalake::arrow::datatypes::Int64Type>()
+            .value(1),
+        4
+    );
 }
 
 #[test]
@@ -120,7 +130,11 @@ fn community_codes_must_be_communities_that_exist() {
             (Some(6), "sum_exceeds_total".to_string()),
         ]
     );
-    assert!(checked.findings.issues[3].message_zh.contains("初级证书数+中级证书数+高级证书数"));
+    assert!(
+        checked.findings.issues[3]
+            .message_zh
+            .contains("初级证书数+中级证书数+高级证书数")
+    );
 }
 
 #[test]
@@ -141,9 +155,17 @@ fn id_numbers_are_replaced_and_never_shown() {
     assert_eq!(stored.len(), 64);
     assert_ne!(stored, id);
 
-    let text = format!("{}\n{broken},{company},152201001001,社区居民,是,四级,是,是\n{broken},{company},152201001001,社区居民,是,四级,是,是\n", text.lines().next().unwrap());
+    let text = format!(
+        "{}\n{broken},{company},152201001001,社区居民,是,四级,是,是\n{broken},{company},152201001001,社区居民,是,四级,是,是\n",
+        text.lines().next().unwrap()
+    );
     let (checked, _) = check(&WORKERS, &text);
-    let shown: Vec<_> = checked.findings.issues.iter().filter_map(|i| i.value.clone()).collect();
+    let shown: Vec<_> = checked
+        .findings
+        .issues
+        .iter()
+        .filter_map(|i| i.value.clone())
+        .collect();
     assert_eq!(codes(&checked)[0].1, "id_number_checksum");
     assert!(shown.iter().all(|v| !v.contains(&broken[6..])), "{shown:?}");
 }
@@ -152,7 +174,10 @@ fn id_numbers_are_replaced_and_never_shown() {
 fn files_without_header_or_rows() {
     let (checked, _) = check(&ENTERPRISES, "");
     assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
-    let (checked, _) = check(&ENTERPRISES, "统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n");
+    let (checked, _) = check(
+        &ENTERPRISES,
+        "统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n",
+    );
     assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
     let (checked, _) = check(&ENTERPRISES, "a,b,c\n1,2,3\n");
     assert_eq!(codes(&checked), [(None, "no_header".to_string())]);
