@@ -148,8 +148,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
         } => {
             let ingestor = ingestor(&lake).await?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let upload = Upload {
                 dataset,
                 period,
@@ -159,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
             };
-            let outcome = ingestor.submit_bytes(&upload, bytes.into()).await?;
+            let outcome = ingestor.submit_file(&upload, &file).await?;
             println!("{}", serde_json::to_string_pretty(&outcome.report)?);
             if outcome.accepted() {
                 eprintln!(

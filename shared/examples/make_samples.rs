@@ -6,9 +6,11 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use shared::periods::Period;
+use shared::regions::RegionTree;
 use shared::regions::read_nbs_dir;
-use shared::samples::synth::{self, Datum, Style};
+use shared::samples::synth::{self, Datum, Sheet, Style};
 
 /// The six banners and cities of Xing'an League, each sending its files its own way.
 const COUNTIES: [(&str, Style, Style); 6] = [
@@ -54,43 +56,502 @@ fn period_zh(p: Period) -> String {
     format!("{}年{}半年", p.year, if p.half == 1 { "上" } else { "下" })
 }
 
-/// Files a careless office might send, each with the problem its name says.
-fn write_bad_files(
-    root: &Path,
-    tree: &shared::regions::RegionTree,
-) -> Result<(), Box<dyn std::error::Error>> {
+/// One bad file of the corpus: its name, how it is submitted and the codes it must produce.
+struct Bad {
+    file: String,
+    dataset: &'static str,
+    region: &'static str,
+    codes: &'static str,
+    bytes: Vec<u8>,
+}
+
+/// Files a careless office might send, each with the problems its name says, and the
+/// manifest `expected.csv` the corpus test reads.
+fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::error::Error>> {
     let dir = root.join("tests/fixtures/bad");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
     std::fs::create_dir_all(&dir)?;
     let period: Period = "2023H2".parse()?;
     let county = tree.get("152201").ok_or("county missing")?;
     let enterprises = synth::enterprises(county, period, "sample");
-    let outlets = synth::outlets(tree, county, period, &enterprises, "sample");
+    let sheets = [
+        enterprises.clone(),
+        synth::outlets(tree, county, period, &enterprises, "sample"),
+        synth::trainings(tree, county, period, "sample"),
+        synth::workers(tree, county, &enterprises, 20, "sample"),
+        synth::shops(tree, county, period, &enterprises, "sample"),
+        synth::complaints(tree, county, period, &enterprises, "sample"),
+    ];
+    let sheet = |name: &str| {
+        sheets
+            .iter()
+            .find(|s| s.dataset.name == name)
+            .cloned()
+            .ok_or("sheet")
+    };
+    let mut bad: Vec<Bad> = Vec::new();
+    // A sheet with one cell changed, written as UTF-8 CSV.
+    let mut cell = |file: &str,
+                    dataset: &'static str,
+                    row: usize,
+                    field: &str,
+                    value: Datum,
+                    codes: &'static str|
+     -> Result<(), Box<dyn std::error::Error>> {
+        let mut s = sheet(dataset)?;
+        let col = s
+            .dataset
+            .fields
+            .iter()
+            .position(|f| f.name == field)
+            .ok_or("field")?;
+        s.rows[row][col] = value;
+        bad.push(Bad {
+            file: file.into(),
+            dataset,
+            region: "152201",
+            codes,
+            bytes: synth::write(&s, Style::CsvUtf8, "")?,
+        });
+        Ok(())
+    };
+    let text = |s: &str| Datum::Text(s.to_string());
+    let code = match sheet("enterprises")?.get(2, "credit_code") {
+        Datum::Text(c) => c.clone(),
+        _ => return Err("credit code".into()),
+    };
+    let mut typo = code.clone();
+    let last = typo.pop().unwrap_or('0');
+    typo.push(if last == '0' { '1' } else { '0' });
+    cell(
+        "enterprises-credit-checksum.csv",
+        "enterprises",
+        2,
+        "credit_code",
+        text(&typo),
+        "credit_code_checksum",
+    )?;
+    cell(
+        "enterprises-credit-short.csv",
+        "enterprises",
+        0,
+        "credit_code",
+        text(&code[..17]),
+        "credit_code_format",
+    )?;
+    cell(
+        "enterprises-credit-letter-o.csv",
+        "enterprises",
+        1,
+        "credit_code",
+        text(&format!("O{}", &code[1..])),
+        "credit_code_format",
+    )?;
+    cell(
+        "enterprises-county-outside.csv",
+        "enterprises",
+        0,
+        "county_code",
+        text("152202"),
+        "outside_region",
+    )?;
+    cell(
+        "enterprises-county-format.csv",
+        "enterprises",
+        0,
+        "county_code",
+        text("15220"),
+        "region_code_format",
+    )?;
+    cell(
+        "enterprises-bool.csv",
+        "enterprises",
+        3,
+        "employee_based",
+        text("也许"),
+        "invalid_bool",
+    )?;
+    cell(
+        "enterprises-industry-choice.csv",
+        "enterprises",
+        1,
+        "industry_education",
+        text("国家级"),
+        "invalid_choice",
+    )?;
+    cell(
+        "enterprises-duplicate.csv",
+        "enterprises",
+        4,
+        "credit_code",
+        text(&code),
+        "duplicate_key",
+    )?;
+    cell(
+        "enterprises-missing-name.csv",
+        "enterprises",
+        0,
+        "name",
+        Datum::Blank,
+        "required",
+    )?;
+    cell(
+        "enterprises-name-too-long.csv",
+        "enterprises",
+        0,
+        "name",
+        text(&"家".repeat(300)),
+        "too_long",
+    )?;
+    cell(
+        "enterprises-huge-cell.csv",
+        "enterprises",
+        1,
+        "name",
+        text(&"巨".repeat(100_000)),
+        "too_long",
+    )?;
+    cell(
+        "outlets-outside-region.csv",
+        "outlets",
+        0,
+        "community_code",
+        text("152202001001"),
+        "outside_region",
+    )?;
+    cell(
+        "outlets-not-community.csv",
+        "outlets",
+        0,
+        "community_code",
+        text("152201008201"),
+        "not_community",
+    )?;
+    cell(
+        "outlets-unknown-community.csv",
+        "outlets",
+        0,
+        "community_code",
+        text("152201001099"),
+        "unknown_region",
+    )?;
+    cell(
+        "outlets-mode.csv",
+        "outlets",
+        1,
+        "mode",
+        text("加盟"),
+        "invalid_choice",
+    )?;
+    cell(
+        "outlets-service.csv",
+        "outlets",
+        1,
+        "services",
+        text("保洁、洗车"),
+        "invalid_choice",
+    )?;
+    cell(
+        "outlets-future-date.csv",
+        "outlets",
+        3,
+        "opened_on",
+        Datum::Date(NaiveDate::from_ymd_opt(2024, 3, 1).ok_or("date")?),
+        "date_after_period",
+    )?;
+    cell(
+        "outlets-impossible-date.csv",
+        "outlets",
+        3,
+        "opened_on",
+        text("2023-02-30"),
+        "invalid_date",
+    )?;
+    cell(
+        "outlets-negative-area.csv",
+        "outlets",
+        2,
+        "area_m2",
+        text("-5"),
+        "invalid_amount",
+    )?;
+    cell(
+        "outlets-area-three-decimals.csv",
+        "outlets",
+        2,
+        "area_m2",
+        text("12.345"),
+        "invalid_amount",
+    )?;
+    cell(
+        "outlets-duplicate-id.csv",
+        "outlets",
+        5,
+        "outlet_id",
+        text("152201-W001"),
+        "duplicate_key",
+    )?;
+    cell(
+        "outlets-missing-carrier.csv",
+        "outlets",
+        5,
+        "carrier",
+        Datum::Blank,
+        "required",
+    )?;
+    cell(
+        "trainings-hours-zero.csv",
+        "trainings",
+        0,
+        "hours",
+        Datum::Int(0),
+        "below_minimum",
+    )?;
+    cell(
+        "trainings-trainees-in-words.csv",
+        "trainings",
+        0,
+        "trainees",
+        text("二十"),
+        "invalid_number",
+    )?;
+    cell(
+        "trainings-trainees-fraction.csv",
+        "trainings",
+        0,
+        "trainees",
+        text("12.5"),
+        "invalid_number",
+    )?;
+    cell(
+        "trainings-certificates-exceed.csv",
+        "trainings",
+        1,
+        "certified_primary",
+        Datum::Int(500),
+        "sum_exceeds_total",
+    )?;
+    let id = match sheet("workers")?.get(0, "id_number") {
+        Datum::Text(c) => c.clone(),
+        _ => return Err("id".into()),
+    };
+    let mut wrong = id.clone();
+    let last = wrong.pop().unwrap_or('0');
+    wrong.push(if last == '0' { '1' } else { '0' });
+    cell(
+        "workers-id-checksum.csv",
+        "workers",
+        0,
+        "id_number",
+        text(&wrong),
+        "id_number_checksum",
+    )?;
+    cell(
+        "workers-id-short.csv",
+        "workers",
+        1,
+        "id_number",
+        text(&id[..17]),
+        "id_number_format",
+    )?;
+    cell(
+        "workers-id-birth-month-13.csv",
+        "workers",
+        2,
+        "id_number",
+        text(&format!("{}13{}", &id[..10], &id[12..])),
+        "id_number_format",
+    )?;
+    cell(
+        "workers-duplicate-id.csv",
+        "workers",
+        3,
+        "id_number",
+        text(&id),
+        "duplicate_key",
+    )?;
+    cell(
+        "workers-skill-level.csv",
+        "workers",
+        4,
+        "skill_level",
+        text("特级"),
+        "invalid_choice",
+    )?;
+    cell(
+        "shops-partner-checksum.csv",
+        "shops",
+        0,
+        "partner_credit_code",
+        text(&typo),
+        "credit_code_checksum",
+    )?;
+    cell(
+        "shops-opened-future.csv",
+        "shops",
+        1,
+        "opened_on",
+        text("2024年1月2日"),
+        "date_after_period",
+    )?;
+    cell(
+        "complaints-category.csv",
+        "complaints",
+        0,
+        "category",
+        text("态度"),
+        "invalid_choice",
+    )?;
+    cell(
+        "complaints-resolved-blank.csv",
+        "complaints",
+        1,
+        "resolved",
+        Datum::Blank,
+        "required",
+    )?;
 
-    let mut bad = enterprises.clone();
-    if let Datum::Text(code) = &mut bad.rows[2][0] {
-        // Change the check character: a typo of the last digit.
-        let last = code.pop().unwrap_or('0');
-        code.push(if last == '0' { '1' } else { '0' });
+    // Whole-file problems.
+    let outlets = sheet("outlets")?;
+    let mut gbk = outlets.clone();
+    gbk.rows[0][1] = text(&typo);
+    let raw = |file: &str, dataset: &'static str, codes: &'static str, bytes: Vec<u8>| Bad {
+        file: file.into(),
+        dataset,
+        region: "152201",
+        codes,
+        bytes,
+    };
+    bad.push(raw(
+        "outlets-gbk-checksum.csv",
+        "outlets",
+        "credit_code_checksum",
+        synth::write(&gbk, Style::CsvGbk, "")?,
+    ));
+    let mut xlsx = outlets.clone();
+    xlsx.rows[4][2] = text("152202001001");
+    bad.push(raw(
+        "outlets-title-row-outside.xlsx",
+        "outlets",
+        "outside_region",
+        synth::write(&xlsx, Style::Xlsx, "乌兰浩特市网点统计表")?,
+    ));
+    let header_only = Sheet {
+        dataset: outlets.dataset,
+        rows: Vec::new(),
+    };
+    bad.push(raw(
+        "outlets-header-only.csv",
+        "outlets",
+        "empty_file",
+        synth::write(&header_only, Style::CsvUtf8, "")?,
+    ));
+    bad.push(raw(
+        "outlets-header-only.xlsx",
+        "outlets",
+        "empty_file",
+        synth::write(&header_only, Style::Xlsx, "标题")?,
+    ));
+    bad.push(raw("empty.csv", "outlets", "empty_file", Vec::new()));
+    bad.push(raw(
+        "blank-lines.csv",
+        "outlets",
+        "empty_file",
+        b"\n\n , ,\n\n".to_vec(),
+    ));
+    let mut missing = String::from_utf8(synth::write(&outlets, Style::CsvEnglish, "")?)?;
+    missing = missing.replace("outlet_id,", "outlet_number,");
+    bad.push(raw(
+        "outlets-missing-column.csv",
+        "outlets",
+        "missing_column",
+        missing.into_bytes(),
+    ));
+    let doubled = String::from_utf8(synth::write(&outlets, Style::CsvEnglish, "")?)?.replacen(
+        "mode,",
+        "mode,mode,",
+        1,
+    );
+    bad.push(raw(
+        "outlets-duplicate-column.csv",
+        "outlets",
+        "duplicate_column",
+        doubled.into_bytes(),
+    ));
+    let body_only: String = String::from_utf8(synth::write(&outlets, Style::CsvEnglish, "")?)?
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    bad.push(raw(
+        "outlets-no-header.csv",
+        "outlets",
+        "no_header",
+        body_only.into_bytes(),
+    ));
+    bad.push(raw(
+        "outlets-sent-as-enterprises.csv",
+        "enterprises",
+        "no_header",
+        synth::write(&outlets, Style::CsvUtf8, "")?,
+    ));
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            "网点编号,所在社区代码\n"
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes()),
+        )
+        .collect();
+    bad.push(raw("utf16.csv", "outlets", "unreadable_file", utf16));
+    let good_xlsx = synth::write(&outlets, Style::Xlsx, "标题")?;
+    bad.push(raw(
+        "truncated.xlsx",
+        "outlets",
+        "unreadable_file",
+        good_xlsx[..good_xlsx.len() / 2].to_vec(),
+    ));
+    bad.push(raw(
+        "zip-not-xlsx.xlsx",
+        "outlets",
+        "unreadable_file",
+        b"PK\x03\x04 this is not a workbook".to_vec(),
+    ));
+    let mut junk = synth::Rng::new(42);
+    bad.push(raw(
+        "binary-junk.bin",
+        "outlets",
+        "unreadable_file",
+        (0..4096).map(|_| junk.next_u64() as u8).collect(),
+    ));
+    bad.push(raw(
+        "image.png",
+        "outlets",
+        "unreadable_file",
+        [&b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..], &[0; 64]].concat(),
+    ));
+    bad.push(raw(
+        "old-excel-junk.xls",
+        "outlets",
+        "unreadable_file",
+        [
+            &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1][..],
+            &[7; 600],
+        ]
+        .concat(),
+    ));
+
+    let mut manifest = String::from("file,dataset,period,region,codes\n");
+    for b in &bad {
+        std::fs::write(dir.join(&b.file), &b.bytes)?;
+        manifest.push_str(&format!(
+            "{},{},2023H2,{},{}\n",
+            b.file, b.dataset, b.region, b.codes
+        ));
     }
-    std::fs::write(
-        dir.join("enterprises-credit-checksum.csv"),
-        synth::write(&bad, Style::CsvUtf8, "")?,
-    )?;
-
-    let mut bad = outlets.clone();
-    bad.rows[0][2] = Datum::Text("152202001001".into());
-    std::fs::write(
-        dir.join("outlets-outside-region.csv"),
-        synth::write(&bad, Style::CsvUtf8, "")?,
-    )?;
-
-    let mut bad = outlets.clone();
-    bad.rows[1][3] = Datum::Text("加盟".into());
-    bad.rows[3][6] = Datum::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).ok_or("date")?);
-    std::fs::write(
-        dir.join("outlets-mode-and-future-date.csv"),
-        synth::write(&bad, Style::CsvUtf8, "")?,
-    )?;
-    println!("bad files in {}", dir.display());
+    std::fs::write(dir.join("expected.csv"), manifest)?;
+    println!("{} bad files in {}", bad.len(), dir.display());
     Ok(())
 }

@@ -48,6 +48,8 @@ pub enum IngestError {
     NoRegions,
     #[error("upload key {0:?} is not uploads/{{dataset}}/{{period}}/{{region}}/{{id}}.{{ext}}")]
     Key(String),
+    #[error("reading {0}: {1}")]
+    File(String, String),
     #[error("no uploaded file at {0}")]
     MissingUpload(String),
     #[error(transparent)]
@@ -160,14 +162,55 @@ impl Ingestor {
         &self.lake
     }
 
-    /// Stores and processes a file received whole (an HTTP body, a local file). Its id is
-    /// derived from its content, so the same bytes for the same dataset, period and region
-    /// are always the same submission.
+    /// Stores and processes a file received whole (an HTTP body). Its id is derived from its
+    /// content, so the same bytes for the same dataset, period and region are always the
+    /// same submission.
     pub async fn submit_bytes(
         &self,
         upload: &Upload,
         bytes: Bytes,
     ) -> Result<Outcome, IngestError> {
+        let mut hash = Sha256::new();
+        hash.update(&bytes);
+        let key = self.key_for(upload, hash, &bytes).await?;
+        if let Some(outcome) = self.settled(&key).await? {
+            return Ok(outcome);
+        }
+        self.lake.put_object(&key.to_string(), bytes).await?;
+        self.process(&key, &upload.file_name).await
+    }
+
+    /// The same for a file on this machine, streamed: read once to hash it, once to store it,
+    /// never held in memory whole.
+    pub async fn submit_file(
+        &self,
+        upload: &Upload,
+        path: &std::path::Path,
+    ) -> Result<Outcome, IngestError> {
+        let io = |e: std::io::Error| IngestError::File(path.display().to_string(), e.to_string());
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut head = vec![0; 8];
+        let n = file.read(&mut head).map_err(io)?;
+        head.truncate(n);
+        let mut hash = Sha256::new();
+        hash.update(&head);
+        std::io::copy(&mut file, &mut hash).map_err(io)?;
+        let key = self.key_for(upload, hash, &head).await?;
+        if let Some(outcome) = self.settled(&key).await? {
+            return Ok(outcome);
+        }
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        self.lake.put_stream(&key.to_string(), &mut file).await?;
+        self.process(&key, &upload.file_name).await
+    }
+
+    /// Resolves an upload's names and derives its content id from the hash of its bytes.
+    async fn key_for(
+        &self,
+        upload: &Upload,
+        content: Sha256,
+        head: &[u8],
+    ) -> Result<UploadKey, IngestError> {
         let dataset = datasets::by_name(&upload.dataset)
             .ok_or_else(|| IngestError::UnknownDataset(upload.dataset.clone()))?;
         let period: Period = upload.period.parse()?;
@@ -175,22 +218,16 @@ impl Ingestor {
             .await?
             .ok_or(IngestError::NoRegions)?;
         let region = submitting_region(&tree, &upload.region)?;
-        let mut hash = Sha256::new();
-        hash.update(format!("{}\n{}\n{}\n", dataset.name, period, region.code()));
-        hash.update(&bytes);
-        let id = hex::encode(&hash.finalize()[..10]);
-        let key = UploadKey {
+        let mut id = Sha256::new();
+        id.update(format!("{}\n{}\n{}\n", dataset.name, period, region.code()));
+        id.update(content.finalize());
+        Ok(UploadKey {
             dataset,
             period,
             region: region.code(),
-            id,
-            extension: sheets::Format::sniff(&bytes).extension().to_string(),
-        };
-        if let Some(outcome) = self.settled(&key).await? {
-            return Ok(outcome);
-        }
-        self.lake.put_object(&key.to_string(), bytes).await?;
-        self.process(&key, &upload.file_name).await
+            id: hex::encode(&id.finalize()[..10]),
+            extension: sheets::Format::sniff(head).extension().to_string(),
+        })
     }
 
     /// The outcome already decided for this upload, if it still stands: a rejected file, or
@@ -241,15 +278,17 @@ impl Ingestor {
         let (tree, _) = stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix))
             .await?
             .ok_or(IngestError::NoRegions)?;
-        let enterprises = self.enterprise_codes(dataset, key.period).await?;
-        let mut staged = self
-            .lake
-            .stage(
-                &names::dataset(dataset.name),
-                &dataset.schema(),
-                &datasets::Dataset::partition_columns(),
-            )
-            .await?;
+        let mut enterprises = self.enterprise_codes(dataset, key.period).await?;
+        // With no enterprise reported yet, one warning for the file says more than one per row.
+        let no_enterprises = enterprises.as_ref().is_some_and(HashSet::is_empty);
+        if no_enterprises {
+            enterprises = None;
+        }
+        let mut staged = self.lake.stage(
+            &names::dataset(dataset.name),
+            &dataset.schema(),
+            &datasets::Dataset::partition_columns(),
+        )?;
 
         let raw_key = key.to_string();
         let object = match self
@@ -295,7 +334,15 @@ impl Ingestor {
             return Err(e.into());
         }
 
-        let Parsed { checked, sha256 } = parsed;
+        let Parsed {
+            mut checked,
+            sha256,
+        } = parsed;
+        if no_enterprises {
+            checked
+                .findings
+                .add(Problem::NoEnterprisesYet, At::default());
+        }
         let accepted = !checked.findings.has_errors();
         let mut table_version = None;
         if accepted {

@@ -207,6 +207,32 @@ impl Lake {
         Ok(())
     }
 
+    /// Stores an object from a stream in parts, never holding it whole.
+    pub async fn put_stream(
+        &self,
+        key: &str,
+        reader: &mut (impl tokio::io::AsyncRead + Unpin),
+    ) -> Result<(), LakeError> {
+        use tokio::io::AsyncReadExt;
+        let upload = self.store.put_multipart(&Path::from(key)).await?;
+        let mut writer = deltalake::logstore::object_store::WriteMultipart::new(upload);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf).await.map_err(|e| {
+                LakeError::Store(ObjectStoreError::Generic {
+                    store: "upload",
+                    source: Box::new(e),
+                })
+            })?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
     pub async fn get_object(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
         match self.store.get(&Path::from(key)).await {
             Ok(result) => Ok(Some(result.bytes().await?)),
@@ -251,23 +277,30 @@ impl Lake {
         Ok(versions)
     }
 
-    /// Starts a write whose files become visible only when committed.
-    pub async fn stage(
+    /// Starts a write whose files become visible only when committed. The table itself is
+    /// created only at the first commit, so a rejected first file leaves no trace.
+    pub fn stage(
         &self,
         name: &str,
         schema: &SchemaRef,
         partitions: &[String],
     ) -> Result<StagedWrite, LakeError> {
-        let table = self.ensure(name, schema, partitions).await?;
-        let writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(
+        let writer = RecordBatchWriter::try_new(
+            self.table_url(name).as_str(),
+            schema.clone(),
+            Some(partitions.to_vec()),
+            Some(self.options.clone()),
+        )?
+        .with_writer_properties(
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                 .build(),
         );
         Ok(StagedWrite {
+            lake: self.clone(),
             name: name.to_string(),
-            table,
+            schema: schema.clone(),
             writer,
             partitions: partitions.to_vec(),
         })
@@ -325,8 +358,9 @@ pub async fn register(
 /// in one atomic commit, `abort` (or a crash) leaves them as unreferenced files that readers
 /// never see.
 pub struct StagedWrite {
+    lake: Lake,
     name: String,
-    table: DeltaTable,
+    schema: SchemaRef,
     writer: RecordBatchWriter,
     partitions: Vec<String>,
 }
@@ -364,7 +398,10 @@ impl StagedWrite {
             })
             .collect::<Vec<_>>()
             .join(" AND ");
-        let mut table = self.table;
+        let mut table = self
+            .lake
+            .ensure(&self.name, &self.schema, &self.partitions)
+            .await?;
         for _ in 0..COMMIT_ATTEMPTS {
             table.update_state().await?;
             let snapshot = table.snapshot()?;

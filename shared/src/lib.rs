@@ -18,4 +18,5 @@ pub mod runtime;
 pub mod samples;
 pub mod sheets;
 pub mod submissions;
+pub mod templates;
 pub mod validate;

@@ -50,6 +50,7 @@ pub enum Problem {
     DuplicateKey { first_row: usize },
     SumExceedsTotal { parts: String, total: String },
     UnknownEnterprise,
+    NoEnterprisesYet,
 }
 
 impl Problem {
@@ -82,12 +83,15 @@ impl Problem {
             Problem::DuplicateKey { .. } => "duplicate_key",
             Problem::SumExceedsTotal { .. } => "sum_exceeds_total",
             Problem::UnknownEnterprise => "unknown_enterprise",
+            Problem::NoEnterprisesYet => "no_enterprises_yet",
         }
     }
 
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::UnknownColumn | Problem::UnknownEnterprise => Severity::Warning,
+            Problem::UnknownColumn | Problem::UnknownEnterprise | Problem::NoEnterprisesYet => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
@@ -128,6 +132,9 @@ impl Problem {
             Problem::DuplicateKey { first_row } => format!("与第 {first_row} 行重复"),
             Problem::SumExceedsTotal { parts, total } => format!("{parts} 合计超过{total}"),
             Problem::UnknownEnterprise => "该企业不在本期已报送的家政企业名单中".into(),
+            Problem::NoEnterprisesYet => {
+                "本期尚无已报送的家政企业名单，暂未核对企业代码；请先报送家政企业".into()
+            }
         }
     }
 
@@ -185,6 +192,7 @@ impl Problem {
             Problem::UnknownEnterprise => {
                 "This enterprise is not among the enterprises reported for the period".into()
             }
+            Problem::NoEnterprisesYet => "No enterprises are reported for the period yet, so credit codes were not cross-checked; submit the enterprises first".into(),
         }
     }
 }
@@ -302,6 +310,107 @@ pub struct Report {
     pub header_row: Option<usize>,
     pub summary: Summary,
     pub issues: Vec<Issue>,
+}
+
+impl Report {
+    fn issue_cells(issue: &Issue) -> [String; 6] {
+        [
+            issue.row.map(|r| r.to_string()).unwrap_or_default(),
+            issue.column.clone().unwrap_or_default(),
+            issue.value.clone().unwrap_or_default(),
+            issue.code.clone(),
+            issue.message_zh.clone(),
+            issue.message_en.clone(),
+        ]
+    }
+
+    const HEADERS: [&'static str; 6] = [
+        "行 Row",
+        "列 Column",
+        "值 Value",
+        "代码 Code",
+        "问题",
+        "Problem",
+    ];
+
+    /// The problems as a CSV a submitter opens in Excel next to their file (UTF-8 with BOM;
+    /// values that look like formulas are prefixed with `'` so they never run).
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+        let neutral = |v: String| {
+            if v.starts_with(['=', '+', '-', '@']) {
+                format!("'{v}")
+            } else {
+                v
+            }
+        };
+        let mut write = || -> Result<(), csv::Error> {
+            out.write_record(Self::HEADERS)?;
+            for issue in &self.issues {
+                out.write_record(Self::issue_cells(issue).map(neutral))?;
+            }
+            out.flush()?;
+            Ok(())
+        };
+        // Writing into memory cannot fail.
+        let _ = write();
+        out.into_inner().unwrap_or_default()
+    }
+
+    /// The report as a small self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        let status = match self.status {
+            Status::Accepted => "已接收 Accepted",
+            Status::Rejected => "未通过 Rejected",
+        };
+        let mut rows = String::new();
+        for issue in &self.issues {
+            rows.push_str("<tr>");
+            for cell in Self::issue_cells(issue) {
+                rows.push_str(&format!("<td>{}</td>", escape(&cell)));
+            }
+            rows.push_str("</tr>\n");
+        }
+        let head: String = Self::HEADERS
+            .iter()
+            .map(|h| format!("<th>{h}</th>"))
+            .collect();
+        let more = if self.summary.truncated {
+            format!(
+                "<p>仅列出前 {} 个问题，共 {} 个错误、{} 个警告。Only the first {} problems are listed.</p>",
+                self.issues.len(),
+                self.summary.errors,
+                self.summary.warnings,
+                self.issues.len()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>校验报告 {id}</title>\
+             <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+             td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}</style></head><body>\
+             <h1>校验报告 Validation report</h1><p>{file} · {dataset} · {period} · {region} · <strong>{status}</strong></p>\
+             <p>{rows_n} 行数据，{errors} 个错误，{warnings} 个警告。</p>{more}\
+             <table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></body></html>",
+            id = escape(&self.submission_id),
+            file = escape(&self.file_name),
+            dataset = escape(&self.dataset),
+            period = escape(&self.period),
+            region = escape(&self.region),
+            rows_n = self.summary.rows,
+            errors = self.summary.errors,
+            warnings = self.summary.warnings,
+        )
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

@@ -137,3 +137,43 @@ pub fn community_counts() -> BTreeMap<String, u64> {
     }
     counts
 }
+
+impl Server {
+    /// The declared fields of every row of a table, as a printed table sorted by the key:
+    /// what two submissions of the same facts must agree on.
+    pub async fn table_facts(&self, dataset: &shared::datasets::Dataset) -> String {
+        let name = shared::lake::names::dataset(dataset.name);
+        let table = self.lake.load(&name).await.unwrap().unwrap();
+        let ctx = deltalake::datafusion::prelude::SessionContext::new();
+        lake::register(&ctx, &name, &table).await.unwrap();
+        let fields: Vec<&str> = dataset.fields.iter().map(|f| f.name).collect();
+        let batches = ctx
+            .sql(&format!(
+                "SELECT {}, county, period FROM {} ORDER BY {}",
+                fields.join(", "),
+                dataset.name,
+                dataset.key
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        deltalake::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Server {
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.into_body().collect().await.unwrap().to_bytes().to_vec()
+    }
+}

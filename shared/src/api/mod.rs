@@ -5,6 +5,7 @@ mod indicators;
 mod problem;
 mod regions;
 mod submissions;
+mod templates;
 
 use std::sync::Arc;
 
@@ -77,7 +78,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/submissions/{dataset}/{period}/{region}",
             put(submissions::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
+        .route("/v1/submissions", get(submissions::list))
         .route("/v1/submissions/{id}", get(submissions::one))
+        .route("/v1/submissions/{id}/{file}", get(submissions::report))
+        .route("/v1/templates/{file}", get(templates::download))
         .with_state(state)
 }
 

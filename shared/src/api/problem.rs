@@ -28,10 +28,10 @@ pub enum ApiError {
     },
     #[error("no submission {0:?}")]
     UnknownSubmission(String),
+    #[error("{0:?} is not an available format")]
+    BadFormat(String),
     #[error("nothing is published yet")]
     NothingPublished,
-    #[error("the upload is empty")]
-    EmptyBody,
     #[error("{0}")]
     BadSubmission(String),
     #[error("internal error")]
@@ -49,7 +49,7 @@ impl ApiError {
             ApiError::BadPeriod(_)
             | ApiError::BadLevel(_)
             | ApiError::LevelNotPublished { .. }
-            | ApiError::EmptyBody
+            | ApiError::BadFormat(_)
             | ApiError::BadSubmission(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,8 +65,8 @@ impl ApiError {
             ApiError::BadLevel(_) => "bad-level",
             ApiError::LevelNotPublished { .. } => "level-not-published",
             ApiError::UnknownSubmission(_) => "unknown-submission",
+            ApiError::BadFormat(_) => "bad-format",
             ApiError::NothingPublished => "nothing-published",
-            ApiError::EmptyBody => "empty-body",
             ApiError::BadSubmission(_) => "bad-submission",
             ApiError::Internal(_) => "internal",
         }

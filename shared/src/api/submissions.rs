@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
@@ -52,9 +53,6 @@ pub async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SubmissionResponse>), ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::EmptyBody);
-    }
     let upload = Upload {
         file_name: file_name(&query, &headers)
             .unwrap_or_else(|| format!("{dataset}-{period}-{region}")),
@@ -88,6 +86,87 @@ async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
     Ok(submissions::latest(&log)
         .into_iter()
         .any(|(s, current)| s.submission_id == id && current))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    period: Option<String>,
+    region: Option<String>,
+    dataset: Option<String>,
+}
+
+/// `GET /v1/submissions?period=&region=&dataset=`: every submission (accepted or rejected,
+/// current or replaced) of regions inside `region`, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(p) = &q.period {
+        p.parse::<crate::periods::Period>()
+            .map_err(|_| ApiError::BadPeriod(p.clone()))?;
+    }
+    if let Some(d) = &q.dataset {
+        crate::datasets::by_name(d).ok_or_else(|| ApiError::UnknownDataset(d.clone()))?;
+    }
+    let within = match &q.region {
+        Some(code) => Some(
+            state
+                .regions()
+                .await?
+                .resolve(code)
+                .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?
+                .prefix
+                .clone(),
+        ),
+        None => None,
+    };
+    let tree = state.regions().await?;
+    let log = submissions::all(state.lake()).await?;
+    let mut views: Vec<SubmissionView> = submissions::latest(&log)
+        .into_iter()
+        .filter(|(s, _)| q.period.as_ref().is_none_or(|p| &s.period == p))
+        .filter(|(s, _)| q.dataset.as_ref().is_none_or(|d| &s.dataset == d))
+        .filter(|(s, _)| {
+            within.as_ref().is_none_or(|prefix| {
+                tree.resolve(&s.region)
+                    .is_some_and(|r| r.prefix.starts_with(prefix.as_str()))
+            })
+        })
+        .map(|(submission, current)| SubmissionView {
+            submission,
+            current,
+        })
+        .collect();
+    views.reverse();
+    Ok(Json(serde_json::json!({ "submissions": views })))
+}
+
+/// `GET /v1/submissions/{id}/report.json|csv|html`: the report alone, for people and Excel.
+pub async fn report(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let report = state
+        .ingestor
+        .report(&id)
+        .await?
+        .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+    Ok(match file.as_str() {
+        "report.json" => Json(report).into_response(),
+        "report.csv" => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"report-{id}.csv\""),
+                ),
+            ],
+            report.to_csv(),
+        )
+            .into_response(),
+        "report.html" => Html(report.to_html()).into_response(),
+        other => return Err(ApiError::BadFormat(other.to_string())),
+    })
 }
 
 pub async fn one(

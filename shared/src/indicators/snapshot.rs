@@ -59,9 +59,7 @@ fn to_batch(period: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
 pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError> {
     let period = computed.period.to_string();
     let partitions = vec!["period".to_string()];
-    let mut staged = lake
-        .stage(names::INDICATOR_VALUES, &schema(), &partitions)
-        .await?;
+    let mut staged = lake.stage(names::INDICATOR_VALUES, &schema(), &partitions)?;
     for chunk in computed.values.chunks(CHUNK) {
         staged.write(to_batch(&period, chunk)?).await?;
     }

@@ -50,6 +50,10 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+
+    pub fn choose<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
 }
 
 /// A value as generated, before it is written in some office's style.
@@ -193,12 +197,7 @@ pub fn outlets(
 ) -> Sheet {
     let mut rng = Rng::seeded(&[rng_seed, "outlets", &county.prefix, &period.to_string()]);
     let coverage = 0.55 + 0.1 * f64::from(period.half) + rng.below(20) as f64 / 100.0;
-    let codes: Vec<String> = (0..operators.rows.len())
-        .filter_map(|i| match operators.get(i, "credit_code") {
-            Datum::Text(code) => Some(code.clone()),
-            _ => None,
-        })
-        .collect();
+    let codes = credit_codes(operators);
     let mut rows = Vec::new();
     for community in communities(tree, county) {
         if !rng.chance(coverage.min(1.0)) {
@@ -260,6 +259,189 @@ pub fn outlets(
     }
     Sheet {
         dataset: &datasets::OUTLETS,
+        rows,
+    }
+}
+
+/// Credit codes of the enterprises in a sheet.
+fn credit_codes(enterprises: &Sheet) -> Vec<String> {
+    (0..enterprises.rows.len())
+        .filter_map(|i| match enterprises.get(i, "credit_code") {
+            Datum::Text(code) => Some(code.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn choice_codes(choices: &'static [Choice]) -> Vec<&'static str> {
+    choices.iter().map(|c| c.code).collect()
+}
+
+/// Training sessions held in the county's communities during the period.
+pub fn trainings(tree: &RegionTree, county: &Region, period: Period, rng_seed: &str) -> Sheet {
+    let mut rng = Rng::seeded(&[rng_seed, "trainings", &county.prefix, &period.to_string()]);
+    let communities = communities(tree, county);
+    let organizers = choice_codes(datasets::ORGANIZERS);
+    let mut rows = Vec::new();
+    for i in 0..communities.len() / 3 + 1 {
+        let community = rng.pick(&communities);
+        let trainees = 8 + rng.below(40) as i64;
+        let primary = rng.below(trainees as usize / 2 + 1) as i64;
+        let intermediate = rng.below((trainees - primary) as usize / 3 + 1) as i64;
+        let advanced = rng
+            .below(3)
+            .min((trainees - primary - intermediate) as usize) as i64;
+        let start = period.start() + chrono::Duration::days(rng.below(170) as i64);
+        rows.push(vec![
+            Datum::Text(format!("{}-P{:03}", county.prefix, i + 1)),
+            Datum::Text(community.prefix.clone()),
+            Datum::Choice(rng.choose(&organizers)),
+            Datum::Date(start),
+            Datum::Int(8 + 4 * rng.below(10) as i64),
+            Datum::Int(trainees),
+            Datum::Int(primary),
+            Datum::Int(intermediate),
+            Datum::Int(advanced),
+            if rng.chance(0.6) {
+                Datum::Cents(trainees * 50_000)
+            } else {
+                Datum::Blank
+            },
+        ]);
+    }
+    Sheet {
+        dataset: &datasets::TRAININGS,
+        rows,
+    }
+}
+
+/// `n` workers of the county's enterprises, serving its communities.
+pub fn workers(
+    tree: &RegionTree,
+    county: &Region,
+    enterprises: &Sheet,
+    n: usize,
+    rng_seed: &str,
+) -> Sheet {
+    Sheet {
+        dataset: &datasets::WORKERS,
+        rows: worker_rows(tree, county, enterprises, rng_seed)
+            .take(n)
+            .collect(),
+    }
+}
+
+/// An endless stream of distinct workers, for files too large to hold as a [`Sheet`].
+pub fn worker_rows<'t>(
+    tree: &'t RegionTree,
+    county: &'t Region,
+    enterprises: &Sheet,
+    rng_seed: &str,
+) -> impl Iterator<Item = Vec<Datum>> + 't {
+    let mut rng = Rng::seeded(&[rng_seed, "workers", &county.prefix]);
+    let communities = communities(tree, county);
+    let codes = credit_codes(enterprises);
+    let origins = choice_codes(datasets::ORIGINS);
+    let levels = choice_codes(datasets::SKILL_LEVELS);
+    let mut seen = std::collections::HashSet::new();
+    std::iter::from_fn(move || {
+        loop {
+            let id = id_number(&mut rng, &county.prefix);
+            if seen.insert(id.clone()) {
+                return Some(worker_row(
+                    &mut rng,
+                    id,
+                    &codes,
+                    &communities,
+                    &origins,
+                    &levels,
+                ));
+            }
+        }
+    })
+}
+
+fn worker_row(
+    rng: &mut Rng,
+    id: String,
+    codes: &[String],
+    communities: &[&Region],
+    origins: &[&'static str],
+    levels: &[&'static str],
+) -> Vec<Datum> {
+    vec![
+        Datum::Text(id),
+        Datum::Text(rng.pick(codes).clone()),
+        Datum::Text(rng.pick(communities).prefix.clone()),
+        Datum::Choice(rng.choose(origins)),
+        Datum::Bool(rng.chance(0.8)),
+        Datum::Choice(if rng.chance(0.5) {
+            "none"
+        } else {
+            rng.choose(levels)
+        }),
+        Datum::Bool(rng.chance(0.6)),
+        Datum::Bool(rng.chance(0.7)),
+    ]
+}
+
+/// Shops opened by graduates and others in the county's communities.
+pub fn shops(
+    tree: &RegionTree,
+    county: &Region,
+    period: Period,
+    enterprises: &Sheet,
+    rng_seed: &str,
+) -> Sheet {
+    let mut rng = Rng::seeded(&[rng_seed, "shops", &county.prefix, &period.to_string()]);
+    let communities = communities(tree, county);
+    let codes = credit_codes(enterprises);
+    let mut rows = Vec::new();
+    for i in 0..communities.len() / 4 + 1 {
+        rows.push(vec![
+            Datum::Text(format!("{}-S{:03}", county.prefix, i + 1)),
+            Datum::Text(rng.pick(&communities).prefix.clone()),
+            Datum::Bool(rng.chance(0.6)),
+            if rng.chance(0.5) {
+                Datum::Text(rng.pick(&codes).clone())
+            } else {
+                Datum::Blank
+            },
+            Datum::Bool(rng.chance(0.3)),
+            Datum::Date(period.end() - chrono::Duration::days(rng.below(700) as i64)),
+        ]);
+    }
+    Sheet {
+        dataset: &datasets::SHOPS,
+        rows,
+    }
+}
+
+/// Complaints about the county's enterprises received during the period.
+pub fn complaints(
+    tree: &RegionTree,
+    county: &Region,
+    period: Period,
+    enterprises: &Sheet,
+    rng_seed: &str,
+) -> Sheet {
+    let mut rng = Rng::seeded(&[rng_seed, "complaints", &county.prefix, &period.to_string()]);
+    let communities = communities(tree, county);
+    let codes = credit_codes(enterprises);
+    let categories = choice_codes(datasets::COMPLAINT_CATEGORIES);
+    let mut rows = Vec::new();
+    for i in 0..communities.len() / 5 + 1 {
+        rows.push(vec![
+            Datum::Text(format!("{}-T{:04}", county.prefix, i + 1)),
+            Datum::Text(rng.pick(&codes).clone()),
+            Datum::Text(rng.pick(&communities).prefix.clone()),
+            Datum::Date(period.start() + chrono::Duration::days(rng.below(180) as i64)),
+            Datum::Choice(rng.choose(&categories)),
+            Datum::Bool(rng.chance(0.85)),
+        ]);
+    }
+    Sheet {
+        dataset: &datasets::COMPLAINTS,
         rows,
     }
 }
@@ -328,8 +510,27 @@ pub fn write(sheet: &Sheet, style: Style, title: &str) -> Result<Vec<u8>, WriteE
     if style == Style::Xlsx {
         return write_xlsx(sheet, title);
     }
-    let fields = sheet.dataset.fields;
-    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut out = Vec::new();
+    write_csv(sheet.dataset, sheet.rows.iter().cloned(), style, &mut out)?;
+    Ok(match style {
+        Style::CsvGbk => {
+            let text = String::from_utf8(out).expect("csv of strings is UTF-8");
+            encoding_rs::GBK.encode(&text).0.into_owned()
+        }
+        Style::CsvUtf8 => [&[0xEF, 0xBB, 0xBF][..], &out].concat(),
+        _ => out,
+    })
+}
+
+/// Writes rows as UTF-8 CSV in a style's headers and value forms, one row at a time.
+pub fn write_csv(
+    dataset: &Dataset,
+    rows: impl Iterator<Item = Vec<Datum>>,
+    style: Style,
+    out: impl std::io::Write,
+) -> Result<(), WriteError> {
+    let fields = dataset.fields;
+    let mut csv = csv::Writer::from_writer(out);
     let header: Vec<&str> = fields
         .iter()
         .map(|f| {
@@ -341,30 +542,26 @@ pub fn write(sheet: &Sheet, style: Style, title: &str) -> Result<Vec<u8>, WriteE
         })
         .collect();
     csv.write_record(&header)?;
-    for row in &sheet.rows {
+    for row in rows {
         csv.write_record(
             fields
                 .iter()
-                .zip(row)
+                .zip(&row)
                 .map(|(f, d)| text_of(&f.kind, d, style)),
         )?;
     }
-    let text = String::from_utf8(
-        csv.into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))?,
-    )
-    .expect("csv of strings is UTF-8");
-    Ok(match style {
-        Style::CsvGbk => encoding_rs::GBK.encode(&text).0.into_owned(),
-        Style::CsvUtf8 => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
-        _ => text.into_bytes(),
-    })
+    csv.flush().map_err(csv::Error::from)?;
+    Ok(())
 }
 
 fn write_xlsx(sheet: &Sheet, title: &str) -> Result<Vec<u8>, WriteError> {
-    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
     let fields = sheet.dataset.fields;
     let mut book = Workbook::new();
+    // A fixed creation time keeps the generated files byte-for-byte reproducible.
+    book.set_properties(
+        &DocProperties::new().set_creation_datetime(&ExcelDateTime::from_ymd(2024, 1, 10)?),
+    );
     let ws = book.add_worksheet();
     ws.set_name(sheet.dataset.zh)?;
     let bold = Format::new().set_bold();
