@@ -303,21 +303,47 @@ async fn templates_listing_and_readable_reports() {
     let tree = server.tree().await;
     let sheet = synth::enterprises(tree.get("152202").unwrap(), "2023H1".parse().unwrap(), "t");
     let rows = synth::write(&sheet, Style::CsvUtf8, "").unwrap();
-    let body_rows: Vec<u8> = rows.split(|b| *b == b'\n').skip(1).collect::<Vec<_>>().join(&b'\n');
+    let body_rows: Vec<u8> = rows
+        .split(|b| *b == b'\n')
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(&b'\n');
     let filled = [template, body_rows].concat();
-    let (status, accepted) = server.put("/v1/submissions/enterprises/2023H1/152202", filled).await;
+    let (status, accepted) = server
+        .put("/v1/submissions/enterprises/2023H1/152202", filled)
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{accepted}");
 
     let bad = std::fs::read(support::repo("tests/fixtures/bad/enterprises-bool.csv")).unwrap();
-    let (_, rejected) = server.put("/v1/submissions/enterprises/2023H2/152201", bad).await;
+    let (_, rejected) = server
+        .put("/v1/submissions/enterprises/2023H2/152201", bad)
+        .await;
     let id = rejected["submission"]["submission_id"].as_str().unwrap();
-    let csv = String::from_utf8(server.get_bytes(&format!("/v1/submissions/{id}/report.csv")).await).unwrap();
+    let csv = String::from_utf8(
+        server
+            .get_bytes(&format!("/v1/submissions/{id}/report.csv"))
+            .await,
+    )
+    .unwrap();
     assert!(csv.starts_with('\u{feff}'));
-    assert!(csv.contains("invalid_bool") && csv.contains("也许") && csv.contains("是否员工制"), "{csv}");
-    let html = String::from_utf8(server.get_bytes(&format!("/v1/submissions/{id}/report.html")).await).unwrap();
-    assert!(html.contains("<td>也许</td>") && html.contains("未通过"), "{html}");
+    assert!(
+        csv.contains("invalid_bool") && csv.contains("也许") && csv.contains("是否员工制"),
+        "{csv}"
+    );
+    let html = String::from_utf8(
+        server
+            .get_bytes(&format!("/v1/submissions/{id}/report.html"))
+            .await,
+    )
+    .unwrap();
+    assert!(
+        html.contains("<td>也许</td>") && html.contains("未通过"),
+        "{html}"
+    );
 
-    let (_, list) = server.get("/v1/submissions?period=2023H2&region=152200").await;
+    let (_, list) = server
+        .get("/v1/submissions?period=2023H2&region=152200")
+        .await;
     let listed = list["submissions"].as_array().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["status"], "rejected");

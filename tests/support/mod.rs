@@ -174,6 +174,12 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        response.into_body().collect().await.unwrap().to_bytes().to_vec()
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec()
     }
 }
