@@ -143,7 +143,7 @@ async fn no_raw_id_number_outside_uploads() {
         let id = id.as_str().unwrap();
         for path in [
             format!("/v1/submissions/{id}"),
-            format!("/v1/submissions?period=2023H2&region=152201"),
+            "/v1/submissions?period=2023H2&region=152201".to_string(),
         ] {
             let (_, json) = server.get(&path).await;
             let text = json.to_string();
