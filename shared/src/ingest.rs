@@ -147,6 +147,9 @@ impl Outcome {
 pub struct Ingestor {
     lake: Lake,
     pseudonymizer: Option<Pseudonymizer>,
+    /// Whether each accepted file refreshes its period's indicators at once (the default);
+    /// bulk loads turn it off and refresh each period once at the end.
+    refresh_each: bool,
 }
 
 impl Ingestor {
@@ -155,7 +158,22 @@ impl Ingestor {
         Ingestor {
             lake,
             pseudonymizer,
+            refresh_each: true,
         }
+    }
+
+    /// The same pipeline without the per-file refresh, for loading many files at once;
+    /// call [`Ingestor::refresh`] for each period afterwards.
+    pub fn for_bulk_load(&self) -> Ingestor {
+        Ingestor {
+            refresh_each: false,
+            ..self.clone()
+        }
+    }
+
+    /// Recomputes and publishes a period's indicators.
+    pub async fn refresh(&self, period: Period) -> Result<i64, IngestError> {
+        Ok(indicators::refresh(&self.lake, period).await?)
     }
 
     pub fn lake(&self) -> &Lake {
@@ -422,7 +440,7 @@ impl Ingestor {
             errors = summary.errors,
             "submission decided"
         );
-        if accepted {
+        if accepted && self.refresh_each {
             indicators::refresh(&self.lake, key.period).await?;
         }
         Ok(Outcome {

@@ -14,6 +14,7 @@ pub mod periods;
 pub mod privacy;
 pub mod regions;
 pub mod report;
+pub mod reporting;
 pub mod runtime;
 pub mod samples;
 pub mod sheets;

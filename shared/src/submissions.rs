@@ -6,6 +6,7 @@ use std::sync::Arc;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::json::ReaderBuilder;
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
 use deltalake::protocol::SaveMode;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,11 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
 /// Every decision ever logged, oldest first.
 pub async fn all(lake: &Lake) -> Result<Vec<Submission>, LakeError> {
     let (ctx, _) = lake.session(&[names::SUBMISSIONS]).await?;
+    read_session(&ctx).await
+}
+
+/// The log as registered in a session (empty when it was never written).
+pub async fn read_session(ctx: &SessionContext) -> Result<Vec<Submission>, LakeError> {
     if !ctx.table_exist("submissions")? {
         return Ok(Vec::new());
     }

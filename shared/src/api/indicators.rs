@@ -46,7 +46,9 @@ pub struct Values {
     period: String,
     region: String,
     level: Level,
+    /// Lineage: the snapshot version read and the table versions it was computed from.
     snapshot_version: i64,
+    sources: crate::lake::TableVersions,
     data: Vec<Row>,
 }
 
@@ -96,6 +98,7 @@ pub async fn values(
         region: region.code(),
         level,
         snapshot_version: read.version,
+        sources: read.sources,
         data: read.rows,
     }))
 }

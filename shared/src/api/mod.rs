@@ -4,6 +4,7 @@
 mod indicators;
 mod problem;
 mod regions;
+mod reports;
 mod submissions;
 mod templates;
 
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/submissions/{dataset}/{period}/{region}",
             put(submissions::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
+        .route("/v1/reports/status", get(reports::status))
         .route("/v1/submissions", get(submissions::list))
         .route("/v1/submissions/{id}", get(submissions::one))
         .route("/v1/submissions/{id}/{file}", get(submissions::report))

@@ -1,19 +1,27 @@
 //! Computing every indicator of a period with DataFusion, for every region at once.
 //!
-//! One query per dataset (and breakdown) aggregates the period's rows with GROUPING SETS
-//! over the code prefixes of each level; the region tree then supplies the names, the
-//! community denominators and the zeros of regions without rows.
+//! One query per dataset (and breakdown) aggregates the period's rows with GROUPING SETS over
+//! the code prefixes of each level, so distinct counts are exact at every level. The region
+//! tree then supplies names, community denominators and the zeros of regions without rows;
+//! targets, disclosure control and lineage are applied per value.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use deltalake::arrow::array::Array;
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
 
-use super::{CATALOGUE, Denominator, Indicator, Unit, snapshot};
-use crate::datasets::{Dataset, columns};
+use super::targets;
+use super::{CATALOGUE, Denominator, Indicator, Source, Unit, snapshot};
+use crate::datasets::{Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
 use crate::regions::stored::{self, Scope};
-use crate::regions::{Level, RegionTree};
+use crate::regions::{Level, Region, RegionTree};
+use crate::reporting;
+use crate::submissions;
 
 /// One published value.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +33,16 @@ pub struct Value {
     pub name: String,
     pub level: Level,
     pub value: Option<f64>,
-    pub numerator: f64,
+    pub numerator: Option<f64>,
     pub denominator: Option<f64>,
+    pub target: Option<f64>,
+    pub target_deadline: Option<&'static str>,
+    pub met: Option<bool>,
+    pub gap: Option<f64>,
+    /// Withheld: too few people behind the value to publish it.
+    pub suppressed: bool,
+    /// The submissions whose rows the value was computed from.
+    pub submissions: Vec<String>,
 }
 
 /// Every value of a period, with the table versions they were computed from.
@@ -37,16 +53,26 @@ pub struct Computed {
     pub sources: TableVersions,
 }
 
-/// Aggregates keyed by (region prefix, breakdown value): numerator and denominator per
-/// indicator of the group.
-type Aggregates = HashMap<(String, String), Vec<(f64, f64)>>;
+/// What the queries measured for one indicator in one region (and breakdown value).
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    numerator: f64,
+    denominator: f64,
+    /// Distinct people behind the value, for disclosure control.
+    population: f64,
+    submissions: Vec<String>,
+}
+
+type Measures = HashMap<(&'static str, String, String), Measured>;
 
 /// The tables indicators read.
 fn source_tables() -> Vec<String> {
     let mut tables: Vec<String> = CATALOGUE
         .iter()
-        .map(|i| names::dataset(i.dataset.name))
+        .filter_map(|i| i.dataset())
+        .map(|d| names::dataset(d.name))
         .collect();
+    tables.push(names::SUBMISSIONS.to_string());
     tables.sort();
     tables.dedup();
     tables
@@ -65,19 +91,22 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     let (ctx, mut sources) = lake.session(&table_refs).await?;
     sources.insert(names::REGIONS.to_string(), regions_version);
 
-    let mut values = Vec::new();
+    let mut measures = Measures::new();
     for group in groups() {
-        let dataset = group[0].dataset;
-        let aggregates = if ctx.table_exist(dataset.name)? {
+        let Some(dataset) = group[0].dataset() else {
+            continue;
+        };
+        if ctx.table_exist(dataset.name)? {
             let sql = group_sql(dataset, group[0].breakdown, &group, period);
             let batches = ctx.sql(&sql).await?.collect().await?;
-            read_aggregates(&batches)?
-        } else {
-            Aggregates::new()
-        };
-        for (k, indicator) in group.iter().enumerate() {
-            assemble(indicator, k, &aggregates, &tree, &mut values);
+            read_measures(&group, &batches, &mut measures)?;
         }
+    }
+    measure_reporting(&ctx, &tree, period, &mut measures).await?;
+
+    let mut values = Vec::new();
+    for indicator in CATALOGUE {
+        assemble(indicator, period, &measures, &tree, &mut values);
     }
     Ok(Computed {
         period,
@@ -86,13 +115,15 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     })
 }
 
-/// Indicators that share a dataset and a breakdown are computed by one query.
+/// Row-based indicators sharing a dataset and a breakdown are computed by one query.
 fn groups() -> Vec<Vec<&'static Indicator>> {
     let mut groups: Vec<Vec<&'static Indicator>> = Vec::new();
-    for indicator in CATALOGUE {
-        match groups.iter_mut().find(|g| {
-            g[0].dataset.name == indicator.dataset.name && g[0].breakdown == indicator.breakdown
-        }) {
+    for indicator in CATALOGUE.iter().filter(|i| i.dataset().is_some()) {
+        let same = |g: &&mut Vec<&'static Indicator>| {
+            g[0].dataset().map(|d| d.name) == indicator.dataset().map(|d| d.name)
+                && g[0].breakdown == indicator.breakdown
+        };
+        match groups.iter_mut().find(|g| same(g)) {
             Some(group) => group.push(indicator),
             None => groups.push(vec![indicator]),
         }
@@ -129,30 +160,37 @@ fn group_sql(
             format!("({})", cols.join(", "))
         })
         .collect();
-    let prefix = {
-        let mut reversed: Vec<&str> = keys.iter().rev().copied().collect();
-        reversed.push("''");
-        format!("COALESCE({})", reversed.join(", "))
-    };
+    let mut reversed: Vec<&str> = keys.iter().rev().copied().collect();
+    reversed.push("''");
+    let prefix = format!("COALESCE({})", reversed.join(", "));
     let breakdown_col = breakdown.map_or("''".to_string(), |b| format!("CAST({b} AS VARCHAR)"));
+    // People are counted by the dataset's key (pseudonymised ID numbers) where it is closed.
+    let population = match dataset.openness {
+        Openness::Closed => format!("COUNT(DISTINCT {})", dataset.key),
+        _ => "0".to_string(),
+    };
     let measures: Vec<String> = indicators
         .iter()
         .enumerate()
         .map(|(k, i)| {
-            let den = match i.denominator {
-                Denominator::Rows(sql) => sql,
-                Denominator::None | Denominator::Communities => "0",
+            let (numerator, denominator) = match i.source {
+                Source::Rows {
+                    numerator,
+                    denominator: Denominator::Rows(sql),
+                    ..
+                } => (numerator, sql),
+                Source::Rows { numerator, .. } => (numerator, "0"),
+                Source::ReportRate => ("0", "0"),
             };
-            format!(
-                "CAST({} AS DOUBLE) AS n{k}, CAST({den} AS DOUBLE) AS d{k}",
-                i.numerator
-            )
+            format!("CAST({numerator} AS DOUBLE) AS n{k}, CAST({denominator} AS DOUBLE) AS d{k}")
         })
         .collect();
     format!(
-        "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, {measures} \
+        "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, \
+         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
          FROM (SELECT *, {levels} FROM {table} WHERE {period_col} = '{period}') AS base \
          GROUP BY GROUPING SETS ({sets})",
+        submission = columns::SUBMISSION,
         measures = measures.join(", "),
         levels = levels.join(", "),
         table = dataset.name,
@@ -161,42 +199,110 @@ fn group_sql(
     )
 }
 
-fn read_aggregates(
-    batches: &[deltalake::arrow::record_batch::RecordBatch],
-) -> Result<Aggregates, LakeError> {
-    let mut out = Aggregates::new();
-    for batch in batches {
-        let prefix = read::text(batch, 0)?;
-        let breakdown = read::text(batch, 1)?;
-        let measures = (2..batch.num_columns())
-            .map(|c| read::float(batch, c))
-            .collect::<Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            let value = |c: usize| {
-                let m = &measures[c];
-                if m.is_null(row) { 0.0 } else { m.value(row) }
-            };
-            let pairs = (0..measures.len() / 2)
-                .map(|k| (value(2 * k), value(2 * k + 1)))
-                .collect();
-            out.insert(
-                (
-                    prefix.value(row).to_string(),
-                    breakdown.value(row).to_string(),
-                ),
-                pairs,
-            );
-        }
+fn strings_of(list: &dyn Array, row: usize) -> Result<Vec<String>, LakeError> {
+    let list = list.as_list::<i32>();
+    if list.is_null(row) {
+        return Ok(Vec::new());
     }
+    let items = cast(&list.value(row), &DataType::Utf8)?;
+    let mut out: Vec<String> = items
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    out.sort();
     Ok(out)
 }
 
-/// One value per region at each published level (and per breakdown value), zeros where the
-/// region has no rows.
+fn read_measures(
+    group: &[&'static Indicator],
+    batches: &[RecordBatch],
+    out: &mut Measures,
+) -> Result<(), LakeError> {
+    for batch in batches {
+        let prefix = read::text(batch, 0)?;
+        let breakdown = read::text(batch, 1)?;
+        let population = read::float(batch, 3)?;
+        let numbers = (4..batch.num_columns())
+            .map(|c| read::float(batch, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let number = |c: usize| {
+                let m = &numbers[c];
+                if m.is_null(row) { 0.0 } else { m.value(row) }
+            };
+            let submissions = strings_of(batch.column(2).as_ref(), row)?;
+            for (k, indicator) in group.iter().enumerate() {
+                out.insert(
+                    (
+                        indicator.id,
+                        prefix.value(row).to_string(),
+                        breakdown.value(row).to_string(),
+                    ),
+                    Measured {
+                        numerator: number(2 * k),
+                        denominator: number(2 * k + 1),
+                        population: if population.is_null(row) {
+                            0.0
+                        } else {
+                            population.value(row)
+                        },
+                        submissions: submissions.clone(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `report_rate`: counties with a current accepted file of every dataset, from the log.
+async fn measure_reporting(
+    ctx: &SessionContext,
+    tree: &RegionTree,
+    period: Period,
+    out: &mut Measures,
+) -> Result<(), LakeError> {
+    let Some(indicator) = CATALOGUE
+        .iter()
+        .find(|i| matches!(i.source, Source::ReportRate))
+    else {
+        return Ok(());
+    };
+    let log = submissions::read_session(ctx).await?;
+    let Some(country) = tree.country() else {
+        return Ok(());
+    };
+    let statuses = reporting::status(&log, tree, &period.to_string(), country);
+    for region in tree.iter().filter(|r| r.level <= Level::County) {
+        let inside: Vec<&reporting::CountyStatus> = statuses
+            .iter()
+            .filter(|c| c.code.starts_with(&region.prefix))
+            .collect();
+        let submissions: BTreeSet<String> = inside
+            .iter()
+            .flat_map(|c| c.datasets.iter().filter_map(|d| d.current.as_ref()))
+            .map(|s| s.submission_id.clone())
+            .collect();
+        out.insert(
+            (indicator.id, region.prefix.clone(), String::new()),
+            Measured {
+                numerator: inside.iter().filter(|c| c.complete).count() as f64,
+                denominator: inside.len() as f64,
+                population: 0.0,
+                submissions: submissions.into_iter().collect(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// One value per region at each published level (and per breakdown value).
 fn assemble(
     indicator: &'static Indicator,
-    k: usize,
-    aggregates: &Aggregates,
+    period: Period,
+    measures: &Measures,
     tree: &RegionTree,
     out: &mut Vec<Value>,
 ) {
@@ -206,39 +312,86 @@ fn assemble(
         vec![None]
     };
     let finest = indicator.finest_level();
+    let empty = Measured::default();
     for region in tree.iter().filter(|r| r.level <= finest) {
         for breakdown in &breakdowns {
-            let key = (
-                region.prefix.clone(),
-                breakdown.unwrap_or_default().to_string(),
-            );
-            let (numerator, rows_denominator) =
-                aggregates.get(&key).map_or((0.0, 0.0), |pairs| pairs[k]);
-            let denominator = match indicator.denominator {
-                Denominator::None => None,
-                Denominator::Communities => Some(f64::from(region.communities)),
-                Denominator::Rows(_) => Some(rows_denominator),
+            let key = |id: &'static str| {
+                (
+                    id,
+                    region.prefix.clone(),
+                    breakdown.unwrap_or_default().to_string(),
+                )
             };
-            let value = match denominator {
-                None => Some(numerator),
-                Some(d) if d > 0.0 => Some(match indicator.unit {
-                    Unit::Percent => numerator / d * 100.0,
-                    Unit::Count => numerator / d,
-                }),
-                Some(_) => None,
+            let measured = measures.get(&key(indicator.id)).unwrap_or(&empty);
+            let denominator = match indicator.source {
+                Source::ReportRate
+                | Source::Rows {
+                    denominator: Denominator::Rows(_),
+                    ..
+                } => Some(measured.denominator),
+                Source::Rows {
+                    denominator: Denominator::None,
+                    ..
+                } => None,
+                Source::Rows {
+                    denominator: Denominator::Communities,
+                    ..
+                } => Some(f64::from(region.communities)),
+                Source::Rows {
+                    denominator: Denominator::Indicator(other),
+                    ..
+                } => Some(measures.get(&key(other)).map_or(0.0, |m| m.numerator)),
             };
-            out.push(Value {
-                indicator: indicator.id,
-                breakdown: *breakdown,
-                prefix: region.prefix.clone(),
-                code: region.code(),
-                name: region.name.clone(),
-                level: region.level,
-                value,
-                numerator,
+            out.push(value(
+                indicator,
+                period,
+                region,
+                *breakdown,
+                measured,
                 denominator,
-            });
+            ));
         }
+    }
+}
+
+fn value(
+    indicator: &'static Indicator,
+    period: Period,
+    region: &Region,
+    breakdown: Option<&'static str>,
+    measured: &Measured,
+    denominator: Option<f64>,
+) -> Value {
+    let numerator = measured.numerator;
+    let value = match denominator {
+        None => Some(numerator),
+        Some(d) if d > 0.0 => Some(match indicator.unit {
+            Unit::Percent | Unit::PerHundred => numerator / d * 100.0,
+            Unit::Count => numerator / d,
+        }),
+        Some(_) => None,
+    };
+    let suppressed = indicator
+        .disclosure_min
+        .is_some_and(|min| measured.population < f64::from(min));
+    let target = targets::applicable(indicator.targets, region, period);
+    let assessment = target.map(|t| t.assess(if suppressed { None } else { value }));
+    Value {
+        indicator: indicator.id,
+        breakdown,
+        prefix: region.prefix.clone(),
+        code: region.code(),
+        name: region.name.clone(),
+        level: region.level,
+        value: if suppressed { None } else { value },
+        numerator: if suppressed { None } else { Some(numerator) },
+        denominator: if suppressed { None } else { denominator },
+        target: assessment.map(|a| a.target),
+        target_deadline: assessment.and_then(|a| a.deadline),
+        met: assessment.and_then(|a| a.met),
+        gap: assessment.and_then(|a| a.gap),
+        suppressed,
+        submissions: measured.submissions.clone(),
     }
 }
 
@@ -272,17 +425,20 @@ mod tests {
 
     #[test]
     fn one_query_per_dataset_and_breakdown() {
-        let g = groups();
-        let shapes: Vec<(&str, Option<&str>, usize)> = g
+        let shapes: Vec<(&str, Option<&str>)> = groups()
             .iter()
-            .map(|g| (g[0].dataset.name, g[0].breakdown, g.len()))
+            .map(|g| (g[0].dataset().unwrap().name, g[0].breakdown))
             .collect();
         assert_eq!(
             shapes,
             [
-                ("outlets", None, 2),
-                ("outlets", Some("mode"), 1),
-                ("enterprises", None, 2)
+                ("outlets", None),
+                ("outlets", Some("mode")),
+                ("enterprises", None),
+                ("workers", None),
+                ("trainings", None),
+                ("shops", None),
+                ("complaints", None)
             ]
         );
         let sql = group_sql(

@@ -1,23 +1,30 @@
-//! The policy's indicators, declared once as data: the catalogue the API lists, the SQL
-//! DataFusion runs, and the definitions the pages print all come from [`CATALOGUE`].
+//! The policy's indicators, declared once as data in [`CATALOGUE`]: names, unit, definition,
+//! the policy clause, the DataFusion aggregates, targets and disclosure rules. The catalogue
+//! endpoint, the computation, the snapshot and the pages all read these declarations.
 
+mod catalogue;
 mod compute;
 pub mod snapshot;
+pub mod targets;
 
 use serde::Serialize;
 
-pub use compute::{compute_period, refresh};
+pub use catalogue::CATALOGUE;
+pub use compute::{Computed, Value, compute_period, refresh};
+pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 
-use crate::datasets::{self, Dataset, Kind};
+use crate::datasets::{Dataset, Kind};
 use crate::regions::Level;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
-    /// A count of things.
+    /// A count of things: the value is the numerator.
     Count,
     /// numerator ÷ denominator × 100.
     Percent,
+    /// numerator ÷ denominator × 100, read "per hundred".
+    PerHundred,
 }
 
 impl Unit {
@@ -25,13 +32,14 @@ impl Unit {
         match self {
             Unit::Count => "",
             Unit::Percent => "%",
+            Unit::PerHundred => "/100",
         }
     }
 }
 
 /// What a rate is divided by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "sql", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "of", rename_all = "snake_case")]
 pub enum Denominator {
     /// A plain count: the value is the numerator.
     None,
@@ -39,6 +47,28 @@ pub enum Denominator {
     Communities,
     /// An aggregate over the same rows as the numerator.
     Rows(&'static str),
+    /// The numerator of another indicator in the same region (complaints per 100 outlets).
+    Indicator(&'static str),
+}
+
+/// Where the numbers come from.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// Aggregates over one dataset's rows in the region and period.
+    Rows {
+        #[serde(serialize_with = "dataset_name")]
+        dataset: &'static Dataset,
+        /// A DataFusion aggregate expression.
+        numerator: &'static str,
+        denominator: Denominator,
+    },
+    /// Counties with an accepted file of every dataset ÷ counties (from the submission log).
+    ReportRate,
+}
+
+fn dataset_name<S: serde::Serializer>(d: &&'static Dataset, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(d.name)
 }
 
 /// One indicator.
@@ -50,26 +80,34 @@ pub struct Indicator {
     pub unit: Unit,
     pub definition_zh: &'static str,
     pub definition_en: &'static str,
-    /// The dataset whose rows are counted.
-    #[serde(serialize_with = "dataset_name")]
-    pub dataset: &'static Dataset,
-    /// A DataFusion aggregate over the dataset's rows in the region and period.
-    pub numerator: &'static str,
-    pub denominator: Denominator,
+    /// The clause of the policy documents it comes from.
+    pub clause: &'static str,
+    pub source: Source,
     /// A field whose values split the indicator (outlets by mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<&'static str>,
-}
-
-fn dataset_name<S: serde::Serializer>(d: &&'static Dataset, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(d.name)
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub targets: &'static [Target],
+    /// Values about fewer people than this are withheld from public output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosure_min: Option<u32>,
 }
 
 impl Indicator {
+    pub fn dataset(&self) -> Option<&'static Dataset> {
+        match self.source {
+            Source::Rows { dataset, .. } => Some(dataset),
+            Source::ReportRate => None,
+        }
+    }
+
     /// The finest level the indicator is published at: streets for community-level rows,
-    /// counties for enterprises, which are registered by county.
+    /// counties for enterprises (registered by county) and for reporting (done by counties).
     pub fn finest_level(&self) -> Level {
-        let region_field = self.dataset.field(self.dataset.region_field);
-        match region_field.map(|f| f.kind) {
+        let Some(dataset) = self.dataset() else {
+            return Level::County;
+        };
+        match dataset.field(dataset.region_field).map(|f| f.kind) {
             Some(Kind::CountyCode) => Level::County,
             _ => Level::Street,
         }
@@ -84,7 +122,7 @@ impl Indicator {
 
     /// The values the breakdown field can take, in declaration order.
     pub fn breakdown_values(&self) -> Vec<&'static str> {
-        match self.breakdown.and_then(|b| self.dataset.field(b)) {
+        match self.breakdown.and_then(|b| self.dataset()?.field(b)) {
             Some(field) => field.kind.choices().iter().map(|c| c.code).collect(),
             None => Vec::new(),
         }
@@ -94,69 +132,6 @@ impl Indicator {
 pub fn by_id(id: &str) -> Option<&'static Indicator> {
     CATALOGUE.iter().find(|i| i.id == id)
 }
-
-pub static CATALOGUE: &[Indicator] = &[
-    Indicator {
-        id: "outlet_coverage",
-        zh: "社区家政服务网点覆盖率",
-        en: "Community coverage of home-service outlets",
-        unit: Unit::Percent,
-        definition_zh: "有至少一个家政服务网点的社区数 ÷ 地区内全部社区数（统计用区划代码末三位 001–199）",
-        definition_en: "Communities with at least one outlet ÷ all communities of the region (NBS codes ending 001–199)",
-        dataset: &datasets::OUTLETS,
-        numerator: "COUNT(DISTINCT community_code)",
-        denominator: Denominator::Communities,
-        breakdown: None,
-    },
-    Indicator {
-        id: "outlets",
-        zh: "社区家政服务网点数",
-        en: "Community home-service outlets",
-        unit: Unit::Count,
-        definition_zh: "报送的社区家政服务网点数",
-        definition_en: "Outlets reported",
-        dataset: &datasets::OUTLETS,
-        numerator: "COUNT(*)",
-        denominator: Denominator::None,
-        breakdown: None,
-    },
-    Indicator {
-        id: "outlets_by_mode",
-        zh: "按进驻方式分的网点数",
-        en: "Outlets by way of entering the community",
-        unit: Unit::Count,
-        definition_zh: "按独营、嵌入、合作、线上分列的网点数",
-        definition_en: "Outlets by mode: standalone, embedded, partnership, online",
-        dataset: &datasets::OUTLETS,
-        numerator: "COUNT(*)",
-        denominator: Denominator::None,
-        breakdown: Some("mode"),
-    },
-    Indicator {
-        id: "industry_education_enterprises",
-        zh: "产教融合型家政企业数",
-        en: "Industry-education integration enterprises",
-        unit: Unit::Count,
-        definition_zh: "入库培育或已认证的产教融合型家政企业数（按统一社会信用代码去重）",
-        definition_en: "Distinct enterprises in cultivation or certified as industry-education enterprises",
-        dataset: &datasets::ENTERPRISES,
-        numerator: "COUNT(DISTINCT CASE WHEN industry_education IN ('cultivation', 'certified') THEN credit_code END)",
-        denominator: Denominator::None,
-        breakdown: None,
-    },
-    Indicator {
-        id: "key_contact_enterprises",
-        zh: "重点联系家政企业数",
-        en: "Key contact enterprises",
-        unit: Unit::Count,
-        definition_zh: "列入重点联系的家政企业数（按统一社会信用代码去重）",
-        definition_en: "Distinct enterprises on the key contact list",
-        dataset: &datasets::ENTERPRISES,
-        numerator: "COUNT(DISTINCT CASE WHEN key_contact THEN credit_code END)",
-        denominator: Denominator::None,
-        breakdown: None,
-    },
-];
 
 #[cfg(test)]
 mod tests {
@@ -168,6 +143,21 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), CATALOGUE.len());
+        for i in CATALOGUE {
+            assert!(!i.clause.is_empty(), "{}", i.id);
+            if let Some(b) = i.breakdown {
+                assert!(i.dataset().and_then(|d| d.field(b)).is_some(), "{}", i.id);
+            }
+            if let Source::Rows {
+                denominator: Denominator::Indicator(other),
+                ..
+            } = i.source
+            {
+                let other = by_id(other).expect("denominator indicator");
+                assert_eq!(other.finest_level(), i.finest_level());
+                assert!(other.breakdown.is_none());
+            }
+        }
         assert_eq!(
             by_id("outlet_coverage").unwrap().finest_level(),
             Level::Street
@@ -176,14 +166,10 @@ mod tests {
             by_id("key_contact_enterprises").unwrap().finest_level(),
             Level::County
         );
+        assert_eq!(by_id("report_rate").unwrap().finest_level(), Level::County);
         assert_eq!(
             by_id("outlets_by_mode").unwrap().breakdown_values(),
             ["standalone", "embedded", "partnership", "online"]
         );
-        for i in CATALOGUE {
-            if let Some(b) = i.breakdown {
-                assert!(i.dataset.field(b).is_some());
-            }
-        }
     }
 }

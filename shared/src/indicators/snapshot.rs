@@ -1,19 +1,26 @@
 //! The published snapshot: every indicator value of every period, a small Delta table
 //! partitioned by period. Refreshes replace one period atomically; the API reads nothing else.
+//! Each row carries its lineage (the submissions it was computed from, the table versions
+//! read) and, for withheld values, only the fact that they are withheld.
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, Float64Array, RecordBatch, StringArray};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder,
+};
+use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::prelude::{col, lit};
 use serde::Serialize;
 
 use super::compute::{Computed, Value};
-use crate::lake::{Lake, LakeError, names, read};
+use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
 use crate::regions::{Level, Region};
 
 fn schema() -> SchemaRef {
+    let float = |name: &str| Field::new(name, DataType::Float64, true);
     Arc::new(Schema::new(vec![
         Field::new("indicator", DataType::Utf8, false),
         Field::new("breakdown", DataType::Utf8, true),
@@ -21,18 +28,43 @@ fn schema() -> SchemaRef {
         Field::new("prefix", DataType::Utf8, false),
         Field::new("name", DataType::Utf8, false),
         Field::new("level", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, true),
-        Field::new("numerator", DataType::Float64, false),
-        Field::new("denominator", DataType::Float64, true),
+        float("value"),
+        float("numerator"),
+        float("denominator"),
+        float("target"),
+        Field::new("target_deadline", DataType::Utf8, true),
+        Field::new("met", DataType::Boolean, true),
+        float("gap"),
+        Field::new("suppressed", DataType::Boolean, false),
+        Field::new(
+            "submissions",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
+        Field::new("sources", DataType::Utf8, false),
         Field::new("period", DataType::Utf8, false),
     ]))
 }
 
 const CHUNK: usize = 64 * 1024;
 
-fn to_batch(period: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
-    fn text<'v>(values: &'v [Value], f: impl Fn(&'v Value) -> &'v str) -> Arc<dyn Array> {
+fn to_batch(period: &str, sources: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
+    fn text<'v>(values: &'v [Value], f: impl Fn(&'v Value) -> &'v str) -> ArrayRef {
         Arc::new(StringArray::from_iter_values(values.iter().map(f)))
+    }
+    fn float(values: &[Value], f: impl Fn(&Value) -> Option<f64>) -> ArrayRef {
+        Arc::new(Float64Array::from_iter(values.iter().map(f)))
+    }
+    let mut submissions = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    )));
+    for v in values {
+        for s in &v.submissions {
+            submissions.values().append_value(s);
+        }
+        submissions.append(true);
     }
     Ok(RecordBatch::try_new(
         schema(),
@@ -43,12 +75,21 @@ fn to_batch(period: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
             text(values, |v| &v.prefix),
             text(values, |v| &v.name),
             text(values, |v| v.level.as_str()),
-            Arc::new(Float64Array::from_iter(values.iter().map(|v| v.value))),
-            Arc::new(Float64Array::from_iter_values(
-                values.iter().map(|v| v.numerator),
+            float(values, |v| v.value),
+            float(values, |v| v.numerator),
+            float(values, |v| v.denominator),
+            float(values, |v| v.target),
+            Arc::new(StringArray::from_iter(
+                values.iter().map(|v| v.target_deadline),
             )),
-            Arc::new(Float64Array::from_iter(
-                values.iter().map(|v| v.denominator),
+            Arc::new(BooleanArray::from_iter(values.iter().map(|v| v.met))),
+            float(values, |v| v.gap),
+            Arc::new(BooleanArray::from_iter(
+                values.iter().map(|v| Some(v.suppressed)),
+            )),
+            Arc::new(submissions.finish()),
+            Arc::new(StringArray::from_iter_values(
+                values.iter().map(|_| sources),
             )),
             Arc::new(StringArray::from_iter_values(values.iter().map(|_| period))),
         ],
@@ -58,10 +99,11 @@ fn to_batch(period: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
 /// Replaces the period's values in the snapshot; returns the snapshot's new version.
 pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError> {
     let period = computed.period.to_string();
+    let sources = serde_json::to_string(&computed.sources)?;
     let partitions = vec!["period".to_string()];
     let mut staged = lake.stage(names::INDICATOR_VALUES, &schema(), &partitions)?;
     for chunk in computed.values.chunks(CHUNK) {
-        staged.write(to_batch(&period, chunk)?).await?;
+        staged.write(to_batch(&period, &sources, chunk)?).await?;
     }
     let mut metadata = serde_json::Map::new();
     metadata.insert("jiazheng.period".into(), period.clone().into());
@@ -83,19 +125,100 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<String>,
     pub value: Option<f64>,
-    pub numerator: f64,
+    pub numerator: Option<f64>,
     pub denominator: Option<f64>,
+    pub target: Option<f64>,
+    pub target_deadline: Option<String>,
+    pub met: Option<bool>,
+    pub gap: Option<f64>,
+    /// Change against the previous half-year (percentage points for rates).
+    pub change: Option<f64>,
+    pub suppressed: bool,
+    pub submissions: Vec<String>,
 }
 
 /// A read of the snapshot and the version it came from (the API's ETag).
 #[derive(Debug, Clone)]
 pub struct Read {
     pub version: i64,
+    /// The table versions the period's values were computed from.
+    pub sources: TableVersions,
     pub rows: Vec<Row>,
 }
 
+const COLUMNS: [&str; 16] = [
+    "region",
+    "name",
+    "level",
+    "breakdown",
+    "value",
+    "numerator",
+    "denominator",
+    "target",
+    "target_deadline",
+    "met",
+    "gap",
+    "suppressed",
+    "submissions",
+    "sources",
+    "prefix",
+    "period",
+];
+
+fn optional(array: &Float64Array, i: usize) -> Option<f64> {
+    (!array.is_null(i)).then(|| array.value(i))
+}
+
+fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<Row>, TableVersions), LakeError> {
+    let mut rows = Vec::new();
+    let mut sources = TableVersions::new();
+    for batch in batches {
+        let t = |c: usize| read::text(batch, c);
+        let f = |c: usize| read::float(batch, c);
+        let (region, name, level, breakdown) = (t(0)?, t(1)?, t(2)?, t(3)?);
+        let (value, numerator, denominator, target) = (f(4)?, f(5)?, f(6)?, f(7)?);
+        let deadline = t(8)?;
+        let met = cast(batch.column(9), &DataType::Boolean)?;
+        let met = met.as_boolean();
+        let gap = f(10)?;
+        let suppressed = cast(batch.column(11), &DataType::Boolean)?;
+        let suppressed = suppressed.as_boolean();
+        let submissions = batch.column(12).as_list::<i32>();
+        let source_text = t(13)?;
+        for i in 0..batch.num_rows() {
+            if sources.is_empty() {
+                sources = serde_json::from_str(source_text.value(i)).unwrap_or_default();
+            }
+            let subs = cast(&submissions.value(i), &DataType::Utf8)?;
+            rows.push(Row {
+                region: region.value(i).to_string(),
+                name: name.value(i).to_string(),
+                level: Level::parse(level.value(i)).unwrap_or(Level::Country),
+                breakdown: (!breakdown.is_null(i)).then(|| breakdown.value(i).to_string()),
+                value: optional(&value, i),
+                numerator: optional(&numerator, i),
+                denominator: optional(&denominator, i),
+                target: optional(&target, i),
+                target_deadline: (!deadline.is_null(i)).then(|| deadline.value(i).to_string()),
+                met: (!met.is_null(i)).then(|| met.value(i)),
+                gap: optional(&gap, i),
+                change: None,
+                suppressed: suppressed.value(i),
+                submissions: subs
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect(),
+            });
+        }
+    }
+    Ok((rows, sources))
+}
+
 /// The values of one indicator in a period for every region at `level` inside `within`,
-/// filtered inside DataFusion (the period is a partition, so other periods are not read).
+/// with the change since the previous half-year. Filters run inside DataFusion; the period is
+/// a partition, so only the two periods asked for are read.
 pub async fn query(
     lake: &Lake,
     indicator: &str,
@@ -107,52 +230,67 @@ pub async fn query(
     let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
         return Ok(None);
     };
+    let previous = period.previous();
     let batches = ctx
         .table("indicator_values")
         .await?
         .filter(
             col("period")
-                .eq(lit(period.to_string()))
+                .in_list(
+                    vec![lit(period.to_string()), lit(previous.to_string())],
+                    false,
+                )
                 .and(col("indicator").eq(lit(indicator)))
                 .and(col("level").eq(lit(level.as_str())))
                 .and(col("prefix").like(lit(format!("{}%", within.prefix)))),
         )?
-        .select_columns(&[
-            "region",
-            "name",
-            "level",
-            "breakdown",
-            "value",
-            "numerator",
-            "denominator",
-            "prefix",
-        ])?
+        .select_columns(&COLUMNS)?
         .sort(vec![
             col("prefix").sort(true, false),
             col("breakdown").sort(true, true),
         ])?
         .collect()
         .await?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        let (region, name) = (read::text(batch, 0)?, read::text(batch, 1)?);
-        let (level, breakdown) = (read::text(batch, 2)?, read::text(batch, 3)?);
-        let value = read::float(batch, 4)?;
-        let numerator = read::float(batch, 5)?;
-        let denominator = read::float(batch, 6)?;
-        for i in 0..batch.num_rows() {
-            rows.push(Row {
-                region: region.value(i).to_string(),
-                name: name.value(i).to_string(),
-                level: Level::parse(level.value(i)).unwrap_or(Level::Country),
-                breakdown: (!breakdown.is_null(i)).then(|| breakdown.value(i).to_string()),
-                value: (!value.is_null(i)).then(|| value.value(i)),
-                numerator: numerator.value(i),
-                denominator: (!denominator.is_null(i)).then(|| denominator.value(i)),
-            });
+    let (current, previous_batches): (Vec<RecordBatch>, Vec<RecordBatch>) = {
+        let mut current = Vec::new();
+        let mut earlier = Vec::new();
+        for batch in batches {
+            let periods = read::text(&batch, 15)?;
+            let this = deltalake::arrow::compute::kernels::cmp::eq(
+                &periods,
+                &StringArray::new_scalar(period.to_string()),
+            )?;
+            current.push(deltalake::arrow::compute::filter_record_batch(
+                &batch, &this,
+            )?);
+            let that = deltalake::arrow::compute::not(&this)?;
+            earlier.push(deltalake::arrow::compute::filter_record_batch(
+                &batch, &that,
+            )?);
         }
+        (current, earlier)
+    };
+    let (mut rows, sources) = rows_of(&current)?;
+    let (before, _) = rows_of(&previous_batches)?;
+    let before: std::collections::HashMap<(String, Option<String>), Option<f64>> = before
+        .into_iter()
+        .map(|b| ((b.region, b.breakdown), b.value))
+        .collect();
+    for row in &mut rows {
+        let earlier = before
+            .get(&(row.region.clone(), row.breakdown.clone()))
+            .copied()
+            .flatten();
+        row.change = match (row.value, earlier) {
+            (Some(now), Some(then)) => Some(now - then),
+            _ => None,
+        };
     }
-    Ok(Some(Read { version, rows }))
+    Ok(Some(Read {
+        version,
+        sources,
+        rows,
+    }))
 }
 
 /// The periods that have published values, oldest first.

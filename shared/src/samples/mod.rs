@@ -116,19 +116,27 @@ pub async fn import_regions(lake: &Lake, dir: &Path) -> Result<RegionTree, Sampl
 /// Imports the sample regions and submits every sample file; all must be accepted.
 pub async fn load(ingestor: &Ingestor, dir: &Path) -> Result<Vec<Outcome>, SampleError> {
     import_regions(ingestor.lake(), dir).await?;
+    let bulk = ingestor.for_bulk_load();
     let mut outcomes = Vec::new();
+    let mut periods = std::collections::BTreeSet::new();
     for sample in files(dir)? {
         let bytes = std::fs::read(&sample.path).map_err(|source| SampleError::Io {
             path: sample.path.display().to_string(),
             source,
         })?;
-        let outcome = ingestor
+        let outcome = bulk
             .submit_bytes(&sample.upload, Bytes::from(bytes))
             .await?;
         if !outcome.accepted() {
             return Err(SampleError::Rejected(sample.path.display().to_string()));
         }
+        periods.insert(outcome.submission.period.clone());
         outcomes.push(outcome);
+    }
+    for period in periods {
+        if let Ok(period) = period.parse::<crate::periods::Period>() {
+            bulk.refresh(period).await?;
+        }
     }
     Ok(outcomes)
 }

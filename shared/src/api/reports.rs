@@ -1,0 +1,60 @@
+//! `GET /v1/reports/status?period=&region=`: who has reported what, and who is missing.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::periods::Period;
+use crate::regions::COUNTRY_CODE;
+use crate::reporting::{self, CountyStatus};
+use crate::submissions;
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    period: String,
+    region: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct StatusResponse {
+    period: String,
+    region: String,
+    name: String,
+    counties: usize,
+    complete: usize,
+    /// complete ÷ counties × 100.
+    report_rate: Option<f64>,
+    missing: Vec<CountyStatus>,
+    reported: Vec<CountyStatus>,
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    Query(q): Query<StatusQuery>,
+) -> Result<Json<StatusResponse>, ApiError> {
+    let period: Period = q
+        .period
+        .parse()
+        .map_err(|_| ApiError::BadPeriod(q.period.clone()))?;
+    let tree = state.regions().await?;
+    let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let log = submissions::all(state.lake()).await?;
+    let statuses = reporting::status(&log, &tree, &period.to_string(), region);
+    let counties = statuses.len();
+    let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
+        statuses.into_iter().partition(|c| c.complete);
+    Ok(Json(StatusResponse {
+        period: period.to_string(),
+        region: region.code(),
+        name: region.name.clone(),
+        counties,
+        complete: reported.len(),
+        report_rate: (counties > 0).then(|| reported.len() as f64 / counties as f64 * 100.0),
+        missing,
+        reported,
+    }))
+}

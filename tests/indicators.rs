@@ -1,0 +1,289 @@
+//! The indicator catalogue at work: targets, change, disclosure control, lineage, the report
+//! rate and concurrent refreshes.
+
+mod support;
+
+use axum::http::StatusCode;
+use shared::datasets;
+use shared::ingest::{Ingestor, Upload};
+use shared::lake::names;
+use shared::privacy::Pseudonymizer;
+use shared::samples::synth::{self, Datum, Sheet, Style};
+use support::Server;
+
+const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
+
+async fn send(server: &Server, sheet: &Sheet, period: &str, region: &str) -> serde_json::Value {
+    let body = synth::write(sheet, Style::CsvUtf8, "").unwrap();
+    let (status, json) = server
+        .put(
+            &format!("/v1/submissions/{}/{period}/{region}", sheet.dataset.name),
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    json
+}
+
+fn one<'a>(json: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
+    json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["region"] == region)
+        .unwrap_or_else(|| panic!("no {region} in {json}"))
+}
+
+#[tokio::test]
+async fn targets_change_lineage_and_the_province_denominator() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let county = tree.get("152201").unwrap();
+    let mut ids = Vec::new();
+    for period in ["2023H1", "2023H2"] {
+        let p = period.parse().unwrap();
+        let enterprises = synth::enterprises(county, p, "ind");
+        send(&server, &enterprises, period, "152201").await;
+        let outlets = synth::outlets(&tree, county, p, &enterprises, "ind");
+        let json = send(&server, &outlets, period, "152201").await;
+        ids.push(
+            json["submission"]["submission_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // A county of 呼和浩特市, a key city of the pace-setter action.
+    let hohhot = tree.get("150102").unwrap();
+    let enterprises = synth::enterprises(hohhot, "2023H2".parse().unwrap(), "ind");
+    send(&server, &enterprises, "2023H2", "150102").await;
+    send(
+        &server,
+        &synth::outlets(
+            &tree,
+            hohhot,
+            "2023H2".parse().unwrap(),
+            &enterprises,
+            "ind",
+        ),
+        "2023H2",
+        "150102",
+    )
+    .await;
+
+    let (_, h1) = server
+        .get("/v1/indicators/outlet_coverage?period=2023H1&region=152201")
+        .await;
+    let (_, h2) = server
+        .get("/v1/indicators/outlet_coverage?period=2023H2&region=152201")
+        .await;
+    let (before, now) = (one(&h1, "152201"), one(&h2, "152201"));
+    let change = now["value"].as_f64().unwrap() - before["value"].as_f64().unwrap();
+    assert!((now["change"].as_f64().unwrap() - change).abs() < 1e-9);
+    assert_eq!(
+        h1["data"][0]["change"],
+        serde_json::Value::Null,
+        "no 2022H2 to compare with"
+    );
+    // 兴安盟 is not a key city: it is held to full coverage by 2025.
+    assert_eq!(now["target"], 100.0);
+    assert_eq!(now["target_deadline"], "2025H2");
+    assert_eq!(now["met"], false);
+    let gap = 100.0 - now["value"].as_f64().unwrap();
+    assert!((now["gap"].as_f64().unwrap() - gap).abs() < 1e-9);
+    // Lineage: the value names the submission it was computed from, and the table versions.
+    assert_eq!(now["submissions"], serde_json::json!([ids[1]]));
+    assert!(h2["sources"]["tables/outlets"].as_i64().unwrap() >= 1);
+    assert!(h2["snapshot_version"].as_i64().unwrap() >= 1);
+
+    let (_, key_city) = server
+        .get("/v1/indicators/outlet_coverage?period=2023H2&region=150102")
+        .await;
+    let key_city = one(&key_city, "150102");
+    assert_eq!(key_city["target"], 90.0);
+    assert_eq!(key_city["target_deadline"], "2023H2");
+    assert_eq!(key_city["met"], key_city["value"].as_f64().unwrap() >= 90.0);
+
+    // The province's denominator is every community of Inner Mongolia, reported or not.
+    let (_, province) = server
+        .get("/v1/indicators/outlet_coverage?period=2023H2&region=150000")
+        .await;
+    assert_eq!(one(&province, "150000")["denominator"], 2793.0);
+    assert_eq!(
+        one(&province, "150000")["submissions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Per-province targets hold only for provinces.
+    let (_, key) = server
+        .get("/v1/indicators/key_contact_enterprises?period=2023H2&region=150000&level=province")
+        .await;
+    assert_eq!(one(&key, "150000")["target"], 30.0);
+    let (_, key) = server
+        .get("/v1/indicators/key_contact_enterprises?period=2023H2&region=152200&level=city")
+        .await;
+    assert_eq!(one(&key, "152200")["target"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn worker_values_about_fewer_than_five_people_are_withheld() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let county = tree.get("152201").unwrap();
+    let enterprises = synth::enterprises(county, "2023H2".parse().unwrap(), "w");
+    send(&server, &enterprises, "2023H2", "152201").await;
+    let mut workers = synth::workers(&tree, county, &enterprises, 40, "w");
+    // Exactly three workers serve 爱国街道's first community; the rest serve elsewhere.
+    let street_community = "152201001001";
+    let other = synth::communities(&tree, county)
+        .into_iter()
+        .find(|c| !c.prefix.starts_with("152201001"))
+        .unwrap()
+        .prefix
+        .clone();
+    for (i, row) in workers.rows.iter_mut().enumerate() {
+        row[2] = Datum::Text(if i < 3 {
+            street_community.into()
+        } else {
+            other.clone()
+        });
+    }
+    send(&server, &workers, "2023H2", "152201").await;
+
+    let (_, streets) = server
+        .get("/v1/indicators/credential_rate?period=2023H2&region=152201001&level=street")
+        .await;
+    let street = one(&streets, "152201001");
+    assert_eq!(street["suppressed"], true);
+    assert_eq!(street["value"], serde_json::Value::Null);
+    assert_eq!(street["numerator"], serde_json::Value::Null);
+    assert_eq!(street["denominator"], serde_json::Value::Null);
+    let (_, county) = server
+        .get("/v1/indicators/credential_rate?period=2023H2&region=152201")
+        .await;
+    let county = one(&county, "152201");
+    assert_eq!(county["suppressed"], false);
+    assert_eq!(county["denominator"], 40.0);
+    assert_eq!(county["target"], 100.0);
+}
+
+#[tokio::test]
+async fn report_status_names_who_is_missing() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let period = "2023H2".parse().unwrap();
+    let county = tree.get("152201").unwrap();
+    let enterprises = synth::enterprises(county, period, "r");
+    let sheets = [
+        enterprises.clone(),
+        synth::outlets(&tree, county, period, &enterprises, "r"),
+        synth::trainings(&tree, county, period, "r"),
+        synth::workers(&tree, county, &enterprises, 10, "r"),
+        synth::shops(&tree, county, period, &enterprises, "r"),
+        synth::complaints(&tree, county, period, &enterprises, "r"),
+    ];
+    for sheet in &sheets {
+        send(&server, sheet, "2023H2", "152201").await;
+    }
+    let other = tree.get("152202").unwrap();
+    send(
+        &server,
+        &synth::enterprises(other, period, "r"),
+        "2023H2",
+        "152202",
+    )
+    .await;
+
+    let (status, json) = server
+        .get("/v1/reports/status?period=2023H2&region=152200")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["counties"], 6);
+    assert_eq!(json["complete"], 1);
+    assert_eq!(json["reported"][0]["code"], "152201");
+    let missing = json["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 5);
+    let aershan = missing.iter().find(|c| c["code"] == "152202").unwrap();
+    assert_eq!(
+        aershan["missing"].as_array().unwrap().len(),
+        datasets::ALL.len() - 1
+    );
+
+    let (_, rate) = server
+        .get("/v1/indicators/report_rate?period=2023H2&region=152200")
+        .await;
+    let league = one(&rate, "152200");
+    assert_eq!(league["numerator"], 1.0);
+    assert_eq!(league["denominator"], 6.0);
+    assert_eq!(league["met"], false);
+    let (_, counties) = server
+        .get("/v1/indicators/report_rate?period=2023H2&region=152200&level=county")
+        .await;
+    assert_eq!(one(&counties, "152201")["value"], 100.0);
+    assert_eq!(one(&counties, "152201")["met"], true);
+    assert_eq!(
+        one(&counties, "152201")["submissions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_all_reach_the_snapshot() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let period = "2023H2".parse().unwrap();
+    let ingestor = Ingestor::new(
+        server.lake.clone(),
+        Some(Pseudonymizer::new(&[42; 32]).unwrap()),
+    );
+    let mut expected = Vec::new();
+    let mut tasks = Vec::new();
+    for code in LEAGUE {
+        let county = tree.get(code).unwrap();
+        let enterprises = synth::enterprises(county, period, "c");
+        let outlets = synth::outlets(&tree, county, period, &enterprises, "c");
+        expected.push((code, outlets.rows.len()));
+        let body = synth::write(&outlets, Style::CsvUtf8, "").unwrap();
+        let ingestor = ingestor.clone();
+        tasks.push(tokio::spawn(async move {
+            let upload = Upload {
+                dataset: "outlets".into(),
+                period: "2023H2".into(),
+                region: code.into(),
+                file_name: format!("{code}.csv"),
+            };
+            ingestor.submit_bytes(&upload, body.into()).await
+        }));
+    }
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        assert!(outcome.accepted(), "{:?}", outcome.report.summary);
+    }
+    // Six commits on the outlets table, one per county (version 0 creates it).
+    assert_eq!(
+        server.table_version(&names::dataset("outlets")).await,
+        Some(6)
+    );
+    let (_, json) = server
+        .get("/v1/indicators/outlets?period=2023H2&region=152200&level=county")
+        .await;
+    for (code, rows) in expected {
+        assert_eq!(one(&json, code)["numerator"], rows as f64, "{code}");
+    }
+    let (_, league) = server
+        .get("/v1/indicators/outlets?period=2023H2&region=152200")
+        .await;
+    assert_eq!(
+        one(&league, "152200")["submissions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}
