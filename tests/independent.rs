@@ -1,0 +1,146 @@
+//! jiazheng's indicators against an independent computation: DuckDB, run by
+//! `scripts/verify_indicators.py` over the very files submitted, for every indicator, level
+//! and period, on generated data for every county of Inner Mongolia.
+
+mod support;
+
+use std::fmt::Write as _;
+
+use shared::indicators::CATALOGUE;
+use shared::ingest::{Ingestor, Upload};
+use shared::periods::Period;
+use shared::privacy::Pseudonymizer;
+use shared::regions::{Level, Region, RegionTree};
+use shared::samples::synth::{self, Sheet, Style};
+use support::{Server, repo};
+
+/// Every dataset of one county for a period.
+fn county_sheets(tree: &RegionTree, county: &Region, period: Period) -> Vec<Sheet> {
+    let enterprises = synth::enterprises(county, period, "duck");
+    vec![
+        synth::outlets(tree, county, period, &enterprises, "duck"),
+        synth::trainings(tree, county, period, "duck"),
+        // Few enough workers that some streets fall under the disclosure threshold.
+        synth::workers(
+            tree,
+            county,
+            &enterprises,
+            4 + county.prefix.len() % 7 + (period.half as usize) * 3,
+            "duck",
+        ),
+        synth::shops(tree, county, period, &enterprises, "duck"),
+        synth::complaints(tree, county, period, &enterprises, "duck"),
+        enterprises,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_agrees_with_every_published_value() {
+    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
+        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs DuckDB")
+    });
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let ingestor = Ingestor::new(
+        server.lake.clone(),
+        Some(Pseudonymizer::new(&[42; 32]).unwrap()),
+    )
+    .for_bulk_load();
+    let files = server.dir.path().join("files");
+    let mut manifest = String::from("path,dataset,period,region\n");
+    let country = tree.country().unwrap();
+    let periods: Vec<Period> = ["2023H1", "2023H2"]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    for &period in &periods {
+        // Each league or city submits one file per dataset for all its counties.
+        for city in tree.within(country, Level::City) {
+            let counties: Vec<&Region> = tree
+                .within(city, Level::County)
+                .into_iter()
+                .filter(|c| !synth::communities(&tree, c).is_empty())
+                .collect();
+            let mut merged: Vec<Sheet> = Vec::new();
+            for county in counties {
+                for (i, sheet) in county_sheets(&tree, county, period).into_iter().enumerate() {
+                    match merged.get_mut(i) {
+                        Some(all) => all.rows.extend(sheet.rows),
+                        None => merged.push(sheet),
+                    }
+                }
+            }
+            for sheet in merged.iter().filter(|s| !s.rows.is_empty()) {
+                let path = files.join(format!(
+                    "{period}-{}-{}.csv",
+                    city.code(),
+                    sheet.dataset.name
+                ));
+                std::fs::create_dir_all(&files).unwrap();
+                std::fs::write(&path, synth::write(sheet, Style::CsvEnglish, "").unwrap()).unwrap();
+                let upload = Upload {
+                    dataset: sheet.dataset.name.into(),
+                    period: period.to_string(),
+                    region: city.code(),
+                    file_name: path.display().to_string(),
+                };
+                let outcome = ingestor.submit_file(&upload, &path).await.unwrap();
+                assert!(
+                    outcome.accepted(),
+                    "{}: {:?}",
+                    path.display(),
+                    outcome.report.issues.first()
+                );
+                writeln!(
+                    manifest,
+                    "{},{},{period},{}",
+                    path.display(),
+                    sheet.dataset.name,
+                    city.code()
+                )
+                .unwrap();
+            }
+        }
+    }
+    for &period in &periods {
+        ingestor.refresh(period).await.unwrap();
+    }
+
+    let mut published = Vec::new();
+    for indicator in CATALOGUE {
+        for &period in &periods {
+            for level in indicator.levels() {
+                let (status, json) = server
+                    .get(&format!(
+                        "/v1/indicators/{}?period={period}&region=000000&level={level}",
+                        indicator.id
+                    ))
+                    .await;
+                assert_eq!(status, axum::http::StatusCode::OK, "{json}");
+                for row in json["data"].as_array().unwrap() {
+                    let mut row = row.clone();
+                    row["indicator"] = indicator.id.into();
+                    row["period"] = period.to_string().into();
+                    published.push(row);
+                }
+            }
+        }
+    }
+    assert!(published.len() > 50_000, "{} values", published.len());
+    let published_path = server.dir.path().join("published.json");
+    std::fs::write(&published_path, serde_json::to_vec(&published).unwrap()).unwrap();
+    let manifest_path = server.dir.path().join("manifest.csv");
+    std::fs::write(&manifest_path, manifest).unwrap();
+
+    let output = std::process::Command::new(python)
+        .arg(repo("scripts/verify_indicators.py"))
+        .args(["--regions", repo("sample-data/regions").to_str().unwrap()])
+        .args(["--manifest", manifest_path.to_str().unwrap()])
+        .args(["--jiazheng", published_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    println!("{said}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "DuckDB disagrees:\n{said}");
+    assert!(said.contains(": 0 differences"), "{said}");
+}
