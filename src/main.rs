@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use shared::ingest::{Ingestor, Upload};
 use shared::lake::{Lake, names};
-use shared::{api, privacy, regions, samples};
+use shared::regions::stored::{self, Scope};
+use shared::{api, keys, privacy, regions, samples};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,9 @@ enum Command {
         /// Sample data loaded into an empty lake.
         #[arg(long, default_value = default_samples())]
         samples: PathBuf,
+        /// Public reads allowed per second from one client address (0: no limit).
+        #[arg(long, default_value_t = 50)]
+        rate_limit: u32,
     },
     /// Submit one file, as a county office would; exits non-zero if it is rejected.
     Submit {
@@ -60,6 +64,27 @@ enum Command {
     Regions {
         #[command(subcommand)]
         command: RegionsCommand,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Issue a key and print its token (shown only this once; the lake keeps its hash).
+    Issue {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// The region the key acts for, e.g. 152201 (a submitter may send files for it and
+        /// the regions inside it).
+        #[arg(long)]
+        region: String,
+        /// submitter or analyst.
+        #[arg(long)]
+        role: keys::Role,
     },
 }
 
@@ -113,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lake,
             addr,
             samples,
+            rate_limit,
         } => {
             let ingestor = ingestor(&lake).await?;
             if ingestor.lake().load(names::REGIONS).await?.is_none() {
@@ -128,16 +154,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            let router = api::router(api::AppState::new(ingestor));
+            let mut state = api::AppState::new(ingestor);
+            if rate_limit > 0 {
+                state = state.with_rate_limit(api::RateLimit::new(rate_limit, rate_limit * 4));
+            }
+            let router = api::router(state);
             println!(
                 "jiazheng is serving on http://{}/v1/health",
                 listener.local_addr()?
             );
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Submit {
@@ -178,6 +211,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(2))
             }
+        }
+        Command::Keys {
+            command: KeysCommand::Issue { lake, region, role },
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let (tree, _) = stored::load(&lake, Scope::Published)
+                .await?
+                .context("the lake has no regions yet: run `jiazheng regions import` first")?;
+            let region = tree
+                .resolve(&region)
+                .with_context(|| format!("no region {region}"))?;
+            let (token, key) = keys::issue(&lake, region, role).await?;
+            eprintln!(
+                "{:?} key {} for {} {}; keep the token, it is not stored:",
+                key.role, key.key_id, key.region, region.name
+            );
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Regions {
             command: RegionsCommand::Import { lake, dir },

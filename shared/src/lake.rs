@@ -159,6 +159,21 @@ impl Lake {
         Ok(listing.next().await.transpose()?.is_some())
     }
 
+    /// A table as it was at `version` (Delta time travel), or `None` if it was never written.
+    pub async fn load_version(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<DeltaTable>, LakeError> {
+        if !self.exists(name).await? {
+            return Ok(None);
+        }
+        let version = u64::try_from(version).unwrap_or_default();
+        Ok(Some(
+            self.builder(name)?.with_version(version).load().await?,
+        ))
+    }
+
     /// An unloaded handle, for the first write of a table.
     pub fn handle(&self, name: &str) -> Result<DeltaTable, LakeError> {
         Ok(self.builder(name)?.build()?)
@@ -186,6 +201,8 @@ impl Lake {
             .with_partition_columns(partitions.to_vec())
             .with_table_name(name.rsplit('/').next().unwrap_or(name))
             .with_save_mode(SaveMode::Ignore)
+            // The loser of a creation race must not commit a second metadata version.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(table) => Ok(table),

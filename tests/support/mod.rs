@@ -14,7 +14,7 @@ use shared::ingest::Ingestor;
 use shared::lake::{self, Lake};
 use shared::privacy::Pseudonymizer;
 use shared::regions::{self, RegionTree};
-use shared::{api, samples};
+use shared::{api, keys, samples};
 use tower::ServiceExt;
 
 pub fn repo(path: &str) -> PathBuf {
@@ -25,6 +25,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub lake: Lake,
     pub router: axum::Router,
+    /// A submitter key for all of Inner Mongolia, sent with every `put`.
+    pub token: String,
 }
 
 impl Server {
@@ -37,7 +39,16 @@ impl Server {
             .unwrap();
         let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[42; 32]).unwrap()));
         let router = api::router(api::AppState::new(ingestor));
-        Server { dir, lake, router }
+        let tree = regions::read_nbs_dir(&repo("sample-data/regions")).unwrap();
+        let (token, _) = keys::issue(&lake, tree.get("15").unwrap(), keys::Role::Submitter)
+            .await
+            .unwrap();
+        Server {
+            dir,
+            lake,
+            router,
+            token,
+        }
     }
 
     pub async fn tree(&self) -> RegionTree {
@@ -58,8 +69,21 @@ impl Server {
     }
 
     pub async fn put(&self, path: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
-        self.send(Request::put(path).body(Body::from(body)).unwrap())
-            .await
+        self.put_as(Some(&self.token.clone()), path, body).await
+    }
+
+    /// A PUT with the given token, or none.
+    pub async fn put_as(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut request = Request::put(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
     }
 
     pub async fn table_version(&self, name: &str) -> Option<u64> {
@@ -181,5 +205,48 @@ impl Server {
             .unwrap()
             .to_bytes()
             .to_vec()
+    }
+}
+
+impl Server {
+    /// Any request, answered whole: status, headers and body bytes.
+    pub async fn raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, headers, body)
+    }
+
+    /// Loads the six counties' 2023H2 sample files.
+    pub async fn with_samples() -> Server {
+        let server = Server::with_regions().await;
+        for county in ["152201", "152202", "152221", "152222", "152223", "152224"] {
+            for dataset in ["enterprises", "outlets"] {
+                let dir = repo(&format!("sample-data/submissions/2023H2/{county}"));
+                let file = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.file_stem().is_some_and(|s| s == dataset))
+                    .unwrap();
+                let (status, json) = server
+                    .put(
+                        &format!("/v1/submissions/{dataset}/2023H2/{county}"),
+                        std::fs::read(file).unwrap(),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{json}");
+            }
+        }
+        server
     }
 }

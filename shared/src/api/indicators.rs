@@ -1,14 +1,18 @@
-//! The indicator catalogue and indicator values from the published snapshot.
+//! The indicator catalogue and indicator values from the published snapshot: wide (one
+//! indicator across regions) and long (one row per indicator × region × period).
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::tabular::{Format, Table};
+use super::{ApiError, AppState, Regions, Stamp};
 use crate::indicators::snapshot::{self, Row};
 use crate::indicators::{self, CATALOGUE, Indicator};
 use crate::periods::Period;
-use crate::regions::{COUNTRY_CODE, Level};
+use crate::regions::{COUNTRY_CODE, Level, Region};
 
 #[derive(Serialize)]
 pub struct CatalogueEntry {
@@ -19,7 +23,7 @@ pub struct CatalogueEntry {
     breakdown_values: Vec<&'static str>,
 }
 
-pub async fn catalogue() -> Json<serde_json::Value> {
+pub async fn catalogue() -> (Extension<Stamp>, Json<serde_json::Value>) {
     let entries: Vec<CatalogueEntry> = CATALOGUE
         .iter()
         .map(|i| CatalogueEntry {
@@ -28,7 +32,10 @@ pub async fn catalogue() -> Json<serde_json::Value> {
             breakdown_values: i.breakdown_values(),
         })
         .collect();
-    Json(serde_json::json!({ "indicators": entries }))
+    (
+        Extension(super::build_stamp()),
+        Json(serde_json::json!({ "indicators": entries })),
+    )
 }
 
 #[derive(Deserialize)]
@@ -36,7 +43,26 @@ pub struct ValuesQuery {
     period: Option<String>,
     region: Option<String>,
     level: Option<String>,
+    format: Option<String>,
 }
+
+/// The columns of a value in CSV and Parquet.
+const COLUMNS: [&str; 14] = [
+    "region",
+    "name",
+    "level",
+    "breakdown",
+    "value",
+    "numerator",
+    "denominator",
+    "target",
+    "target_deadline",
+    "met",
+    "gap",
+    "change",
+    "suppressed",
+    "submissions",
+];
 
 #[derive(Serialize)]
 pub struct Values {
@@ -52,34 +78,57 @@ pub struct Values {
     data: Vec<Row>,
 }
 
-/// `GET /v1/indicators/{id}?period=&region=&level=`: the indicator for every region at
-/// `level` inside `region` (defaults: the latest period, the whole country, the region's
-/// own level).
-pub async fn values(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<ValuesQuery>,
-) -> Result<Json<Values>, ApiError> {
-    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
-    let period: Period = match q.period {
-        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p))?,
+/// The period asked for, or the latest published one.
+async fn period_or_latest(state: &AppState, period: Option<String>) -> Result<Period, ApiError> {
+    match period {
+        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p)),
         None => snapshot::periods(state.lake())
             .await?
             .last()
             .and_then(|p| p.parse().ok())
-            .ok_or(ApiError::NothingPublished)?,
-    };
-    let tree = state.regions().await?;
-    let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
+            .ok_or(ApiError::NothingPublished),
+    }
+}
+
+fn region_and_level(
+    tree: &Regions,
+    region: Option<String>,
+    level: Option<String>,
+) -> Result<(&Region, Level), ApiError> {
+    let code = region.unwrap_or_else(|| COUNTRY_CODE.to_string());
     let region = tree
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
-    let level = match q.level {
+    let level = match level {
         Some(l) => Level::parse(&l)
             .filter(|l| Level::PUBLISHED.contains(l))
             .ok_or(ApiError::BadLevel(l))?,
         None => region.level,
     };
+    Ok((region, level))
+}
+
+fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
+    Stamp(format!(
+        "snapshot-{}.regions-{}",
+        read.version, tree.version
+    ))
+}
+
+/// `GET /v1/indicators/{id}?period=&region=&level=&format=`: the indicator for every region
+/// at `level` inside `region` (defaults: the latest period, the whole country, the region's
+/// own level).
+pub async fn values(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ValuesQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
+    let period = period_or_latest(&state, q.period).await?;
+    let tree = state.regions().await?;
+    let (region, level) = region_and_level(&tree, q.region, q.level)?;
     if level > indicator.finest_level() {
         return Err(ApiError::LevelNotPublished {
             indicator: indicator.id.to_string(),
@@ -90,7 +139,9 @@ pub async fn values(
     let read = snapshot::query(state.lake(), indicator.id, period, region, level)
         .await?
         .ok_or(ApiError::NothingPublished)?;
-    Ok(Json(Values {
+    let stamp = stamp(&read, &tree);
+    let table = Table::from_rows(&read.rows, &COLUMNS);
+    let body = Values {
         indicator: indicator.id,
         name: indicator.zh,
         unit: indicator.unit.symbol(),
@@ -100,5 +151,93 @@ pub async fn values(
         snapshot_version: read.version,
         sources: read.sources,
         data: read.rows,
-    }))
+    };
+    let json = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LongQuery {
+    indicator: Option<String>,
+    period: Option<String>,
+    region: Option<String>,
+    level: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LongRow<'a> {
+    indicator: &'static str,
+    period: String,
+    #[serde(flatten)]
+    row: &'a Row,
+}
+
+const LONG_COLUMNS: [&str; 16] = [
+    "indicator",
+    "period",
+    "region",
+    "name",
+    "level",
+    "breakdown",
+    "value",
+    "numerator",
+    "denominator",
+    "target",
+    "target_deadline",
+    "met",
+    "gap",
+    "change",
+    "suppressed",
+    "submissions",
+];
+
+/// `GET /v1/values?indicator=&period=&region=&level=&format=`: the long form, one row per
+/// indicator × region (× breakdown) of a period; every filter optional.
+pub async fn long(
+    State(state): State<AppState>,
+    Query(q): Query<LongQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let chosen: Vec<&'static Indicator> = match &q.indicator {
+        Some(id) => {
+            vec![indicators::by_id(id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?]
+        }
+        None => CATALOGUE.iter().collect(),
+    };
+    let period = period_or_latest(&state, q.period).await?;
+    let tree = state.regions().await?;
+    let (region, level) = region_and_level(&tree, q.region, q.level)?;
+    let mut reads = Vec::new();
+    for indicator in chosen.iter().filter(|i| level <= i.finest_level()) {
+        if let Some(read) =
+            snapshot::query(state.lake(), indicator.id, period, region, level).await?
+        {
+            reads.push((indicator.id, read));
+        }
+    }
+    let version = reads.first().map_or(-1, |(_, r)| r.version);
+    let rows: Vec<LongRow<'_>> = reads
+        .iter()
+        .flat_map(|(id, read)| {
+            read.rows.iter().map(move |row| LongRow {
+                indicator: id,
+                period: period.to_string(),
+                row,
+            })
+        })
+        .collect();
+    let table = Table::from_rows(&rows, &LONG_COLUMNS);
+    let json = serde_json::json!({
+        "period": period.to_string(),
+        "region": region.code(),
+        "level": level,
+        "snapshot_version": version,
+        "data": rows,
+    });
+    let stamp = Stamp(format!("snapshot-{version}.regions-{}", tree.version));
+    let name = format!("values-{period}-{}-{level}", region.code());
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }

@@ -34,6 +34,18 @@ pub enum ApiError {
     NothingPublished,
     #[error("{0}")]
     BadSubmission(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the upload is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("too many requests: at most {0} per second from one client")]
+    TooManyRequests(u32),
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("the query ran out of {0}")]
+    QueryLimit(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -51,6 +63,12 @@ impl ApiError {
             | ApiError::LevelNotPublished { .. }
             | ApiError::BadFormat(_)
             | ApiError::BadSubmission(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::QueryLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +86,12 @@ impl ApiError {
             ApiError::BadFormat(_) => "bad-format",
             ApiError::NothingPublished => "nothing-published",
             ApiError::BadSubmission(_) => "bad-submission",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooLarge(_) => "too-large",
+            ApiError::TooManyRequests(_) => "too-many-requests",
+            ApiError::BadQuery(_) => "bad-query",
+            ApiError::QueryLimit(_) => "query-limit",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -116,11 +140,83 @@ impl IntoResponse for ApiError {
             detail: self.to_string(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
+            [
+                (header::CONTENT_TYPE, "application/problem+json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
             json,
         )
-            .into_response()
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            ApiError::TooManyRequests(_) => {
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
     }
+}
+
+/// Turns every error response that is not a problem yet — axum's rejections of a malformed
+/// query string or body, an unknown route, a wrong method — into `application/problem+json`,
+/// so clients meet one error format everywhere.
+pub async fn as_problem(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    // Only bare errors (plain text or empty bodies); our own JSON answers, such as a
+    // rejected file's report, are left alone.
+    let bare = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        _ if status.is_server_error() => "internal",
+        _ => "bad-request",
+    };
+    let body = Problem {
+        kind: format!("https://jiazheng.example/problems/{kind}"),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail: if detail.is_empty() {
+            status.canonical_reason().unwrap_or("Error").to_string()
+        } else {
+            detail
+        },
+    };
+    let mut response = (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/problem+json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }

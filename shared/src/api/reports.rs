@@ -1,10 +1,10 @@
 //! `GET /v1/reports/status?period=&region=`: who has reported what, and who is missing.
 
-use axum::Json;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Stamp};
 use crate::periods::Period;
 use crate::regions::COUNTRY_CODE;
 use crate::reporting::{self, CountyStatus};
@@ -32,7 +32,7 @@ pub struct StatusResponse {
 pub async fn status(
     State(state): State<AppState>,
     Query(q): Query<StatusQuery>,
-) -> Result<Json<StatusResponse>, ApiError> {
+) -> Result<(Extension<Stamp>, Json<StatusResponse>), ApiError> {
     let period: Period = q
         .period
         .parse()
@@ -42,19 +42,34 @@ pub async fn status(
     let region = tree
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let log_version = state
+        .lake()
+        .versions(&[crate::lake::names::SUBMISSIONS])
+        .await?
+        .values()
+        .next()
+        .copied()
+        .unwrap_or(-1);
     let log = submissions::all(state.lake()).await?;
     let statuses = reporting::status(&log, &tree, &period.to_string(), region);
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);
-    Ok(Json(StatusResponse {
-        period: period.to_string(),
-        region: region.code(),
-        name: region.name.clone(),
-        counties,
-        complete: reported.len(),
-        report_rate: (counties > 0).then(|| reported.len() as f64 / counties as f64 * 100.0),
-        missing,
-        reported,
-    }))
+    let stamp = Stamp(format!(
+        "submissions-{log_version}.regions-{}",
+        tree.version
+    ));
+    Ok((
+        Extension(stamp),
+        Json(StatusResponse {
+            period: period.to_string(),
+            region: region.code(),
+            name: region.name.clone(),
+            counties,
+            complete: reported.len(),
+            report_rate: (counties > 0).then(|| reported.len() as f64 / counties as f64 * 100.0),
+            missing,
+            reported,
+        }),
+    ))
 }

@@ -7,10 +7,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, auth};
 use crate::ingest::{Outcome, Upload};
 use crate::report::{Report, Status};
 use crate::submissions::{self, Submission};
+use axum::extract::rejection::BytesRejection;
 
 #[derive(Serialize)]
 pub struct SubmissionView {
@@ -51,8 +52,18 @@ pub async fn upload(
     Path((dataset, period, region)): Path<(String, String, String)>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SubmissionResponse>), ApiError> {
+    let key = auth::caller(&state, &headers).await?;
+    let tree = state.regions().await?;
+    let target = tree
+        .resolve(&region)
+        .ok_or_else(|| ApiError::UnknownRegion(region.clone()))?;
+    auth::may_submit(&key, target)?;
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.upload_limit),
+        other => ApiError::BadSubmission(other.body_text()),
+    })?;
     let upload = Upload {
         file_name: file_name(&query, &headers)
             .unwrap_or_else(|| format!("{dataset}-{period}-{region}")),

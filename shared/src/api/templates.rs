@@ -1,5 +1,6 @@
 //! `GET /v1/templates/{dataset}.xlsx|.csv`: blank templates from the declarations.
 
+use axum::Extension;
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +25,7 @@ pub async fn download(Path(file): Path<String>) -> Result<Response, ApiError> {
     };
     let disposition = format!("attachment; filename=\"{name}.{extension}\"");
     Ok((
+        Extension(super::build_stamp()),
         [
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, disposition),

@@ -1,0 +1,299 @@
+//! Record-level open data: the rows of `enterprises`, `outlets`, `trainings` and `shops`, with
+//! filters, sorting and cursor pagination, and a bulk download of a whole period. `workers`
+//! are never served; `complaints` only as indicators.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use serde::Serialize;
+use std::collections::HashMap;
+
+use super::tabular::{Format, Table};
+use super::{ApiError, AppState, Stamp};
+use crate::datasets::{self, Dataset, Field, Kind, Openness, columns};
+use crate::indicators::snapshot;
+use crate::lake::{self, names};
+use crate::periods::Period;
+use crate::regions::COUNTRY_CODE;
+use crate::sheets::Cell;
+use crate::validate::values::read_bool;
+
+/// Rows per page unless `limit` says otherwise, and the most a page may hold.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Serialize)]
+struct DatasetInfo {
+    name: &'static str,
+    zh: &'static str,
+    en: &'static str,
+    openness: Openness,
+    key: &'static str,
+    fields: &'static [Field],
+}
+
+/// `GET /v1/datasets`: every dataset, how open it is, and its fields.
+pub async fn list() -> (Extension<Stamp>, Json<serde_json::Value>) {
+    let all: Vec<DatasetInfo> = datasets::ALL
+        .iter()
+        .map(|d| DatasetInfo {
+            name: d.name,
+            zh: d.zh,
+            en: d.en,
+            openness: d.openness,
+            key: d.key,
+            fields: d.fields,
+        })
+        .collect();
+    (
+        Extension(super::build_stamp()),
+        Json(serde_json::json!({ "datasets": all })),
+    )
+}
+
+fn open_dataset(name: &str) -> Result<&'static Dataset, ApiError> {
+    let dataset =
+        datasets::by_name(name).ok_or_else(|| ApiError::UnknownDataset(name.to_string()))?;
+    match dataset.openness {
+        Openness::Records => Ok(dataset),
+        Openness::Aggregates => Err(ApiError::Forbidden(format!(
+            "{} is published only as indicators (GET /v1/indicators)",
+            dataset.name
+        ))),
+        Openness::Closed => Err(ApiError::Forbidden(format!(
+            "{} holds personal data and is never published record by record",
+            dataset.name
+        ))),
+    }
+}
+
+/// The columns a record shows: its declared fields, then where and from which submission.
+fn record_columns(dataset: &Dataset) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = dataset.fields.iter().map(|f| f.name).collect();
+    out.extend([columns::COUNTY, columns::PERIOD, columns::SUBMISSION]);
+    out
+}
+
+/// An equality filter on a field, from its query-string value.
+fn field_filter(field: &Field, value: &str) -> Result<Expr, ApiError> {
+    let bad = || ApiError::BadQuery(format!("{value:?} is not a value of {}", field.name));
+    Ok(match field.kind {
+        Kind::Bool => col(field.name).eq(lit(
+            read_bool(&Cell::Text(value.to_string())).ok_or_else(bad)?
+        )),
+        Kind::Count { .. } => col(field.name).eq(lit(value.parse::<i64>().map_err(|_| bad())?)),
+        Kind::EnumList { .. } => deltalake::datafusion::functions_nested::expr_fn::array_has(
+            col(field.name),
+            lit(value.to_string()),
+        ),
+        Kind::Date | Kind::Amount | Kind::IdNumber => {
+            return Err(ApiError::BadQuery(format!(
+                "cannot filter on {}",
+                field.name
+            )));
+        }
+        _ => col(field.name).eq(lit(value.to_string())),
+    })
+}
+
+/// A page position: the table version it started from and the offset; pages of one cursor
+/// chain read the same version, so they neither skip nor repeat rows while files land.
+fn parse_cursor(cursor: &str) -> Result<(i64, usize), ApiError> {
+    let bad = || ApiError::BadQuery(format!("{cursor:?} is not a cursor from a previous page"));
+    let (version, offset) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((
+        version.parse().map_err(|_| bad())?,
+        offset.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Rows of a dataset as JSON objects, filtered and sorted in DataFusion.
+async fn query_rows(
+    state: &AppState,
+    dataset: &'static Dataset,
+    period: Period,
+    params: &HashMap<String, String>,
+    version: Option<i64>,
+    page: Option<(usize, usize)>,
+) -> Result<(Vec<serde_json::Value>, i64), ApiError> {
+    let name = names::dataset(dataset.name);
+    let table = match version {
+        Some(v) => state.lake().load_version(&name, v).await?,
+        None => state.lake().load(&name).await?,
+    };
+    let Some(table) = table else {
+        return Ok((Vec::new(), -1));
+    };
+    let version = table.version().map_or(-1, |v| v as i64);
+    let ctx = SessionContext::new();
+    lake::register(&ctx, &name, &table).await?;
+    let mut filter = col(columns::PERIOD).eq(lit(period.to_string()));
+    if let Some(code) = params.get("region") {
+        let tree = state.regions().await?;
+        let region = tree
+            .resolve(code)
+            .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+        let county_prefix = &region.prefix[..region.prefix.len().min(6)];
+        filter = filter
+            .and(col(columns::COUNTY).like(lit(format!("{county_prefix}%"))))
+            .and(col(dataset.region_field).like(lit(format!("{}%", region.prefix))));
+    }
+    for (key, value) in params {
+        if let Some(field) = dataset.field(key) {
+            filter = filter.and(field_filter(field, value)?);
+        }
+    }
+    let (sort_field, ascending) = match params.get("sort").map(String::as_str) {
+        Some(s) => {
+            let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
+            let field = dataset
+                .field(name)
+                .filter(|f| !matches!(f.kind, Kind::EnumList { .. }))
+                .ok_or_else(|| ApiError::BadQuery(format!("cannot sort by {name:?}")))?;
+            (field.name, ascending)
+        }
+        None => (dataset.key, true),
+    };
+    let shown = record_columns(dataset);
+    let mut frame = ctx
+        .table(dataset.name)
+        .await
+        .map_err(lake::LakeError::from)?
+        .filter(filter)
+        .map_err(lake::LakeError::from)?
+        .select_columns(&shown)
+        .map_err(lake::LakeError::from)?
+        .sort(vec![
+            col(sort_field).sort(ascending, false),
+            col(dataset.key).sort(true, false),
+        ])
+        .map_err(lake::LakeError::from)?;
+    if let Some((offset, limit)) = page {
+        frame = frame
+            .limit(offset, Some(limit))
+            .map_err(lake::LakeError::from)?;
+    }
+    let batches = frame.collect().await.map_err(lake::LakeError::from)?;
+    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &batches {
+        writer.write(batch).map_err(lake::LakeError::from)?;
+    }
+    writer.finish().map_err(lake::LakeError::from)?;
+    let json = writer.into_inner();
+    let rows = if json.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&json).map_err(lake::LakeError::from)?
+    };
+    Ok((rows, version))
+}
+
+async fn period_param(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<Period, ApiError> {
+    match params.get("period") {
+        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.clone())),
+        None => snapshot::periods(state.lake())
+            .await?
+            .last()
+            .and_then(|p| p.parse().ok())
+            .ok_or(ApiError::NothingPublished),
+    }
+}
+
+/// Names a query string may use besides the dataset's fields.
+const PARAMS: [&str; 6] = ["period", "region", "sort", "limit", "cursor", "format"];
+
+fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(), ApiError> {
+    match params
+        .keys()
+        .find(|k| !PARAMS.contains(&k.as_str()) && dataset.field(k).is_none())
+    {
+        Some(unknown) => Err(ApiError::BadQuery(format!(
+            "{unknown:?} is neither a parameter nor a field of {}",
+            dataset.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `GET /v1/datasets/{dataset}?period=&region=&{field}=&sort=&limit=&cursor=&format=`.
+pub async fn records(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(params.get("format").map(String::as_str), &headers)?;
+    let dataset = open_dataset(&name)?;
+    check_params(dataset, &params)?;
+    let period = period_param(&state, &params).await?;
+    let limit = match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::BadQuery(format!("limit is 1 to {MAX_LIMIT}")))?,
+        None => DEFAULT_LIMIT,
+    };
+    let (version, offset) = match params.get("cursor") {
+        Some(c) => {
+            let (v, o) = parse_cursor(c)?;
+            (Some(v), o)
+        }
+        None => (None, 0),
+    };
+    // One row more than the page tells whether there is a next page.
+    let (mut rows, version) = query_rows(
+        &state,
+        dataset,
+        period,
+        &params,
+        version,
+        Some((offset, limit + 1)),
+    )
+    .await?;
+    let next = (rows.len() > limit).then(|| format!("{version}.{}", offset + limit));
+    rows.truncate(limit);
+    let table = Table::from_rows(&rows, &record_columns(dataset));
+    let json = serde_json::json!({
+        "dataset": dataset.name,
+        "period": period.to_string(),
+        "region": params.get("region").cloned().unwrap_or_else(|| COUNTRY_CODE.to_string()),
+        "table_version": version,
+        "next_cursor": next,
+        "data": rows,
+    });
+    let stamp = Stamp(format!("{}-{version}", dataset.name));
+    let name = format!("{}-{period}", dataset.name);
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}
+
+/// `GET /v1/datasets/{dataset}/{period}.{csv|parquet|json}`: a whole period in one file.
+pub async fn bulk(
+    State(state): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let dataset = open_dataset(&name)?;
+    let (period, extension) = file
+        .rsplit_once('.')
+        .ok_or_else(|| ApiError::BadFormat(file.clone()))?;
+    let format = Format::negotiate(Some(extension), &HeaderMap::new())?;
+    let period: Period = period
+        .parse()
+        .map_err(|_| ApiError::BadPeriod(period.to_string()))?;
+    let (rows, version) = query_rows(&state, dataset, period, &HashMap::new(), None, None).await?;
+    let table = Table::from_rows(&rows, &record_columns(dataset));
+    let json = serde_json::json!({
+        "dataset": dataset.name,
+        "period": period.to_string(),
+        "table_version": version,
+        "data": rows,
+    });
+    let stamp = Stamp(format!("{}-{version}", dataset.name));
+    let name = format!("{}-{period}", dataset.name);
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}

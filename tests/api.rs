@@ -1,0 +1,513 @@
+//! The open-data API over HTTP: keys and their scope, caching, formats, errors, limits.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use shared::keys::{self, Role};
+use shared::lake::names;
+use support::{Server, repo};
+
+async fn state_of_lake(server: &Server) -> (usize, Vec<Option<u64>>) {
+    let store = server.lake.store();
+    let uploads = futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&"uploads".into())))
+        .await
+        .unwrap()
+        .len();
+    let mut versions = Vec::new();
+    for d in shared::datasets::ALL {
+        versions.push(server.table_version(&names::dataset(d.name)).await);
+    }
+    versions.push(server.table_version(names::SUBMISSIONS).await);
+    (uploads, versions)
+}
+
+#[tokio::test]
+async fn keys_decide_who_may_write_where() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let issue = |code: &'static str, role| {
+        let lake = server.lake.clone();
+        let region = tree.get(code).unwrap().clone();
+        async move { keys::issue(&lake, &region, role).await.unwrap().0 }
+    };
+    let county = issue("152201", Role::Submitter).await;
+    let league = issue("1522", Role::Submitter).await;
+    let analyst = issue("15", Role::Analyst).await;
+    let mut forged = county.clone();
+    forged.replace_range(forged.len() - 4.., "0000");
+
+    let file = std::fs::read(repo("sample-data/submissions/2023H2/152201/outlets.csv")).unwrap();
+    let enterprises = std::fs::read(repo(
+        "sample-data/submissions/2023H2/152201/enterprises.xlsx",
+    ))
+    .unwrap();
+    // (token, region the file is sent for, expected status)
+    let cases: Vec<(Option<&str>, &str, StatusCode)> = vec![
+        (None, "152201", StatusCode::UNAUTHORIZED),
+        (Some("not-a-key"), "152201", StatusCode::UNAUTHORIZED),
+        (Some(&forged), "152201", StatusCode::UNAUTHORIZED),
+        (Some(&analyst), "152201", StatusCode::FORBIDDEN),
+        (Some(&county), "152202", StatusCode::FORBIDDEN),
+        (Some(&county), "152200", StatusCode::FORBIDDEN),
+        (Some(&county), "150000", StatusCode::FORBIDDEN),
+        (Some(&league), "150000", StatusCode::FORBIDDEN),
+        (Some(&league), "150100", StatusCode::FORBIDDEN),
+        (Some(&county), "152201001", StatusCode::BAD_REQUEST),
+    ];
+    let before = state_of_lake(&server).await;
+    for dataset in ["outlets", "enterprises"] {
+        let body = if dataset == "outlets" {
+            &file
+        } else {
+            &enterprises
+        };
+        for (token, region, want) in &cases {
+            let (status, json) = server
+                .put_as(
+                    *token,
+                    &format!("/v1/submissions/{dataset}/2023H2/{region}"),
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(status, *want, "{dataset} {token:?} → {region}: {json}");
+            assert_eq!(json["status"], want.as_u16());
+            assert!(json["type"].as_str().unwrap().starts_with("https://"));
+        }
+    }
+    assert_eq!(
+        state_of_lake(&server).await,
+        before,
+        "a refused request wrote something"
+    );
+
+    // Within their regions, keys work: the county for itself, the league for a county.
+    let (status, _) = server
+        .put_as(
+            Some(&county),
+            "/v1/submissions/enterprises/2023H2/152201",
+            enterprises.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = server
+        .put_as(
+            Some(&league),
+            "/v1/submissions/outlets/2023H2/152201",
+            file.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // SQL: analysts only.
+    let sql = |token: Option<&str>| {
+        let mut request = Request::post("/v1/sql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        request
+            .body(Body::from(
+                r#"{"sql": "SELECT count(*) AS n FROM outlets"}"#,
+            ))
+            .unwrap()
+    };
+    assert_eq!(server.raw(sql(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.raw(sql(Some(&county))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _, body) = server.raw(sql(Some(&analyst))).await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["rows"][0]["n"], 59);
+}
+
+#[tokio::test]
+async fn etags_answer_304_until_a_new_submission_lands() {
+    let server = Server::with_samples().await;
+    let url = "/v1/indicators/outlet_coverage?period=2023H2&region=152200&level=county";
+    let (status, headers, _) = server
+        .raw(Request::get(url).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "strong: {etag}"
+    );
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("public")
+    );
+    assert!(headers.contains_key("x-request-id"));
+    let conditional = || {
+        Request::get(url)
+            .header(header::IF_NONE_MATCH, &etag)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, headers, body) = server.raw(conditional()).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    assert_eq!(headers[header::ETAG], etag.as_str());
+    // CSV of the same URL is another representation, with another ETag.
+    let (_, csv_headers, _) = server
+        .raw(
+            Request::get(format!("{url}&format=csv"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_ne!(csv_headers[header::ETAG], etag.as_str());
+
+    // A new file for 阿尔山市 changes the snapshot: the old ETag no longer matches.
+    let tree = server.tree().await;
+    let county = tree.get("152202").unwrap();
+    let period = "2023H2".parse().unwrap();
+    let enterprises = shared::samples::synth::enterprises(county, period, "sample");
+    let outlets = shared::samples::synth::outlets(&tree, county, period, &enterprises, "etag");
+    let body = shared::samples::synth::write(&outlets, shared::samples::synth::Style::CsvUtf8, "")
+        .unwrap();
+    let (status, _) = server
+        .put("/v1/submissions/outlets/2023H2/152202", body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, headers, _) = server.raw(conditional()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(headers[header::ETAG], etag.as_str());
+
+    // Private answers are never cached.
+    let (_, headers, _) = server
+        .raw(Request::get("/v1/submissions").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn csv_and_parquet_for_spreadsheets_and_tools() {
+    let server = Server::with_samples().await;
+    // An enterprise whose name is a formula must not run in Excel.
+    let tree = server.tree().await;
+    let period = "2023H1".parse().unwrap();
+    let mut sheet = shared::samples::synth::enterprises(tree.get("152201").unwrap(), period, "f");
+    sheet.rows[0][1] =
+        shared::samples::synth::Datum::Text("=HYPERLINK(\"http://evil\",\"点我\")".into());
+    let body =
+        shared::samples::synth::write(&sheet, shared::samples::synth::Style::CsvUtf8, "").unwrap();
+    assert_eq!(
+        server
+            .put("/v1/submissions/enterprises/2023H1/152201", body)
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+
+    let (status, headers, body) = server
+        .raw(
+            Request::get("/v1/datasets/enterprises/2023H1.csv")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(&body[..3], &[0xEF, 0xBB, 0xBF], "UTF-8 BOM for Excel");
+    let text = String::from_utf8(body[3..].to_vec()).unwrap();
+    assert!(text.contains("乌兰浩特市"), "Chinese intact");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let names: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    assert_eq!(names.len(), sheet.rows.len());
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "'=HYPERLINK(\"http://evil\",\"点我\")")
+    );
+    assert!(names.iter().all(|n| !n.starts_with(['=', '+', '-', '@'])));
+
+    // Accept: text/csv on the indicator endpoint; Parquet that a Parquet reader reads.
+    let (_, headers, _) = server
+        .raw(
+            Request::get("/v1/indicators/outlets?period=2023H2&region=152200&level=county")
+                .header(header::ACCEPT, "text/csv")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let (status, _, body) = server
+        .raw(
+            Request::get(
+                "/v1/indicators/outlets?period=2023H2&region=152200&level=county&format=parquet",
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let reader = deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(body),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 6);
+
+    // gzip when asked.
+    let (_, headers, _) = server
+        .raw(
+            Request::get("/v1/regions?within=152200&level=street")
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+}
+
+#[tokio::test]
+async fn records_page_by_cursor_and_closed_data_stays_closed() {
+    let server = Server::with_samples().await;
+    let mut seen = Vec::new();
+    let mut url =
+        "/v1/datasets/outlets?period=2023H2&region=152200&limit=25&sort=outlet_id".to_string();
+    loop {
+        let (status, json) = server.get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        for row in json["data"].as_array().unwrap() {
+            seen.push(row["outlet_id"].as_str().unwrap().to_string());
+            assert!(row.get("source_row").is_none());
+        }
+        match json["next_cursor"].as_str() {
+            Some(cursor) => {
+                url = format!(
+                    "/v1/datasets/outlets?period=2023H2&region=152200&limit=25&sort=outlet_id&cursor={cursor}"
+                )
+            }
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "pages neither skip nor repeat");
+    let (_, all) = server
+        .get("/v1/indicators/outlets?period=2023H2&region=152200")
+        .await;
+    assert_eq!(
+        seen.len() as f64,
+        all["data"][0]["numerator"].as_f64().unwrap()
+    );
+
+    let (_, filtered) = server
+        .get("/v1/datasets/outlets?period=2023H2&mode=online&region=152201")
+        .await;
+    let rows = filtered["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r["mode"] == "online"
+            && r["community_code"].as_str().unwrap().starts_with("152201"))
+    );
+    let (_, meals) = server
+        .get("/v1/datasets/outlets?period=2023H2&services=meal&limit=1000")
+        .await;
+    assert!(
+        meals["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["services"].as_array().unwrap().contains(&"meal".into()))
+    );
+
+    for closed in ["workers", "complaints"] {
+        let (status, json) = server
+            .get(&format!("/v1/datasets/{closed}?period=2023H2"))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{json}");
+        let (status, _) = server
+            .get(&format!("/v1/datasets/{closed}/2023H2.csv"))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, json) = server
+        .get("/v1/datasets/outlets?period=2023H2&password=x")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+}
+
+#[tokio::test]
+async fn every_failure_is_a_problem_with_a_stable_type() {
+    let server = Server::with_samples().await;
+    for (url, status, kind) in [
+        (
+            "/v1/regions/999999",
+            StatusCode::NOT_FOUND,
+            "unknown-region",
+        ),
+        (
+            "/v1/indicators/nope",
+            StatusCode::NOT_FOUND,
+            "unknown-indicator",
+        ),
+        (
+            "/v1/indicators/outlets?period=2023H9",
+            StatusCode::BAD_REQUEST,
+            "bad-period",
+        ),
+        (
+            "/v1/indicators/outlets?level=planet",
+            StatusCode::BAD_REQUEST,
+            "bad-level",
+        ),
+        (
+            "/v1/indicators/outlets?format=xls",
+            StatusCode::BAD_REQUEST,
+            "bad-format",
+        ),
+        ("/v1/no/such/route", StatusCode::NOT_FOUND, "not-found"),
+        (
+            "/v1/datasets/outlets?limit=abc",
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+        ),
+    ] {
+        let (got, headers, body) = server
+            .raw(Request::get(url).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(got, status, "{url}");
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{url}"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["type"],
+            format!("https://jiazheng.example/problems/{kind}"),
+            "{url}"
+        );
+    }
+    // A body over the limit: 413 before anything is stored.
+    let small = shared::api::router(
+        shared::api::AppState::new(shared::ingest::Ingestor::new(server.lake.clone(), None))
+            .with_upload_limit(1024),
+    );
+    let request = Request::put("/v1/submissions/outlets/2023H2/152201")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+        .body(Body::from(vec![b'a'; 4096]))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(small, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // CORS preflight from a browser page elsewhere.
+    let (status, headers, _) = server
+        .raw(
+            Request::options("/v1/indicators")
+                .header(header::ORIGIN, "https://example.org")
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(status.is_success());
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
+
+#[tokio::test]
+async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
+    let server = Server::with_samples().await;
+    let tree = server.tree().await;
+    let analyst = keys::issue(&server.lake, tree.get("15").unwrap(), Role::Analyst)
+        .await
+        .unwrap()
+        .0;
+    let sql = |query: &str| {
+        Request::post("/v1/sql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {analyst}"))
+            .body(Body::from(serde_json::json!({ "sql": query }).to_string()))
+            .unwrap()
+    };
+    for (query, status) in [
+        ("DELETE FROM outlets", StatusCode::BAD_REQUEST),
+        ("DROP TABLE outlets", StatusCode::BAD_REQUEST),
+        (
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("COPY outlets TO '/tmp/out.csv'", StatusCode::BAD_REQUEST),
+        ("SELECT * FROM '/etc/passwd'", StatusCode::BAD_REQUEST),
+        ("SELECT * FROM workers", StatusCode::BAD_REQUEST),
+        ("SELECT 1; SELECT 2", StatusCode::BAD_REQUEST),
+        (
+            "SELECT sum(a.value * b.value + c.value) FROM generate_series(1, 5000) a CROSS JOIN generate_series(1, 5000) b CROSS JOIN generate_series(1, 5000) c",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "SELECT o1.outlet_id FROM outlets o1 CROSS JOIN outlets o2 CROSS JOIN outlets o3 CROSS JOIN outlets o4 ORDER BY 1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (got, _, body) = server.raw(sql(query)).await;
+        assert_eq!(got, status, "{query}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{query} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A normal query still runs, capped.
+    let (status, _, body) = server
+        .raw(sql("SELECT region, value FROM indicator_values WHERE indicator = 'outlet_coverage' AND level = 'county' AND period = '2023H2' ORDER BY region"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(json["rows"].as_array().unwrap().len() >= 6);
+    let (status, _) = server.get("/v1/health").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn public_reads_are_rate_limited_per_client() {
+    let server = Server::with_regions().await;
+    let limited = shared::api::router(
+        shared::api::AppState::new(shared::ingest::Ingestor::new(server.lake.clone(), None))
+            .with_rate_limit(shared::api::RateLimit::new(1, 3)),
+    );
+    let from =
+        |ip: [u8; 4]| {
+            let mut request = Request::get("/v1/indicators").body(Body::empty()).unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from((ip, 40000)),
+            ));
+            request
+        };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = tower::ServiceExt::oneshot(limited.clone(), from([10, 0, 0, 1]))
+            .await
+            .unwrap();
+        statuses.push(response.status());
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
+    let other = tower::ServiceExt::oneshot(limited, from([10, 0, 0, 2]))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+}
