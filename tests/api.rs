@@ -323,6 +323,32 @@ async fn records_page_by_cursor_and_closed_data_stays_closed() {
         rows.iter().all(|r| r["mode"] == "online"
             && r["community_code"].as_str().unwrap().starts_with("152201"))
     );
+    // The Chinese label filters like the code; a value the field never holds is refused.
+    let (_, by_label) = server
+        .get("/v1/datasets/outlets?period=2023H2&mode=%E7%BA%BF%E4%B8%8A&region=152201")
+        .await;
+    assert_eq!(by_label["data"], filtered["data"]);
+    for bad in [
+        "mode=onlin",
+        "services=cooking",
+        "chain=maybe",
+        "sort=nothing",
+        "area_m2=10",
+    ] {
+        let (status, json) = server
+            .get(&format!("/v1/datasets/outlets?period=2023H2&{bad}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
+    }
+    // A cursor into a table version that never existed: start again.
+    let (status, json) = server
+        .get("/v1/datasets/outlets?period=2023H2&cursor=999999.0")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    assert_eq!(
+        json["type"],
+        "https://jiazheng.example/problems/stale-cursor"
+    );
     let (_, meals) = server
         .get("/v1/datasets/outlets?period=2023H2&services=meal&limit=1000")
         .await;
@@ -442,29 +468,40 @@ async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
             .body(Body::from(serde_json::json!({ "sql": query }).to_string()))
             .unwrap()
     };
-    for (query, status) in [
-        ("DELETE FROM outlets", StatusCode::BAD_REQUEST),
-        ("DROP TABLE outlets", StatusCode::BAD_REQUEST),
+    for (query, kind) in [
+        ("DELETE FROM outlets", "refused-query"),
+        ("DROP TABLE outlets", "refused-query"),
         (
             "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
-            StatusCode::BAD_REQUEST,
+            "refused-query",
         ),
-        ("COPY outlets TO '/tmp/out.csv'", StatusCode::BAD_REQUEST),
-        ("SELECT * FROM '/etc/passwd'", StatusCode::BAD_REQUEST),
-        ("SELECT * FROM workers", StatusCode::BAD_REQUEST),
-        ("SELECT 1; SELECT 2", StatusCode::BAD_REQUEST),
+        ("COPY outlets TO '/tmp/out.csv'", "refused-query"),
+        ("SELECT * FROM '/etc/passwd'", "refused-query"),
+        ("SELECT * FROM workers", "refused-query"),
+        ("SELECT 1; SELECT 2", "refused-query"),
         (
             "SELECT sum(a.value * b.value + c.value) FROM generate_series(1, 5000) a CROSS JOIN generate_series(1, 5000) b CROSS JOIN generate_series(1, 5000) c",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            "query-limit",
         ),
         (
             "SELECT o1.outlet_id FROM outlets o1 CROSS JOIN outlets o2 CROSS JOIN outlets o3 CROSS JOIN outlets o4 ORDER BY 1",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            "query-limit",
         ),
     ] {
         let started = std::time::Instant::now();
         let (got, _, body) = server.raw(sql(query)).await;
-        assert_eq!(got, status, "{query}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            got,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            problem["type"],
+            format!("https://jiazheng.example/problems/{kind}"),
+            "{query}"
+        );
         assert!(
             started.elapsed().as_secs() < 30,
             "{query} took {:?}",

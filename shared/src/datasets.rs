@@ -23,7 +23,7 @@ const fn c(code: &'static str, zh: &'static str) -> Choice {
 }
 
 /// How a cell is read, checked and stored.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Kind {
     /// Free text up to `max_chars` characters.
@@ -89,7 +89,7 @@ pub const AMOUNT_PRECISION: u8 = 18;
 pub const AMOUNT_SCALE: i8 = 2;
 
 /// One column of a dataset.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Field {
     /// Canonical English snake_case name: the lake column and the English header.
     pub name: &'static str,
@@ -120,7 +120,7 @@ const fn f(
 }
 
 /// Whether a dataset's rows may be published record by record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Openness {
     /// Every non-personal field is open data.

@@ -96,13 +96,6 @@ impl UploadKey {
         })
     }
 
-    /// Parses a key as S3 event notifications carry it: URL-encoded, spaces as `+`.
-    pub fn from_event(key: &str) -> Result<UploadKey, IngestError> {
-        let plus_decoded = key.replace('+', " ");
-        let decoded = percent_encoding::percent_decode_str(&plus_decoded).decode_utf8_lossy();
-        UploadKey::parse(&decoded)
-    }
-
     pub fn report_key(&self) -> String {
         format!("reports/{}.json", self.id)
     }
@@ -485,6 +478,15 @@ impl Ingestor {
         }
         Ok(Some(codes))
     }
+}
+
+/// An object key as S3 event notifications carry it — URL-encoded with spaces as `+`; some
+/// S3 implementations encode `/` too — back to the key itself.
+pub fn decode_event_key(key: &str) -> String {
+    let plus_decoded = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_decoded)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The region a file is submitted for: a county or anything above it.

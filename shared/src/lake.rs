@@ -258,6 +258,30 @@ impl Lake {
         }
     }
 
+    /// A URL that lets its holder PUT one object of this lake for `expires`, signed with
+    /// SigV4 by object_store from the same AWS environment the lake reads. `None` for a lake
+    /// that is not on S3 (nothing to sign: files go through the API instead).
+    pub async fn presigned_put(
+        &self,
+        key: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<Url>, LakeError> {
+        use deltalake::logstore::object_store::aws::AmazonS3Builder;
+        use deltalake::logstore::object_store::signer::Signer;
+        if self.root.scheme() != "s3" {
+            return Ok(None);
+        }
+        let bucket = self.root.host_str().unwrap_or_default();
+        let signer = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()?;
+        let full = format!("{}{key}", self.root.path().trim_start_matches('/'));
+        let url = signer
+            .signed_url(axum::http::Method::PUT, &Path::from(full), expires)
+            .await?;
+        Ok(Some(url))
+    }
+
     /// The object store rooted at the lake, for streaming reads of raw uploads.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()

@@ -22,4 +22,5 @@ pub mod sheets;
 pub mod sql;
 pub mod submissions;
 pub mod templates;
+pub mod uploads;
 pub mod validate;

@@ -12,7 +12,7 @@ pub const MAX_LISTED: usize = 1000;
 /// Longest cell value a report repeats back.
 const MAX_VALUE_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Rejects the whole file.
@@ -198,7 +198,7 @@ impl Problem {
 }
 
 /// One problem as reported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Issue {
     /// Row number as the spreadsheet shows it (1-based, title rows included); absent for
     /// problems of the whole file.
@@ -228,7 +228,7 @@ pub struct At<'a> {
     pub value: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Accepted,
@@ -236,7 +236,7 @@ pub enum Status {
 }
 
 /// Counts of every problem, including those beyond the listed ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub rows: u64,
     pub errors: u64,
@@ -297,7 +297,7 @@ fn shorten(value: &str) -> String {
 }
 
 /// The report of one submission, stored beside it and returned by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub submission_id: String,
     pub dataset: String,

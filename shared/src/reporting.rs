@@ -11,7 +11,7 @@ use crate::report::Status;
 use crate::submissions::Submission;
 
 /// One dataset of one county in a period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DatasetStatus {
     pub dataset: &'static str,
     /// The accepted submission whose rows are current for the county, if any.
@@ -21,7 +21,7 @@ pub struct DatasetStatus {
     pub latest: Option<SubmissionRef>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubmissionRef {
     pub submission_id: String,
     pub region: String,
@@ -40,7 +40,7 @@ impl From<&Submission> for SubmissionRef {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountyStatus {
     pub code: String,
     pub name: String,

@@ -14,7 +14,7 @@ use crate::lake::{Lake, LakeError, names};
 use crate::report::Status;
 
 /// What the log records about one submission.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Submission {
     pub submission_id: String,
     pub dataset: String,

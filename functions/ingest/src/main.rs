@@ -1,8 +1,9 @@
-//! The ingest Lambda: runs on S3 `ObjectCreated` events for `uploads/`, one submission per
-//! record, through the same pipeline as every other way in. Outside Lambda it processes the
-//! upload keys given as arguments against `JIAZHENG_LAKE`.
+//! The ingest Lambda: runs on S3 `ObjectCreated` events for `uploads/` — delivered through
+//! the SQS queue of the SAM template, or straight from S3 — one submission per record,
+//! through the same pipeline as every other way in. Outside Lambda it processes the upload
+//! keys given as arguments against `JIAZHENG_LAKE`.
 
-use aws_lambda_events::s3::S3Event;
+use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use shared::ingest::{IngestError, Ingestor, UploadKey};
@@ -14,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let ingestor = runtime::ingestor_from_env(None).await?;
     if runtime::under_lambda() {
         let ingestor = &ingestor;
-        return lambda_runtime::run(service_fn(move |event| handle(ingestor, event))).await;
+        return lambda_runtime::run(service_fn(move |event| dispatch(ingestor, event))).await;
     }
     for key in std::env::args().skip(1) {
         let outcome = ingestor.process(&UploadKey::parse(&key)?, &key).await?;
@@ -23,20 +24,72 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-/// Processes every record of the event. A key that is not an upload is logged and skipped
-/// (retrying cannot fix it); any other failure fails the invocation so Lambda retries it,
-/// which is safe because processing an upload twice decides it once.
-async fn handle(ingestor: &Ingestor, event: LambdaEvent<S3Event>) -> Result<Value, Error> {
+/// An SQS batch (the template's path) or a bare S3 event.
+async fn dispatch(ingestor: &Ingestor, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let payload = event.payload;
+    if payload["Records"][0]["eventSource"] == "aws:sqs" {
+        let batch: SqsEvent = serde_json::from_value(payload)?;
+        Ok(handle_queue(ingestor, batch).await)
+    } else {
+        ingest_objects(ingestor, objects(&payload)).await
+    }
+}
+
+/// The bucket and key of every record of an S3 notification. Read by hand rather than as an
+/// `S3Event`: S3-compatible servers (moto among them) leave out fields AWS sends, such as
+/// `userIdentity`, and only these two matter here.
+fn objects(notification: &Value) -> Vec<(String, String)> {
+    notification["Records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let s3 = &r["s3"];
+            Some((
+                s3["bucket"]["name"].as_str()?.to_string(),
+                s3["object"]["key"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Each message carries one S3 notification. A message that fails is reported back as a
+/// batch item failure, so SQS redelivers it alone (and, after the queue's limit, parks it in
+/// the dead-letter queue) while the others are done.
+async fn handle_queue(ingestor: &Ingestor, batch: SqsEvent) -> Value {
+    let mut failures = Vec::new();
     let mut results = Vec::new();
-    for record in event.payload.records {
-        let (Some(bucket), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key) else {
-            continue;
-        };
-        let Some(key) = ingestor.lake().relative_key(&bucket, &raw_key) else {
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let body = message.body.unwrap_or_default();
+        // S3 sends one s3:TestEvent when the notification is set up; it has no records.
+        let notification: Value = serde_json::from_str(&body).unwrap_or_default();
+        match ingest_objects(ingestor, objects(&notification)).await {
+            Ok(done) => results.push(done),
+            Err(error) => {
+                tracing::error!(message = %id, %error, "ingest failed, will be retried");
+                failures.push(json!({ "itemIdentifier": id }));
+            }
+        }
+    }
+    json!({ "batchItemFailures": failures, "results": results })
+}
+
+/// Processes every object of the notification. A key that is not an upload is logged and
+/// skipped (retrying cannot fix it); any other failure fails the invocation (or the SQS
+/// message) so it is retried, which is safe because processing an upload twice decides it once.
+async fn ingest_objects(
+    ingestor: &Ingestor,
+    objects: Vec<(String, String)>,
+) -> Result<Value, Error> {
+    let mut results = Vec::new();
+    for (bucket, raw_key) in objects {
+        let decoded = shared::ingest::decode_event_key(&raw_key);
+        let Some(key) = ingestor.lake().relative_key(&bucket, &decoded) else {
             tracing::warn!(%bucket, key = %raw_key, "object outside the lake, skipped");
             continue;
         };
-        let upload = match UploadKey::from_event(&key) {
+        let upload = match UploadKey::parse(&key) {
             Ok(upload) => upload,
             Err(
                 e @ (IngestError::Key(_) | IngestError::UnknownDataset(_) | IngestError::Period(_)),
@@ -47,7 +100,10 @@ async fn handle(ingestor: &Ingestor, event: LambdaEvent<S3Event>) -> Result<Valu
             }
             Err(e) => return Err(e.into()),
         };
-        let file_name = upload.to_string();
+        // The name the submitter gave when asking for the upload URL, if they did.
+        let file_name = shared::uploads::pending(ingestor.lake(), &upload.id)
+            .await?
+            .map_or_else(|| upload.to_string(), |p| p.file_name);
         let outcome = ingestor.process(&upload, &file_name).await?;
         results.push(json!({
             "key": raw_key,

@@ -8,7 +8,7 @@ use shared::samples;
 
 use super::*;
 
-fn event() -> S3Event {
+fn event() -> Value {
     serde_json::from_str(include_str!("../events/s3-object-created.json")).expect("S3 event")
 }
 
@@ -39,7 +39,7 @@ async fn lake_with_uploads() -> (tempfile::TempDir, Ingestor) {
 #[tokio::test]
 async fn an_s3_event_ingests_each_record_once() {
     let (_dir, ingestor) = lake_with_uploads().await;
-    let result = handle(&ingestor, LambdaEvent::new(event(), Context::default()))
+    let result = dispatch(&ingestor, LambdaEvent::new(event(), Context::default()))
         .await
         .unwrap();
     let results = result["results"].as_array().unwrap();
@@ -59,7 +59,7 @@ async fn an_s3_event_ingests_each_record_once() {
         .unwrap();
     let version = outlets.version();
     // Lambda retries an event after a timeout: nothing is written twice.
-    let again = handle(&ingestor, LambdaEvent::new(event(), Context::default()))
+    let again = dispatch(&ingestor, LambdaEvent::new(event(), Context::default()))
         .await
         .unwrap();
     for r in again["results"].as_array().unwrap() {
@@ -80,10 +80,53 @@ async fn an_s3_event_ingests_each_record_once() {
 async fn keys_outside_the_upload_layout_are_skipped_not_retried() {
     let (_dir, ingestor) = lake_with_uploads().await;
     let mut event = event();
-    event.records.truncate(1);
-    event.records[0].s3.object.key = Some("reports/whatever.json".into());
-    let result = handle(&ingestor, LambdaEvent::new(event, Context::default()))
+    event["Records"].as_array_mut().unwrap().truncate(1);
+    event["Records"][0]["s3"]["object"]["key"] = "reports/whatever.json".into();
+    let result = dispatch(&ingestor, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();
     assert!(result["results"][0]["skipped"].is_string());
+}
+
+/// The notification as the template's queue delivers it: an SQS batch whose bodies are S3
+/// events, captured from moto 5.2.5 (which, unlike AWS, also encodes `/` in keys), with S3's
+/// test event in front.
+#[tokio::test]
+async fn an_sqs_batch_of_s3_notifications_ingests_and_reports_no_failures() {
+    let (_dir, ingestor) = lake_with_uploads().await;
+    let batch: Value =
+        serde_json::from_str(include_str!("../events/sqs-s3-notification.json")).unwrap();
+    let result = dispatch(
+        &ingestor,
+        LambdaEvent::new(batch.clone(), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result["batchItemFailures"], json!([]), "{result}");
+    let decided: Vec<&Value> = result["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["results"].as_array().unwrap())
+        .collect();
+    assert_eq!(decided.len(), 1, "{result}");
+    assert_eq!(decided[0]["submission_id"], "o2023h2_152201");
+    assert_eq!(decided[0]["status"], "accepted");
+
+    // A message whose upload is missing fails alone, for SQS to redeliver.
+    let mut broken = batch;
+    let body = broken["Records"][1]["body"]
+        .as_str()
+        .unwrap()
+        .replace("o2023h2_152201", "gone");
+    broken["Records"][1]["body"] = body.into();
+    let result = dispatch(&ingestor, LambdaEvent::new(broken, Context::default()))
+        .await
+        .unwrap();
+    let failed = result["batchItemFailures"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{result}");
+    assert_ne!(
+        failed[0]["itemIdentifier"],
+        "00000000-0000-0000-0000-000000000000"
+    );
 }

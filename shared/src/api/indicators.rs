@@ -14,16 +14,26 @@ use crate::indicators::{self, CATALOGUE, Indicator};
 use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CatalogueEntry {
     #[serde(flatten)]
+    #[schema(inline)]
     indicator: &'static Indicator,
+    /// The levels it is published at.
     levels: Vec<Level>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     breakdown_values: Vec<&'static str>,
 }
 
-pub async fn catalogue() -> (Extension<Stamp>, Json<serde_json::Value>) {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Catalogue {
+    indicators: Vec<CatalogueEntry>,
+}
+
+/// Every indicator: names, unit, definition, policy clause, targets and levels.
+#[utoipa::path(get, path = "/v1/indicators", tag = "indicators",
+    responses((status = 200, description = "The catalogue", body = Catalogue)))]
+pub async fn catalogue() -> (Extension<Stamp>, Json<Catalogue>) {
     let entries: Vec<CatalogueEntry> = CATALOGUE
         .iter()
         .map(|i| CatalogueEntry {
@@ -34,14 +44,20 @@ pub async fn catalogue() -> (Extension<Stamp>, Json<serde_json::Value>) {
         .collect();
     (
         Extension(super::build_stamp()),
-        Json(serde_json::json!({ "indicators": entries })),
+        Json(Catalogue {
+            indicators: entries,
+        }),
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ValuesQuery {
+    /// Half-year, e.g. `2023H2` (default: the latest published).
     period: Option<String>,
+    /// The region to look inside (default: the country).
     region: Option<String>,
+    /// The level of the regions returned (default: the region's own).
     level: Option<String>,
     format: Option<String>,
 }
@@ -64,7 +80,7 @@ const COLUMNS: [&str; 14] = [
     "submissions",
 ];
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Values {
     indicator: &'static str,
     name: &'static str,
@@ -74,6 +90,7 @@ pub struct Values {
     level: Level,
     /// Lineage: the snapshot version read and the table versions it was computed from.
     snapshot_version: i64,
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     sources: crate::lake::TableVersions,
     data: Vec<Row>,
 }
@@ -115,9 +132,14 @@ fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
     ))
 }
 
-/// `GET /v1/indicators/{id}?period=&region=&level=&format=`: the indicator for every region
-/// at `level` inside `region` (defaults: the latest period, the whole country, the region's
-/// own level).
+/// One indicator for every region at `level` inside `region` (defaults: the latest period,
+/// the whole country, the region's own level).
+#[utoipa::path(get, path = "/v1/indicators/{id}", tag = "indicators",
+    params(("id" = String, Path, description = "Indicator id from the catalogue"), ValuesQuery),
+    responses((status = 200, description = "The values", content(
+        (Values = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn values(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -152,13 +174,14 @@ pub async fn values(
         sources: read.sources,
         data: read.rows,
     };
-    let json = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
-    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+    Ok((Extension(stamp), table.respond(format, body, &name)?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LongQuery {
+    /// One indicator (default: all).
     indicator: Option<String>,
     period: Option<String>,
     region: Option<String>,
@@ -166,12 +189,22 @@ pub struct LongQuery {
     format: Option<String>,
 }
 
-#[derive(Serialize)]
-struct LongRow<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LongRow<'a> {
     indicator: &'static str,
     period: String,
     #[serde(flatten)]
+    #[schema(inline)]
     row: &'a Row,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LongValues<'a> {
+    period: String,
+    region: String,
+    level: Level,
+    snapshot_version: i64,
+    data: Vec<LongRow<'a>>,
 }
 
 const LONG_COLUMNS: [&str; 16] = [
@@ -193,8 +226,13 @@ const LONG_COLUMNS: [&str; 16] = [
     "submissions",
 ];
 
-/// `GET /v1/values?indicator=&period=&region=&level=&format=`: the long form, one row per
-/// indicator × region (× breakdown) of a period; every filter optional.
+/// The long form: one row per indicator × region (× breakdown) of a period; every filter
+/// optional.
+#[utoipa::path(get, path = "/v1/values", tag = "indicators", params(LongQuery),
+    responses((status = 200, description = "The values", content(
+        (LongValues = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn long(
     State(state): State<AppState>,
     Query(q): Query<LongQuery>,
@@ -230,14 +268,14 @@ pub async fn long(
         })
         .collect();
     let table = Table::from_rows(&rows, &LONG_COLUMNS);
-    let json = serde_json::json!({
-        "period": period.to_string(),
-        "region": region.code(),
-        "level": level,
-        "snapshot_version": version,
-        "data": rows,
-    });
     let stamp = Stamp(format!("snapshot-{version}.regions-{}", tree.version));
     let name = format!("values-{period}-{}-{level}", region.code());
+    let json = LongValues {
+        period: period.to_string(),
+        region: region.code(),
+        level,
+        snapshot_version: version,
+        data: rows,
+    };
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }

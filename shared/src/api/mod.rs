@@ -5,6 +5,7 @@ mod auth;
 mod caching;
 mod indicators;
 mod limits;
+pub mod openapi;
 mod problem;
 mod records;
 mod regions;
@@ -19,8 +20,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, header};
-use axum::routing::{get, put};
+use axum::response::{Html, IntoResponse};
 use tokio::sync::RwLock;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use caching::Stamp;
 pub use limits::RateLimit;
@@ -117,30 +121,71 @@ fn build_stamp() -> Stamp {
     Stamp(format!("build-{}", env!("CARGO_PKG_VERSION")))
 }
 
+/// Every route with its OpenAPI operation: the document cannot miss or invent a route.
+fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(submissions::upload))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(regions::one))
+        .routes(routes!(regions::list))
+        .routes(routes!(regions::periods))
+        .routes(routes!(indicators::catalogue))
+        .routes(routes!(indicators::values))
+        .routes(routes!(indicators::long))
+        .routes(routes!(records::list))
+        .routes(routes!(records::records))
+        .routes(routes!(records::bulk))
+        .routes(routes!(reports::status))
+        .routes(routes!(sql::run))
+        .routes(routes!(submissions::list, submissions::request_upload))
+        .routes(routes!(submissions::one))
+        .routes(routes!(submissions::report))
+        .routes(routes!(templates::download))
+        .merge(uploads)
+}
+
+/// The OpenAPI document of the API, exact for this build.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes(MAX_UPLOAD_BYTES).split_for_parts();
+    openapi::refine(&mut doc);
+    doc
+}
+
 pub fn router(state: AppState) -> Router {
     let rate_limit = state.rate_limit.clone();
-    let upload_limit = state.upload_limit;
-    let mut routes = Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/regions/{code}", get(regions::one))
-        .route("/v1/indicators", get(indicators::catalogue))
-        .route("/v1/indicators/{id}", get(indicators::values))
-        .route("/v1/values", get(indicators::long))
+    let (routes, mut doc) = routes(state.upload_limit).split_for_parts();
+    openapi::refine(&mut doc);
+    let json = Arc::new(doc.to_json().unwrap_or_default());
+    let page = Arc::new(openapi::page(&doc));
+    let mut routes = routes
         .route(
-            "/v1/submissions/{dataset}/{period}/{region}",
-            put(submissions::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        axum::Extension(build_stamp()),
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.as_str().to_owned(),
+                    )
+                        .into_response()
+                }
+            }),
         )
-        .route("/v1/periods", get(regions::periods))
-        .route("/v1/regions", get(regions::list))
-        .route("/v1/datasets", get(records::list))
-        .route("/v1/datasets/{dataset}", get(records::records))
-        .route("/v1/datasets/{dataset}/{file}", get(records::bulk))
-        .route("/v1/reports/status", get(reports::status))
-        .route("/v1/sql", axum::routing::post(sql::run))
-        .route("/v1/submissions", get(submissions::list))
-        .route("/v1/submissions/{id}", get(submissions::one))
-        .route("/v1/submissions/{id}/{file}", get(submissions::report))
-        .route("/v1/templates/{file}", get(templates::download))
+        .route(
+            "/v1/docs",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move {
+                    (
+                        axum::Extension(build_stamp()),
+                        Html(page.as_str().to_owned()),
+                    )
+                }
+            }),
+        )
         .with_state(state);
     if let Some(limit) = rate_limit {
         routes = routes.layer(axum::middleware::from_fn_with_state(limit, limits::limit));
@@ -170,9 +215,18 @@ pub fn router(state: AppState) -> Router {
         ))
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Whether the service answers, and its version.
+#[utoipa::path(get, path = "/v1/health", tag = "service",
+    responses((status = 200, description = "It answers", body = Health)))]
+async fn health() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }

@@ -46,6 +46,14 @@ pub enum ApiError {
     BadQuery(String),
     #[error("the query ran out of {0}")]
     QueryLimit(String),
+    #[error("{0}")]
+    RefusedQuery(String),
+    #[error(
+        "cursor {0:?} points at a table version that does not exist; start from the first page"
+    )]
+    StaleCursor(String),
+    #[error("{0}")]
+    DirectUploadOnly(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -57,10 +65,11 @@ impl ApiError {
             | ApiError::UnknownIndicator(_)
             | ApiError::UnknownDataset(_)
             | ApiError::UnknownSubmission(_)
+            | ApiError::LevelNotPublished { .. }
+            | ApiError::StaleCursor(_)
             | ApiError::NothingPublished => StatusCode::NOT_FOUND,
             ApiError::BadPeriod(_)
             | ApiError::BadLevel(_)
-            | ApiError::LevelNotPublished { .. }
             | ApiError::BadFormat(_)
             | ApiError::BadSubmission(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -68,7 +77,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::QueryLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::QueryLimit(_) | ApiError::RefusedQuery(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::DirectUploadOnly(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +102,9 @@ impl ApiError {
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::BadQuery(_) => "bad-query",
             ApiError::QueryLimit(_) => "query-limit",
+            ApiError::RefusedQuery(_) => "refused-query",
+            ApiError::StaleCursor(_) => "stale-cursor",
+            ApiError::DirectUploadOnly(_) => "direct-upload-only",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -117,8 +130,22 @@ impl From<IngestError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: `type` is stable per kind of failure, `detail` says what happened.
+impl From<crate::uploads::UploadError> for ApiError {
+    fn from(e: crate::uploads::UploadError) -> Self {
+        use crate::uploads::UploadError;
+        match e {
+            UploadError::NotOnS3 => ApiError::DirectUploadOnly(e.to_string()),
+            UploadError::FileType(_) => ApiError::BadSubmission(e.to_string()),
+            UploadError::Ingest(e) => e.into(),
+            UploadError::Lake(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `https://jiazheng.example/problems/{kind}`, e.g. `…/unknown-region`.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,

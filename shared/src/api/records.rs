@@ -24,18 +24,26 @@ use crate::validate::values::read_bool;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Serialize)]
-struct DatasetInfo {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatasetInfo {
     name: &'static str,
     zh: &'static str,
     en: &'static str,
     openness: Openness,
+    /// The field unique within a file.
     key: &'static str,
     fields: &'static [Field],
 }
 
-/// `GET /v1/datasets`: every dataset, how open it is, and its fields.
-pub async fn list() -> (Extension<Stamp>, Json<serde_json::Value>) {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatasetList {
+    datasets: Vec<DatasetInfo>,
+}
+
+/// Every dataset, how open it is, and its fields.
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
+    responses((status = 200, description = "The datasets", body = DatasetList)))]
+pub async fn list() -> (Extension<Stamp>, Json<DatasetList>) {
     let all: Vec<DatasetInfo> = datasets::ALL
         .iter()
         .map(|d| DatasetInfo {
@@ -49,7 +57,7 @@ pub async fn list() -> (Extension<Stamp>, Json<serde_json::Value>) {
         .collect();
     (
         Extension(super::build_stamp()),
-        Json(serde_json::json!({ "datasets": all })),
+        Json(DatasetList { datasets: all }),
     )
 }
 
@@ -76,25 +84,43 @@ fn record_columns(dataset: &Dataset) -> Vec<&'static str> {
     out
 }
 
-/// An equality filter on a field, from its query-string value.
+/// An equality filter on a field, from its query-string value; a value the field can never
+/// hold is refused, so that a typo does not pass for an empty answer.
 fn field_filter(field: &Field, value: &str) -> Result<Expr, ApiError> {
     let bad = || ApiError::BadQuery(format!("{value:?} is not a value of {}", field.name));
     Ok(match field.kind {
         Kind::Bool => col(field.name).eq(lit(
             read_bool(&Cell::Text(value.to_string())).ok_or_else(bad)?
         )),
-        Kind::Count { .. } => col(field.name).eq(lit(value.parse::<i64>().map_err(|_| bad())?)),
-        Kind::EnumList { .. } => deltalake::datafusion::functions_nested::expr_fn::array_has(
-            col(field.name),
-            lit(value.to_string()),
-        ),
+        Kind::Count { min } => col(field.name).eq(lit(value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= min)
+            .ok_or_else(bad)?)),
+        Kind::Enum { choices } | Kind::EnumList { choices } => {
+            let code = choices
+                .iter()
+                .find(|c| c.code == value || c.zh == value)
+                .ok_or_else(bad)?
+                .code;
+            if matches!(field.kind, Kind::EnumList { .. }) {
+                deltalake::datafusion::functions_nested::expr_fn::array_has(
+                    col(field.name),
+                    lit(code),
+                )
+            } else {
+                col(field.name).eq(lit(code))
+            }
+        }
         Kind::Date | Kind::Amount | Kind::IdNumber => {
             return Err(ApiError::BadQuery(format!(
                 "cannot filter on {}",
                 field.name
             )));
         }
-        _ => col(field.name).eq(lit(value.to_string())),
+        Kind::Text { .. } | Kind::CreditCode | Kind::CountyCode | Kind::CommunityCode => {
+            col(field.name).eq(lit(value.to_string()))
+        }
     })
 }
 
@@ -118,17 +144,6 @@ async fn query_rows(
     version: Option<i64>,
     page: Option<(usize, usize)>,
 ) -> Result<(Vec<serde_json::Value>, i64), ApiError> {
-    let name = names::dataset(dataset.name);
-    let table = match version {
-        Some(v) => state.lake().load_version(&name, v).await?,
-        None => state.lake().load(&name).await?,
-    };
-    let Some(table) = table else {
-        return Ok((Vec::new(), -1));
-    };
-    let version = table.version().map_or(-1, |v| v as i64);
-    let ctx = SessionContext::new();
-    lake::register(&ctx, &name, &table).await?;
     let mut filter = col(columns::PERIOD).eq(lit(period.to_string()));
     if let Some(code) = params.get("region") {
         let tree = state.regions().await?;
@@ -156,6 +171,23 @@ async fn query_rows(
         }
         None => (dataset.key, true),
     };
+    let name = names::dataset(dataset.name);
+    let table = match version {
+        Some(v) => {
+            let latest = state.lake().versions(&[name.as_str()]).await?;
+            if latest.get(&name).is_none_or(|latest| v < 0 || v > *latest) {
+                return Err(ApiError::StaleCursor(format!("{v}")));
+            }
+            state.lake().load_version(&name, v).await?
+        }
+        None => state.lake().load(&name).await?,
+    };
+    let Some(table) = table else {
+        return Ok((Vec::new(), -1));
+    };
+    let version = table.version().map_or(-1, |v| v as i64);
+    let ctx = SessionContext::new();
+    lake::register(&ctx, &name, &table).await?;
     let shown = record_columns(dataset);
     let mut frame = ctx
         .table(dataset.name)
@@ -204,8 +236,42 @@ async fn period_param(
     }
 }
 
+/// The parameters of a page of records besides the dataset's own fields (which filter by
+/// equality: `?mode=embedded`).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Declares the parameters for the OpenAPI document; read from the map.
+pub struct RecordQuery {
+    /// Half-year, e.g. `2023H2` (default: the latest published).
+    period: Option<String>,
+    /// Only rows inside this region (default: the country).
+    region: Option<String>,
+    /// A field to sort by, `-field` for descending (default: the dataset's key).
+    sort: Option<String>,
+    /// Rows per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
 /// Names a query string may use besides the dataset's fields.
 const PARAMS: [&str; 6] = ["period", "region", "sort", "limit", "cursor", "format"];
+
+/// A page of records, or a whole period.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Records {
+    dataset: &'static str,
+    period: String,
+    region: String,
+    /// The table version read; later pages of the same cursor read it too.
+    table_version: i64,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+    /// The records: the dataset's fields, then `county`, `period` and `submission_id`.
+    data: Vec<serde_json::Value>,
+}
 
 fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(), ApiError> {
     match params
@@ -220,7 +286,14 @@ fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(
     }
 }
 
-/// `GET /v1/datasets/{dataset}?period=&region=&{field}=&sort=&limit=&cursor=&format=`.
+/// Records of an open dataset, filtered by any field, sorted and paged with a cursor. The
+/// document lists one path per open dataset with its own fields.
+#[utoipa::path(get, path = "/v1/datasets/{dataset}", tag = "datasets",
+    params(("dataset" = String, Path, description = "An open dataset"), RecordQuery),
+    responses((status = 200, description = "A page of records", content(
+        (Records = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn records(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -259,20 +332,30 @@ pub async fn records(
     let next = (rows.len() > limit).then(|| format!("{version}.{}", offset + limit));
     rows.truncate(limit);
     let table = Table::from_rows(&rows, &record_columns(dataset));
-    let json = serde_json::json!({
-        "dataset": dataset.name,
-        "period": period.to_string(),
-        "region": params.get("region").cloned().unwrap_or_else(|| COUNTRY_CODE.to_string()),
-        "table_version": version,
-        "next_cursor": next,
-        "data": rows,
-    });
+    let json = Records {
+        dataset: dataset.name,
+        period: period.to_string(),
+        region: params
+            .get("region")
+            .cloned()
+            .unwrap_or_else(|| COUNTRY_CODE.to_string()),
+        table_version: version,
+        next_cursor: next,
+        data: rows,
+    };
     let stamp = Stamp(format!("{}-{version}", dataset.name));
     let name = format!("{}-{period}", dataset.name);
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }
 
-/// `GET /v1/datasets/{dataset}/{period}.{csv|parquet|json}`: a whole period in one file.
+/// A whole period of an open dataset in one file: `{period}.csv`, `.parquet` or `.json`.
+#[utoipa::path(get, path = "/v1/datasets/{dataset}/{file}", tag = "datasets",
+    params(("dataset" = String, Path, description = "An open dataset"),
+        ("file" = String, Path, description = "`{period}.{csv|parquet|json}`", example = "2023H2.csv")),
+    responses((status = 200, description = "Every record of the period", content(
+        (Records = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn bulk(
     State(state): State<AppState>,
     Path((name, file)): Path<(String, String)>,
@@ -287,12 +370,14 @@ pub async fn bulk(
         .map_err(|_| ApiError::BadPeriod(period.to_string()))?;
     let (rows, version) = query_rows(&state, dataset, period, &HashMap::new(), None, None).await?;
     let table = Table::from_rows(&rows, &record_columns(dataset));
-    let json = serde_json::json!({
-        "dataset": dataset.name,
-        "period": period.to_string(),
-        "table_version": version,
-        "data": rows,
-    });
+    let json = Records {
+        dataset: dataset.name,
+        period: period.to_string(),
+        region: COUNTRY_CODE.to_string(),
+        table_version: version,
+        next_cursor: None,
+        data: rows,
+    };
     let stamp = Stamp(format!("{}-{version}", dataset.name));
     let name = format!("{}-{period}", dataset.name);
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())

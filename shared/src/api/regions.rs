@@ -8,11 +8,13 @@ use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Stamp};
 use crate::regions::{Level, Region};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegionSummary {
+    /// The API code: the NBS code without its trailing zeros (`15`, `1522`, `152201`).
     pub code: String,
     pub name: String,
     pub level: Level,
+    /// Residents' committees inside (NBS urban-rural codes 111–121).
     pub communities: u32,
 }
 
@@ -27,7 +29,7 @@ impl From<&Region> for RegionSummary {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegionDetail {
     #[serde(flatten)]
     pub region: RegionSummary,
@@ -36,6 +38,10 @@ pub struct RegionDetail {
     pub children: Vec<RegionSummary>,
 }
 
+/// A region with its ancestors and children.
+#[utoipa::path(get, path = "/v1/regions/{code}", tag = "regions",
+    params(("code" = String, Path, description = "NBS code, trailing zeros optional", example = "1522")),
+    responses((status = 200, description = "The region", body = RegionDetail)))]
 pub async fn one(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -54,15 +60,30 @@ pub async fn one(
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The level to list (default: the level below `within`).
     level: Option<String>,
+    /// The region to list inside (default: the country).
     within: Option<String>,
     format: Option<String>,
 }
 
-/// `GET /v1/regions?level=&within=&format=`: the regions of a level inside a region
-/// (default: the provinces of the country), with their community counts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionList {
+    within: String,
+    level: Level,
+    regions: Vec<RegionSummary>,
+}
+
+/// The regions of a level inside a region (default: the provinces of the country), with
+/// their community counts.
+#[utoipa::path(get, path = "/v1/regions", tag = "regions", params(ListQuery),
+    responses((status = 200, description = "The regions", content(
+        (RegionList = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -93,16 +114,38 @@ pub async fn list(
         .map(Into::into)
         .collect();
     let table = Table::from_rows(&regions, &["code", "name", "level", "communities"]);
-    let json = serde_json::json!({ "within": within.code(), "level": level, "regions": regions });
+    let json = RegionList {
+        within: within.code(),
+        level,
+        regions,
+    };
     let stamp = Stamp(format!("regions-{}", tree.version));
     let name = format!("regions-{}-{level}", within.code());
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }
 
-/// `GET /v1/periods`: the half-years with published indicators.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PeriodInfo {
+    /// `2023H2`.
+    period: String,
+    #[schema(value_type = String, format = Date)]
+    start: chrono::NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    end: chrono::NaiveDate,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Periods {
+    /// Oldest first.
+    periods: Vec<PeriodInfo>,
+}
+
+/// The half-years with published indicators.
+#[utoipa::path(get, path = "/v1/periods", tag = "indicators",
+    responses((status = 200, description = "Published periods", body = Periods)))]
 pub async fn periods(
     State(state): State<AppState>,
-) -> Result<(Extension<Stamp>, Json<serde_json::Value>), ApiError> {
+) -> Result<(Extension<Stamp>, Json<Periods>), ApiError> {
     let published = crate::indicators::snapshot::periods(state.lake()).await?;
     let version = state
         .lake()
@@ -112,13 +155,17 @@ pub async fn periods(
         .next()
         .copied()
         .unwrap_or(-1);
-    let periods: Vec<serde_json::Value> = published
+    let periods = published
         .iter()
         .filter_map(|p| p.parse::<crate::periods::Period>().ok())
-        .map(|p| serde_json::json!({ "period": p.to_string(), "start": p.start(), "end": p.end() }))
+        .map(|p| PeriodInfo {
+            period: p.to_string(),
+            start: p.start(),
+            end: p.end(),
+        })
         .collect();
     Ok((
         Extension(Stamp(format!("snapshot-{version}"))),
-        Json(serde_json::json!({ "periods": periods })),
+        Json(Periods { periods }),
     ))
 }

@@ -10,13 +10,16 @@ use crate::regions::COUNTRY_CODE;
 use crate::reporting::{self, CountyStatus};
 use crate::submissions;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
+    /// Half-year, e.g. `2023H2`.
     period: String,
+    /// The region whose counties are listed (default: the country).
     region: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     period: String,
     region: String,
@@ -29,6 +32,10 @@ pub struct StatusResponse {
     reported: Vec<CountyStatus>,
 }
 
+/// Which counties of a region have a current accepted file of every dataset for a period,
+/// and which are missing what.
+#[utoipa::path(get, path = "/v1/reports/status", tag = "submissions", params(StatusQuery),
+    responses((status = 200, description = "Reporting status", body = StatusResponse)))]
 pub async fn status(
     State(state): State<AppState>,
     Query(q): Query<StatusQuery>,

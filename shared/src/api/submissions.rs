@@ -11,9 +11,10 @@ use super::{ApiError, AppState, auth};
 use crate::ingest::{Outcome, Upload};
 use crate::report::{Report, Status};
 use crate::submissions::{self, Submission};
+use crate::uploads::{self, Pending, Ticket};
 use axum::extract::rejection::BytesRejection;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SubmissionView {
     #[serde(flatten)]
     submission: Submission,
@@ -21,16 +22,53 @@ pub struct SubmissionView {
     current: bool,
 }
 
-#[derive(Serialize)]
-pub struct SubmissionResponse {
-    submission: SubmissionView,
-    /// True when the same bytes had been submitted before and nothing was written again.
-    duplicate: bool,
-    report: Report,
+/// Where a submission stands.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Progress {
+    /// An upload URL was handed out; the file has not been decided on yet.
+    Pending,
+    Accepted,
+    Rejected,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubmissionResponse {
+    status: Progress,
+    /// The decision, once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submission: Option<SubmissionView>,
+    /// The upload asked for, while it is pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<Pending>,
+    /// True when the same bytes had been submitted before and nothing was written again.
+    duplicate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<Report>,
+}
+
+impl SubmissionResponse {
+    fn decided(submission: Submission, current: bool, duplicate: bool, report: Report) -> Self {
+        SubmissionResponse {
+            status: match submission.status {
+                Status::Accepted => Progress::Accepted,
+                Status::Rejected => Progress::Rejected,
+            },
+            submission: Some(SubmissionView {
+                submission,
+                current,
+            }),
+            pending: None,
+            duplicate,
+            report: Some(report),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
+    /// The original file name (or send `X-File-Name` or `Content-Disposition`).
     file_name: Option<String>,
 }
 
@@ -47,6 +85,19 @@ fn file_name(query: &UploadQuery, headers: &HeaderMap) -> Option<String> {
     Some(name.trim_matches(['"', ' ', ';']).to_string())
 }
 
+/// Submits a file (CSV or XLSX) for a dataset, period and region: accepted or rejected whole,
+/// with the validation report. Needs a submitter key whose region contains `region`.
+#[utoipa::path(put, path = "/v1/submissions/{dataset}/{period}/{region}", tag = "submissions",
+    params(("dataset" = String, Path), ("period" = String, Path), ("region" = String, Path, description = "The submitting banner, county or city"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file as it is"),
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Accepted: its rows are now current", body = SubmissionResponse),
+        (status = 200, description = "The same bytes were accepted before; nothing written", body = SubmissionResponse),
+        (status = 422, description = "Rejected: the report says why, row by row", body = SubmissionResponse),
+        (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not submit for this region", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path((dataset, period, region)): Path<(String, String, String)>,
@@ -82,14 +133,12 @@ pub async fn upload(
 
 async fn respond(state: &AppState, outcome: Outcome) -> Result<SubmissionResponse, ApiError> {
     let current = is_current(state, &outcome.submission.submission_id).await?;
-    Ok(SubmissionResponse {
-        submission: SubmissionView {
-            submission: outcome.submission,
-            current,
-        },
-        duplicate: outcome.duplicate,
-        report: outcome.report,
-    })
+    Ok(SubmissionResponse::decided(
+        outcome.submission,
+        current,
+        outcome.duplicate,
+        outcome.report,
+    ))
 }
 
 async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
@@ -99,19 +148,28 @@ async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
         .any(|(s, current)| s.submission_id == id && current))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     period: Option<String>,
+    /// Submissions of regions inside this one.
     region: Option<String>,
     dataset: Option<String>,
 }
 
-/// `GET /v1/submissions?period=&region=&dataset=`: every submission (accepted or rejected,
-/// current or replaced) of regions inside `region`, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubmissionList {
+    /// Newest first.
+    submissions: Vec<SubmissionView>,
+}
+
+/// Every submission (accepted or rejected, current or replaced) of regions inside `region`.
+#[utoipa::path(get, path = "/v1/submissions", tag = "submissions", params(ListQuery),
+    responses((status = 200, description = "The submissions", body = SubmissionList)))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SubmissionList>, ApiError> {
     if let Some(p) = &q.period {
         p.parse::<crate::periods::Period>()
             .map_err(|_| ApiError::BadPeriod(p.clone()))?;
@@ -149,10 +207,16 @@ pub async fn list(
         })
         .collect();
     views.reverse();
-    Ok(Json(serde_json::json!({ "submissions": views })))
+    Ok(Json(SubmissionList { submissions: views }))
 }
 
-/// `GET /v1/submissions/{id}/report.json|csv|html`: the report alone, for people and Excel.
+/// The report alone, for people and Excel: `report.json`, `report.csv` or `report.html`.
+#[utoipa::path(get, path = "/v1/submissions/{id}/{file}", tag = "submissions",
+    params(("id" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "The report", content(
+        (crate::report::Report = "application/json"),
+        (String = "text/csv"),
+        (String = "text/html")))))]
 pub async fn report(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
@@ -180,26 +244,84 @@ pub async fn report(
     })
 }
 
+/// A submission: pending until its file is decided on, then whether it is current, and its
+/// report.
+#[utoipa::path(get, path = "/v1/submissions/{id}", tag = "submissions",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The submission", body = SubmissionResponse)))]
 pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SubmissionResponse>, ApiError> {
     let log = submissions::all(state.lake()).await?;
-    let (submission, current) = submissions::latest(&log)
+    let decided = submissions::latest(&log)
         .into_iter()
-        .find(|(s, _)| s.submission_id == id)
-        .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+        .find(|(s, _)| s.submission_id == id);
+    let Some((submission, current)) = decided else {
+        let pending = uploads::pending(state.lake(), &id)
+            .await?
+            .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+        return Ok(Json(SubmissionResponse {
+            status: Progress::Pending,
+            submission: None,
+            pending: Some(pending),
+            duplicate: false,
+            report: None,
+        }));
+    };
     let report = state
         .ingestor
         .report(&id)
         .await?
         .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
-    Ok(Json(SubmissionResponse {
-        submission: SubmissionView {
-            submission,
-            current,
-        },
-        duplicate: false,
-        report,
-    }))
+    Ok(Json(SubmissionResponse::decided(
+        submission, current, false, report,
+    )))
+}
+
+/// What a submitter announces before uploading straight to storage.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UploadRequest {
+    #[schema(example = "outlets")]
+    dataset: String,
+    #[schema(pattern = "^(20[0-9]{2}|2100)H[12]$", example = "2023H2")]
+    period: String,
+    /// The submitting banner, county or city.
+    #[schema(example = "152201")]
+    region: String,
+    #[schema(pattern = "^[^/]+[.](csv|txt|tsv|xlsx|xls)$", example = "outlets.xlsx")]
+    file_name: String,
+}
+
+/// Asks for a presigned URL to PUT a file straight to S3; the bucket's event then runs the
+/// ingest function and `GET /v1/submissions/{id}` goes from `pending` to the decision. Only
+/// for a lake on S3: on a local lake, PUT the file to the API instead (409).
+#[utoipa::path(post, path = "/v1/submissions", tag = "submissions",
+    request_body = UploadRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Upload here", body = Ticket),
+        (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not submit for this region", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The lake is not on S3: PUT the file to the API", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body lacks a field", body = super::problem::Problem, content_type = "application/problem+json")))]
+pub async fn request_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<UploadRequest>,
+) -> Result<(StatusCode, Json<Ticket>), ApiError> {
+    let key = auth::caller(&state, &headers).await?;
+    let tree = state.regions().await?;
+    let target = crate::ingest::submitting_region(&tree, &request.region)?;
+    auth::may_submit(&key, target)?;
+    let ticket = uploads::request(
+        state.lake(),
+        &request.dataset,
+        &request.period,
+        &target.code(),
+        &request.file_name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(ticket)))
 }

@@ -146,7 +146,12 @@ impl Table {
     }
 
     /// The table as the negotiated format; JSON as `json` (the endpoint's own envelope).
-    pub fn respond(self, format: Format, json: Value, name: &str) -> Result<Response, ApiError> {
+    pub fn respond<T: Serialize>(
+        self,
+        format: Format,
+        json: T,
+        name: &str,
+    ) -> Result<Response, ApiError> {
         let attachment = |ext: &str| format!("inline; filename=\"{name}.{ext}\"");
         Ok(match format {
             Format::Json => axum::Json(json).into_response(),

@@ -9,6 +9,13 @@ use super::ApiError;
 use crate::datasets;
 use crate::templates;
 
+/// A blank template of a dataset with Chinese headers and the rules: `{dataset}.xlsx` or
+/// `{dataset}.csv`.
+#[utoipa::path(get, path = "/v1/templates/{file}", tag = "datasets",
+    params(("file" = String, Path, example = "outlets.xlsx")),
+    responses((status = 200, description = "The template", content(
+        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (String = "text/csv")))))]
 pub async fn download(Path(file): Path<String>) -> Result<Response, ApiError> {
     let (name, extension) = file
         .rsplit_once('.')

@@ -16,7 +16,7 @@ pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 use crate::datasets::{Dataset, Kind};
 use crate::regions::Level;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A count of things: the value is the numerator.
@@ -72,7 +72,7 @@ fn dataset_name<S: serde::Serializer>(d: &&'static Dataset, s: S) -> Result<S::O
 }
 
 /// One indicator.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Indicator {
     pub id: &'static str,
     pub zh: &'static str,
@@ -82,6 +82,8 @@ pub struct Indicator {
     pub definition_en: &'static str,
     /// The clause of the policy documents it comes from.
     pub clause: &'static str,
+    /// Free-form: the dataset and aggregate expressions it is computed from.
+    #[schema(value_type = Object)]
     pub source: Source,
     /// A field whose values split the indicator (outlets by mode).
     #[serde(skip_serializing_if = "Option::is_none")]

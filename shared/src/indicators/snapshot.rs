@@ -117,7 +117,7 @@ pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError>
 }
 
 /// One value as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub region: String,
     pub name: String,

@@ -10,7 +10,7 @@ use crate::regions::{Level, Region};
 /// other provinces' key cities are added here as their lists are published.
 pub const KEY_CITIES: &[(&str, &str)] = &[("1501", "呼和浩特市"), ("1503", "乌海市")];
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Comparison {
     /// The value must reach `value`.
@@ -19,7 +19,7 @@ pub enum Comparison {
     About { value: f64, tolerance: f64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetScope {
     /// Every region at every level.
@@ -30,7 +30,7 @@ pub enum TargetScope {
     Level(Level),
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub comparison: Comparison,
     pub scope: TargetScope,
