@@ -1,0 +1,107 @@
+//! infra/template.yaml: cfn-lint (pinned in scripts/requirements.txt) and the project's own
+//! checks of what cfn-lint does not look at (scripts/check_template.py).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::repo;
+
+fn tool(name: &str) -> PathBuf {
+    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
+        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs {name}")
+    });
+    PathBuf::from(python).with_file_name(name)
+}
+
+/// The binaries the workspace builds, as SAM's cargo-lambda build names them.
+fn binaries() -> Vec<String> {
+    ["functions/ingest/Cargo.toml", "functions/api/Cargo.toml"]
+        .iter()
+        .map(|manifest| {
+            let text = std::fs::read_to_string(repo(manifest)).unwrap();
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("name = "))
+                .unwrap()
+                .trim_matches('"');
+            name.to_string()
+        })
+        .collect()
+}
+
+fn check(template: &std::path::Path) -> (bool, String) {
+    let out = Command::new(tool("python"))
+        .arg(repo("scripts/check_template.py"))
+        .arg(template)
+        .args(binaries())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn cfn_lint_passes() {
+    let out = Command::new(tool("cfn-lint"))
+        .arg(repo("infra/template.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_template_names_every_resource_with_the_settings_that_matter() {
+    let (ok, problems) = check(&repo("infra/template.yaml"));
+    assert!(ok, "{problems}");
+}
+
+#[test]
+fn the_checks_catch_what_cfn_lint_does_not() {
+    let template = std::fs::read_to_string(repo("infra/template.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to, expected) in [
+        (
+            "Runtime: provided.al2023",
+            "Runtime: provided.al2",
+            "provided.al2023",
+        ),
+        ("Default: arm64", "Default: x86_64", "Architecture"),
+        ("Binary: ingest", "Binary: injest", "binary 'injest'"),
+        ("Method: ANY", "Method: FETCH", "HTTP method"),
+        (
+            "BuildMethod: rust-cargolambda",
+            "BuildMethod: makefile",
+            "BuildMethod",
+        ),
+        (
+            "Status: Enabled\n      Public",
+            "Status: Suspended\n      Public",
+            "versioning",
+        ),
+        ("Name: shops\n", "Name: workers\n", "workers"),
+        (
+            "ThrottlingRateLimit: !Ref",
+            "ThrottlingRateLimitX: !Ref",
+            "throttled",
+        ),
+    ] {
+        assert!(
+            template.contains(from),
+            "the template no longer has {from:?}"
+        );
+        let broken = dir.path().join("template.yaml");
+        std::fs::write(&broken, template.replacen(from, to, 1)).unwrap();
+        let (ok, problems) = check(&broken);
+        assert!(!ok, "{from:?} → {to:?} passed");
+        assert!(problems.contains(expected), "{problems}");
+    }
+}
