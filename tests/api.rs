@@ -75,6 +75,31 @@ async fn keys_decide_who_may_write_where() {
             assert!(json["type"].as_str().unwrap().starts_with("https://"));
         }
     }
+    // Asking for an upload URL follows the same rules; a lake on disk then answers 409.
+    let ask = |token: Option<&str>, region: &str| {
+        let mut request =
+            Request::post("/v1/submissions").header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = serde_json::json!({
+            "dataset": "outlets", "period": "2023H2", "region": region, "file_name": "outlets.csv"
+        });
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    for (token, region, want) in
+        cases
+            .iter()
+            .chain([&(Some(county.as_str()), "152201", StatusCode::CONFLICT)])
+    {
+        let (status, _, body) = server.raw(ask(*token, region)).await;
+        assert_eq!(
+            status,
+            *want,
+            "POST {token:?} → {region}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
     assert_eq!(
         state_of_lake(&server).await,
         before,

@@ -2,9 +2,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use support::repo;
 
@@ -37,23 +37,7 @@ fn http_get(addr: &str, path: &str) -> (u16, serde_json::Value) {
 fn serve_loads_the_samples_into_an_empty_lake_and_answers() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let mut child = jiazheng()
-        .args(["serve", "--addr", "127.0.0.1:0", "--lake"])
-        .arg(&lake)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
+    let (mut child, addr) = support::serve(jiazheng(), lake.to_str().unwrap());
 
     let (status, json) = http_get(
         &addr,

@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use axum::http::StatusCode;
 use shared::datasets::{self, Openness};
@@ -112,23 +111,8 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
             .env_remove("JIAZHENG_ID_HMAC_KEY");
         cmd
     };
-    let mut server = jiazheng()
-        .args(["serve", "--addr", "127.0.0.1:0", "--lake"])
-        .arg(&lake)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_suffix("/v1/health")
-        .and_then(|l| l.rsplit(' ').next())
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
+    let (mut server, addr) = support::serve(jiazheng(), lake.to_str().unwrap());
+    let base = format!("http://{addr}");
     let key = |region: &str, role: &str| {
         let out = jiazheng()
             .args(["keys", "issue", "--lake"])

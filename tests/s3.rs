@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,13 +121,17 @@ impl Moto {
         cmd
     }
 
-    /// Runs Python with the `deltalake` package on a table of the lake.
+    /// Runs Python with the `deltalake` package on a table of the lake. It leaves with
+    /// `os._exit`: tearing down deltalake's and pyarrow's thread pools at interpreter exit
+    /// now and then aborts ("terminate called without an active exception") after the
+    /// answer is printed.
     fn read_delta(&self, code: &str) -> Value {
         let program = format!(
             "import json, os\nfrom deltalake import DeltaTable\n\
              opts = {{'AWS_ENDPOINT_URL': os.environ['AWS_ENDPOINT_URL'], 'AWS_ALLOW_HTTP': 'true', \
              'AWS_ACCESS_KEY_ID': 'testing', 'AWS_SECRET_ACCESS_KEY': 'testing', 'AWS_REGION': 'us-east-1'}}\n\
-             def table(name):\n    return DeltaTable('{LAKE}/' + name, storage_options=opts)\n{code}"
+             def table(name):\n    return DeltaTable('{LAKE}/' + name, storage_options=opts)\n{code}\n\
+             import sys\nsys.stdout.flush()\nos._exit(0)\n"
         );
         let out = self
             .env(&mut Command::new(tools().join("python")))
@@ -200,24 +204,8 @@ fn json_of(body: &[u8]) -> Value {
 
 /// `jiazheng serve` on the S3 lake; loads the samples first, as on any empty lake.
 fn serve(moto: &Moto) -> (Process, String) {
-    let mut child = moto
-        .jiazheng()
-        .args(["serve", "--addr", "127.0.0.1:0", "--lake", LAKE])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_suffix("/v1/health")
-        .and_then(|l| l.rsplit(' ').next())
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (Process(child), base)
+    let (child, addr) = support::serve(moto.jiazheng(), LAKE);
+    (Process(child), format!("http://{addr}"))
 }
 
 fn issue_key(moto: &Moto, region: &str) -> String {

@@ -21,6 +21,30 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Starts `jiazheng serve --addr 127.0.0.1:0 --lake LAKE` from a prepared command (its
+/// environment set) and returns it with the address it printed (`127.0.0.1:port`), once it
+/// answers.
+pub fn serve(mut jiazheng: std::process::Command, lake: &str) -> (std::process::Child, String) {
+    use std::process::Stdio;
+    let mut child = jiazheng
+        .args(["serve", "--addr", "127.0.0.1:0", "--lake", lake])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub lake: Lake,
