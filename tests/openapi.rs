@@ -74,6 +74,13 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
             }
         }
     }
+    let asked = &doc["components"]["schemas"]["UploadRequest"]["properties"]["period"];
+    assert!(asked["pattern"].is_string(), "{asked}");
+    let bulk = &paths["/v1/datasets/outlets/{file}"]["get"]["parameters"][0]["schema"];
+    assert_eq!(
+        bulk["pattern"],
+        "^(20[0-9]{2}|2100)H[12]\\.(json|csv|parquet)$"
+    );
     let formats = &paths["/v1/indicators/{id}"]["get"]["responses"]["200"]["content"];
     for media in [
         "application/json",

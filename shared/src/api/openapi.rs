@@ -69,6 +69,18 @@ const REPORT_FILES: [&str; 3] = ["report.json", "report.csv", "report.html"];
 /// per open dataset with its own fields, and the problems every operation can answer.
 pub fn refine(doc: &mut Document) {
     expand_datasets(doc);
+    // Request bodies name periods too (POST /v1/submissions).
+    for schema in doc
+        .components
+        .iter_mut()
+        .flat_map(|c| c.schemas.values_mut())
+    {
+        if let RefOr::T(Schema::Object(object)) = schema
+            && let Some(period) = object.properties.get_mut("period")
+        {
+            *period = RefOr::T(pattern(PERIOD_PATTERN));
+        }
+    }
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, op) in [
             ("get", &mut item.get),
@@ -219,9 +231,11 @@ fn expand_datasets(doc: &mut Document) {
                 .flatten()
                 .find(|p| p.name == "file")
             {
-                file.schema = Some(RefOr::T(pattern(
-                    "^(20[0-9]{2}|2100)H[12]\\.(csv|parquet|json)$",
-                )));
+                let period = PERIOD_PATTERN.trim_end_matches('$');
+                file.schema = Some(RefOr::T(pattern(&format!(
+                    "{period}\\.({})$",
+                    FORMATS.join("|")
+                ))));
             }
             paths.insert(
                 format!("/v1/datasets/{}/{{file}}", dataset.name),

@@ -284,7 +284,8 @@ pub async fn one(
 pub struct UploadRequest {
     #[schema(example = "outlets")]
     dataset: String,
-    #[schema(pattern = "^(20[0-9]{2}|2100)H[12]$", example = "2023H2")]
+    /// Half-year, e.g. `2023H2`.
+    #[schema(example = "2023H2")]
     period: String,
     /// The submitting banner, county or city.
     #[schema(example = "152201")]
