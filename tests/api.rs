@@ -573,3 +573,53 @@ async fn public_reads_are_rate_limited_per_client() {
         .unwrap();
     assert_eq!(other.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_long_form_holds_exactly_the_wide_values_of_every_indicator() {
+    let server = Server::with_samples().await;
+    // The first half-year too, so that every value has a change to carry.
+    for county in ["152201", "152202", "152221", "152222", "152223", "152224"] {
+        let dir = repo(&format!("sample-data/submissions/2023H1/{county}"));
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let dataset = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let (status, json) = server
+                .put(
+                    &format!("/v1/submissions/{dataset}/2023H1/{county}"),
+                    std::fs::read(&path).unwrap(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{json}");
+        }
+    }
+    for (region, level) in [("152200", "county"), ("152201", "street")] {
+        let (status, long) = server
+            .get(&format!(
+                "/v1/values?period=2023H2&region={region}&level={level}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{long}");
+        let mut expected = Vec::new();
+        for indicator in shared::indicators::CATALOGUE {
+            let (status, wide) = server
+                .get(&format!(
+                    "/v1/indicators/{}?period=2023H2&region={region}&level={level}",
+                    indicator.id
+                ))
+                .await;
+            if status == StatusCode::NOT_FOUND {
+                continue; // not published at this level
+            }
+            for row in wide["data"].as_array().unwrap() {
+                let mut row = row.as_object().unwrap().clone();
+                row.insert("indicator".into(), indicator.id.into());
+                row.insert("period".into(), "2023H2".into());
+                expected.push(serde_json::Value::Object(row));
+            }
+        }
+        let got = long["data"].as_array().unwrap();
+        assert!(got.iter().any(|r| r["change"].is_number()), "{region}");
+        assert_eq!(got.len(), expected.len(), "{region} {level}");
+        assert_eq!(got, &expected, "{region} {level}");
+    }
+}

@@ -191,7 +191,7 @@ pub struct LongQuery {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LongRow<'a> {
-    indicator: &'static str,
+    indicator: &'a str,
     period: String,
     #[serde(flatten)]
     #[schema(inline)]
@@ -248,23 +248,20 @@ pub async fn long(
     let period = period_or_latest(&state, q.period).await?;
     let tree = state.regions().await?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
-    let mut reads = Vec::new();
-    for indicator in chosen.iter().filter(|i| level <= i.finest_level()) {
-        if let Some(read) =
-            snapshot::query(state.lake(), indicator.id, period, region, level).await?
-        {
-            reads.push((indicator.id, read));
-        }
-    }
-    let version = reads.first().map_or(-1, |(_, r)| r.version);
-    let rows: Vec<LongRow<'_>> = reads
+    let ids: Vec<&str> = chosen
         .iter()
-        .flat_map(|(id, read)| {
-            read.rows.iter().map(move |row| LongRow {
-                indicator: id,
-                period: period.to_string(),
-                row,
-            })
+        .filter(|i| level <= i.finest_level())
+        .map(|i| i.id)
+        .collect();
+    let read = snapshot::query_many(state.lake(), &ids, period, region, level).await?;
+    let version = read.as_ref().map_or(-1, |r| r.version);
+    let rows: Vec<LongRow<'_>> = read
+        .iter()
+        .flat_map(|read| &read.rows)
+        .map(|(indicator, row)| LongRow {
+            indicator,
+            period: period.to_string(),
+            row,
         })
         .collect();
     let table = Table::from_rows(&rows, &LONG_COLUMNS);

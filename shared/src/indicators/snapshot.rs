@@ -146,7 +146,7 @@ pub struct Read {
     pub rows: Vec<Row>,
 }
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "region",
     "name",
     "level",
@@ -163,13 +163,15 @@ const COLUMNS: [&str; 16] = [
     "sources",
     "prefix",
     "period",
+    "indicator",
 ];
 
 fn optional(array: &Float64Array, i: usize) -> Option<f64> {
     (!array.is_null(i)).then(|| array.value(i))
 }
 
-fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<Row>, TableVersions), LakeError> {
+/// The rows of the batches with the indicator each belongs to.
+fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<(String, Row)>, TableVersions), LakeError> {
     let mut rows = Vec::new();
     let mut sources = TableVersions::new();
     for batch in batches {
@@ -185,40 +187,43 @@ fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<Row>, TableVersions), LakeErr
         let suppressed = suppressed.as_boolean();
         let submissions = batch.column(12).as_list::<i32>();
         let source_text = t(13)?;
+        let indicator = t(16)?;
         for i in 0..batch.num_rows() {
             if sources.is_empty() {
                 sources = serde_json::from_str(source_text.value(i)).unwrap_or_default();
             }
             let subs = cast(&submissions.value(i), &DataType::Utf8)?;
-            rows.push(Row {
-                region: region.value(i).to_string(),
-                name: name.value(i).to_string(),
-                level: Level::parse(level.value(i)).unwrap_or(Level::Country),
-                breakdown: (!breakdown.is_null(i)).then(|| breakdown.value(i).to_string()),
-                value: optional(&value, i),
-                numerator: optional(&numerator, i),
-                denominator: optional(&denominator, i),
-                target: optional(&target, i),
-                target_deadline: (!deadline.is_null(i)).then(|| deadline.value(i).to_string()),
-                met: (!met.is_null(i)).then(|| met.value(i)),
-                gap: optional(&gap, i),
-                change: None,
-                suppressed: suppressed.value(i),
-                submissions: subs
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .map(str::to_string)
-                    .collect(),
-            });
+            rows.push((
+                indicator.value(i).to_string(),
+                Row {
+                    region: region.value(i).to_string(),
+                    name: name.value(i).to_string(),
+                    level: Level::parse(level.value(i)).unwrap_or(Level::Country),
+                    breakdown: (!breakdown.is_null(i)).then(|| breakdown.value(i).to_string()),
+                    value: optional(&value, i),
+                    numerator: optional(&numerator, i),
+                    denominator: optional(&denominator, i),
+                    target: optional(&target, i),
+                    target_deadline: (!deadline.is_null(i)).then(|| deadline.value(i).to_string()),
+                    met: (!met.is_null(i)).then(|| met.value(i)),
+                    gap: optional(&gap, i),
+                    change: None,
+                    suppressed: suppressed.value(i),
+                    submissions: subs
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect(),
+                },
+            ));
         }
     }
     Ok((rows, sources))
 }
 
 /// The values of one indicator in a period for every region at `level` inside `within`,
-/// with the change since the previous half-year. Filters run inside DataFusion; the period is
-/// a partition, so only the two periods asked for are read.
+/// with the change since the previous half-year.
 pub async fn query(
     lake: &Lake,
     indicator: &str,
@@ -226,11 +231,46 @@ pub async fn query(
     within: &Region,
     level: Level,
 ) -> Result<Option<Read>, LakeError> {
+    Ok(query_many(lake, &[indicator], period, within, level)
+        .await?
+        .map(|many| Read {
+            version: many.version,
+            sources: many.sources,
+            rows: many.rows.into_iter().map(|(_, row)| row).collect(),
+        }))
+}
+
+/// A read of several indicators at once; rows carry their indicator.
+#[derive(Debug, Clone)]
+pub struct ReadMany {
+    pub version: i64,
+    pub sources: TableVersions,
+    /// In the order the indicators were asked for, then by region and breakdown.
+    pub rows: Vec<(String, Row)>,
+}
+
+/// The values of several indicators in one scan of the snapshot: filters run inside
+/// DataFusion and the period is a partition, so only the two periods asked for are read.
+pub async fn query_many(
+    lake: &Lake,
+    indicators: &[&str],
+    period: Period,
+    within: &Region,
+    level: Level,
+) -> Result<Option<ReadMany>, LakeError> {
     let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
     let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
         return Ok(None);
     };
+    if indicators.is_empty() {
+        return Ok(Some(ReadMany {
+            version,
+            sources: TableVersions::new(),
+            rows: Vec::new(),
+        }));
+    }
     let previous = period.previous();
+    let wanted = indicators.iter().map(|i| lit(*i)).collect();
     let batches = ctx
         .table("indicator_values")
         .await?
@@ -240,7 +280,7 @@ pub async fn query(
                     vec![lit(period.to_string()), lit(previous.to_string())],
                     false,
                 )
-                .and(col("indicator").eq(lit(indicator)))
+                .and(col("indicator").in_list(wanted, false))
                 .and(col("level").eq(lit(level.as_str())))
                 .and(col("prefix").like(lit(format!("{}%", within.prefix)))),
         )?
@@ -272,13 +312,13 @@ pub async fn query(
     };
     let (mut rows, sources) = rows_of(&current)?;
     let (before, _) = rows_of(&previous_batches)?;
-    let before: std::collections::HashMap<(String, Option<String>), Option<f64>> = before
+    let before: std::collections::HashMap<(String, String, Option<String>), Option<f64>> = before
         .into_iter()
-        .map(|b| ((b.region, b.breakdown), b.value))
+        .map(|(indicator, b)| ((indicator, b.region, b.breakdown), b.value))
         .collect();
-    for row in &mut rows {
+    for (indicator, row) in &mut rows {
         let earlier = before
-            .get(&(row.region.clone(), row.breakdown.clone()))
+            .get(&(indicator.clone(), row.region.clone(), row.breakdown.clone()))
             .copied()
             .flatten();
         row.change = match (row.value, earlier) {
@@ -286,7 +326,9 @@ pub async fn query(
             _ => None,
         };
     }
-    Ok(Some(Read {
+    // The sort above is stable per indicator; this puts the indicators in the asked order.
+    rows.sort_by_key(|(indicator, _)| indicators.iter().position(|i| i == indicator));
+    Ok(Some(ReadMany {
         version,
         sources,
         rows,
