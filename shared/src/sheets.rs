@@ -368,6 +368,47 @@ mod tests {
     }
 
     #[test]
+    fn gb18030_four_byte_characters_are_detected_and_kept() {
+        // 𠀀 (U+20000) and 㐀 (U+3400) are outside GBK: GB18030 writes the first in four bytes.
+        let text = "机构名称,备注\n𠀀家政服务中心,㐀\n";
+        let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+        assert!(!unmappable);
+        assert!(bytes.windows(4).any(|w| w == [0x95, 0x32, 0x82, 0x36]));
+        assert_eq!(rows(&bytes), rows(text.as_bytes()));
+        assert_eq!(rows(&bytes)[1].1[0], "𠀀家政服务中心");
+    }
+
+    #[test]
+    fn the_sheet_named_after_the_dataset_wins_over_the_first() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let notes = book.add_worksheet();
+        notes.set_name("填表说明").unwrap();
+        notes.write(0, 0, "请勿修改表头").unwrap();
+        let data = book.add_worksheet();
+        data.set_name("服务网点").unwrap();
+        data.write(0, 0, "网点编号").unwrap();
+        data.write(1, 0, "A1").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let read = |names: &[&str]| {
+            let mut out = Vec::new();
+            read_rows(&bytes[..], names, |n, cells| {
+                out.push((n, cells.iter().map(Cell::to_text).collect::<Vec<_>>()))
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            read(&["outlets", "服务网点"]),
+            [
+                (1, vec!["网点编号".to_string()]),
+                (2, vec!["A1".to_string()])
+            ]
+        );
+        // Without a sheet of that name, the first one is read.
+        assert_eq!(read(&["shops", "毕业生门店"])[0].1, ["请勿修改表头"]);
+    }
+
+    #[test]
     fn tabs_and_multiline_cells_keep_excel_row_numbers() {
         let r = rows("标题\n\na\tb\n\"x\ny\"\t2\nz\t3\n".as_bytes());
         let numbers: Vec<_> = r.iter().map(|(n, _)| *n).collect();
