@@ -11,7 +11,6 @@ use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Regions, Stamp};
 use crate::indicators::snapshot::{self, Row};
 use crate::indicators::{self, CATALOGUE, Indicator};
-use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -95,18 +94,6 @@ pub struct Values {
     data: Vec<Row>,
 }
 
-/// The period asked for, or the latest published one.
-async fn period_or_latest(state: &AppState, period: Option<String>) -> Result<Period, ApiError> {
-    match period {
-        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p)),
-        None => snapshot::periods(state.lake())
-            .await?
-            .last()
-            .and_then(|p| p.parse().ok())
-            .ok_or(ApiError::NothingPublished),
-    }
-}
-
 fn region_and_level(
     tree: &Regions,
     region: Option<String>,
@@ -148,7 +135,7 @@ pub async fn values(
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
     let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
-    let period = period_or_latest(&state, q.period).await?;
+    let period = state.period_or_latest(q.period.as_deref()).await?;
     let tree = state.regions().await?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     if level > indicator.finest_level() {
@@ -207,24 +194,10 @@ pub struct LongValues<'a> {
     data: Vec<LongRow<'a>>,
 }
 
-const LONG_COLUMNS: [&str; 16] = [
-    "indicator",
-    "period",
-    "region",
-    "name",
-    "level",
-    "breakdown",
-    "value",
-    "numerator",
-    "denominator",
-    "target",
-    "target_deadline",
-    "met",
-    "gap",
-    "change",
-    "suppressed",
-    "submissions",
-];
+/// The long form's columns: which indicator and period, then those of a value.
+fn long_columns() -> Vec<&'static str> {
+    ["indicator", "period"].into_iter().chain(COLUMNS).collect()
+}
 
 /// The long form: one row per indicator × region (× breakdown) of a period; every filter
 /// optional.
@@ -245,7 +218,7 @@ pub async fn long(
         }
         None => CATALOGUE.iter().collect(),
     };
-    let period = period_or_latest(&state, q.period).await?;
+    let period = state.period_or_latest(q.period.as_deref()).await?;
     let tree = state.regions().await?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     let ids: Vec<&str> = chosen
@@ -264,7 +237,7 @@ pub async fn long(
             row,
         })
         .collect();
-    let table = Table::from_rows(&rows, &LONG_COLUMNS);
+    let table = Table::from_rows(&rows, &long_columns());
     let stamp = Stamp(format!("snapshot-{version}.regions-{}", tree.version));
     let name = format!("values-{period}-{}-{level}", region.code());
     let json = LongValues {

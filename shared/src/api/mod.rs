@@ -91,6 +91,21 @@ impl AppState {
         self.ingestor.lake()
     }
 
+    /// The period asked for, or else the latest one with published indicators.
+    async fn period_or_latest(
+        &self,
+        period: Option<&str>,
+    ) -> Result<crate::periods::Period, ApiError> {
+        match period {
+            Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.to_string())),
+            None => crate::indicators::snapshot::periods(self.lake())
+                .await?
+                .last()
+                .and_then(|p| p.parse().ok())
+                .ok_or(ApiError::NothingPublished),
+        }
+    }
+
     /// The published levels of the region tree, reloaded only when the table changed.
     async fn regions(&self) -> Result<Regions, ApiError> {
         let latest = self

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Stamp};
 use crate::datasets::{self, Dataset, Field, Kind, Openness, columns};
-use crate::indicators::snapshot;
 use crate::lake::{self, names};
 use crate::periods::Period;
 use crate::regions::COUNTRY_CODE;
@@ -222,20 +221,6 @@ async fn query_rows(
     Ok((rows, version))
 }
 
-async fn period_param(
-    state: &AppState,
-    params: &HashMap<String, String>,
-) -> Result<Period, ApiError> {
-    match params.get("period") {
-        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.clone())),
-        None => snapshot::periods(state.lake())
-            .await?
-            .last()
-            .and_then(|p| p.parse().ok())
-            .ok_or(ApiError::NothingPublished),
-    }
-}
-
 /// The parameters of a page of records besides the dataset's own fields (which filter by
 /// equality: `?mode=embedded`).
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -303,7 +288,9 @@ pub async fn records(
     let format = Format::negotiate(params.get("format").map(String::as_str), &headers)?;
     let dataset = open_dataset(&name)?;
     check_params(dataset, &params)?;
-    let period = period_param(&state, &params).await?;
+    let period = state
+        .period_or_latest(params.get("period").map(String::as_str))
+        .await?;
     let limit = match params.get("limit") {
         Some(l) => l
             .parse::<usize>()

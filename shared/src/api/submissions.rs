@@ -177,19 +177,16 @@ pub async fn list(
     if let Some(d) = &q.dataset {
         crate::datasets::by_name(d).ok_or_else(|| ApiError::UnknownDataset(d.clone()))?;
     }
+    let tree = state.regions().await?;
     let within = match &q.region {
         Some(code) => Some(
-            state
-                .regions()
-                .await?
-                .resolve(code)
+            tree.resolve(code)
                 .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?
                 .prefix
                 .clone(),
         ),
         None => None,
     };
-    let tree = state.regions().await?;
     let log = submissions::all(state.lake()).await?;
     let mut views: Vec<SubmissionView> = submissions::latest(&log)
         .into_iter()
