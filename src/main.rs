@@ -160,7 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let router = api::router(state);
             println!(
-                "jiazheng is serving on http://{}/v1/health",
+                "jiazheng is serving on http://{}/ (API under /v1, reference at /v1/docs)",
                 listener.local_addr()?
             );
             axum::serve(

@@ -33,6 +33,36 @@ impl Period {
         NaiveDate::from_ymd_opt(self.year, month, 1).expect("valid period start")
     }
 
+    /// The first half-year reported under the 2022 guideline (发改社会〔2022〕1786号).
+    pub const FIRST_REPORTED: Period = Period {
+        year: 2023,
+        half: 1,
+    };
+
+    /// The half-year a day falls in.
+    pub fn containing(day: NaiveDate) -> Period {
+        use chrono::Datelike;
+        Period {
+            year: day.year(),
+            half: if day.month() <= 6 { 1 } else { 2 },
+        }
+    }
+
+    /// The half-year after this one.
+    pub fn next(self) -> Period {
+        if self.half == 1 {
+            Period {
+                year: self.year,
+                half: 2,
+            }
+        } else {
+            Period {
+                year: self.year + 1,
+                half: 1,
+            }
+        }
+    }
+
     /// The half-year before this one.
     pub fn previous(self) -> Period {
         if self.half == 2 {
@@ -94,6 +124,11 @@ mod tests {
         assert_eq!(p.previous().to_string(), "2023H1");
         assert_eq!(p.previous().previous().to_string(), "2022H2");
         assert!(p.previous() < p);
+        assert_eq!(p.previous().next(), p);
+        assert_eq!(p.next().to_string(), "2024H1");
+        let day = |m| NaiveDate::from_ymd_opt(2026, m, 30).unwrap();
+        assert_eq!(Period::containing(day(6)).to_string(), "2026H1");
+        assert_eq!(Period::containing(day(7)).to_string(), "2026H2");
         for bad in ["2023", "2023H3", "23H1", "2023-H1", "H1", "1999H1"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }

@@ -45,7 +45,12 @@ pub async fn conditional(request: Request, next: Next) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, value.clone());
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));
+    // A handler may ask for its own policy (pages revalidate every time).
+    let policy = headers
+        .get(header::CACHE_CONTROL)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(PUBLIC));
+    headers.insert(header::CACHE_CONTROL, policy.clone());
     headers.insert(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding"),
@@ -58,7 +63,7 @@ pub async fn conditional(request: Request, next: Next) -> Response {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
         let h = not_modified.headers_mut();
         h.insert(header::ETAG, value);
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(PUBLIC));
+        h.insert(header::CACHE_CONTROL, policy);
         h.insert(
             header::VARY,
             HeaderValue::from_static("Accept, Accept-Encoding"),

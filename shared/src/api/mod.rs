@@ -6,6 +6,7 @@ mod caching;
 mod indicators;
 mod limits;
 pub mod openapi;
+mod pages;
 mod problem;
 mod records;
 mod regions;
@@ -175,6 +176,7 @@ pub fn router(state: AppState) -> Router {
     let json = Arc::new(doc.to_json().unwrap_or_default());
     let page = Arc::new(openapi::page(&doc));
     let mut routes = routes
+        .merge(pages::routes(state.upload_limit))
         .route(
             "/v1/openapi.json",
             axum::routing::get(move || {

@@ -59,7 +59,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             ApiError::UnknownRegion(_)
             | ApiError::UnknownIndicator(_)

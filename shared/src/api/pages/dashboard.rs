@@ -1,0 +1,567 @@
+//! `/`: the public dashboard of one region and period — every indicator against its target,
+//! the child regions side by side (sortable), three charts, the data behind them and what
+//! each indicator means.
+
+use std::cmp::Ordering;
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::charts::{Bar, Chart};
+use super::{Frame, Lang, PageError, REVALIDATE, Section, figures, link};
+use crate::api::{ApiError, AppState, Stamp};
+use crate::indicators::snapshot::{self, ReadMany, Row};
+use crate::indicators::{CATALOGUE, Indicator, by_id};
+use crate::regions::{COUNTRY_CODE, Level, Region, RegionTree};
+
+#[derive(Deserialize)]
+pub struct DashboardQuery {
+    period: Option<String>,
+    region: Option<String>,
+    /// An indicator id (or `name`) to order the child regions by.
+    sort: Option<String>,
+    /// `asc` or `desc`.
+    order: Option<String>,
+    lang: Option<String>,
+}
+
+/// The indicators of the charts, each over the counties (or streets) of the region.
+const COVERAGE: &str = "outlet_coverage";
+const BY_MODE: &str = "outlets_by_mode";
+const CREDENTIALS: &str = "credential_rate";
+
+/// The values of one read, by indicator and region.
+struct Values(Vec<(String, Row)>);
+
+impl Values {
+    fn of(read: Option<ReadMany>) -> Values {
+        Values(read.map(|r| r.rows).unwrap_or_default())
+    }
+
+    fn get<'v>(&'v self, indicator: &'v str, region: &'v str) -> impl Iterator<Item = &'v Row> {
+        self.0
+            .iter()
+            .filter(move |(i, r)| i == indicator && r.region == region)
+            .map(|(_, r)| r)
+    }
+
+    fn one(&self, indicator: &str, region: &str) -> Option<&Row> {
+        self.0
+            .iter()
+            .find(|(i, r)| i == indicator && r.region == region && r.breakdown.is_none())
+            .map(|(_, r)| r)
+    }
+}
+
+/// The level the county charts are drawn at: the counties of a province or league, the streets
+/// of a county, the provinces of the country.
+fn chart_level(region: &Region) -> Option<Level> {
+    match region.level {
+        Level::Province | Level::City => Some(Level::County),
+        other => other.child().filter(|l| Level::PUBLISHED.contains(l)),
+    }
+}
+
+fn published_at(level: Level) -> Vec<&'static str> {
+    CATALOGUE
+        .iter()
+        .filter(|i| level <= i.finest_level())
+        .map(|i| i.id)
+        .collect()
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    let tree = state.regions().await.map_err(fail)?;
+    let code = q.region.clone().unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .filter(|r| Level::PUBLISHED.contains(&r.level))
+        .ok_or_else(|| fail(ApiError::UnknownRegion(code.clone())))?;
+    let period = state
+        .period_or_latest(q.period.as_deref())
+        .await
+        .map_err(fail)?;
+    let lake = state.lake();
+    let periods = snapshot::periods(lake).await.map_err(|e| fail(e.into()))?;
+    let read = |level: Level| {
+        let ids = published_at(level);
+        async move {
+            snapshot::query_many(lake, &ids, period, region, level)
+                .await
+                .map_err(|e| fail(e.into()))
+        }
+    };
+    let own = read(region.level).await?;
+    let version = own.as_ref().map_or(-1, |r| r.version);
+    let own = Values::of(own);
+    let child_level = region
+        .level
+        .child()
+        .filter(|l| Level::PUBLISHED.contains(l));
+    let children = match child_level {
+        Some(level) => Values::of(read(level).await?),
+        None => Values(Vec::new()),
+    };
+    let charted = match chart_level(region) {
+        Some(level) if Some(level) != child_level => Some((level, Values::of(read(level).await?))),
+        Some(level) => Some((level, Values(Vec::new()))),
+        None => None,
+    };
+    let charted = charted.map(|(level, values)| {
+        let values = if values.0.is_empty() {
+            &children
+        } else {
+            &values
+        };
+        charts(lang, &tree, region, &own, level, values)
+    });
+
+    let period_text = period.to_string();
+    let code = region.code();
+    let sort = q.sort.as_deref().unwrap_or("name");
+    let descending = q.order.as_deref() == Some("desc");
+    let params: Vec<(&str, &str)> = [("period", period_text.as_str()), ("region", code.as_str())]
+        .into_iter()
+        .chain(q.sort.as_deref().map(|s| ("sort", s)))
+        .chain(q.order.as_deref().map(|o| ("order", o)))
+        .collect();
+    let title = format!("{} · {}", region.name, period_label(lang, &period_text));
+    let frame = Frame {
+        lang,
+        title: title.clone(),
+        section: Section::Dashboard,
+        path: "/",
+        params: &params,
+    };
+    let body = html! {
+        (crumbs(lang, &tree, region, &period_text))
+        h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
+        (picker(lang, "/", &tree, region, &period_text, &periods))
+        (indicator_table(lang, region, &period_text, &own))
+        @if let Some(charts) = charted { (charts) }
+        @if let Some(level) = child_level {
+            (child_table(lang, &tree, region, &period_text, level, &children, sort, descending))
+        }
+        (downloads(lang, region, &period_text, child_level))
+        (definitions(lang))
+    };
+    let stamp = Stamp(format!(
+        "page-{}.snapshot-{version}.regions-{}",
+        env!("CARGO_PKG_VERSION"),
+        tree.version
+    ));
+    Ok((
+        Extension(stamp),
+        [REVALIDATE],
+        Html(frame.render(body).into_string()),
+    )
+        .into_response())
+}
+
+/// `2023H2` as people say it.
+pub(super) fn period_label(lang: Lang, period: &str) -> String {
+    match period.split_once('H') {
+        Some((year, "1")) => format!("{year}{}", lang.t("年上半年", " first half")),
+        Some((year, "2")) => format!("{year}{}", lang.t("年下半年", " second half")),
+        _ => period.to_string(),
+    }
+}
+
+/// Where the region sits: the country down to it, each a link.
+pub(super) fn crumbs(lang: Lang, tree: &RegionTree, region: &Region, period: &str) -> Markup {
+    html! {
+        nav.crumbs aria-label=(lang.t("所在位置", "Breadcrumb")) {
+            ol {
+                @for up in tree.ancestors(region) {
+                    li { a href=(link(lang, "/", &[("period", period), ("region", &up.code())])) { (up.name) } }
+                }
+                li { span aria-current="location" { (region.name) } }
+            }
+        }
+    }
+}
+
+/// A form (plain GET, so it works without script) to choose the period and the region: the
+/// region's ancestors, itself and its children.
+pub(super) fn picker(
+    lang: Lang,
+    action: &str,
+    tree: &RegionTree,
+    region: &Region,
+    period: &str,
+    periods: &[String],
+) -> Markup {
+    let ancestors = tree.ancestors(region);
+    let children: Vec<&Region> = tree
+        .children(region)
+        .into_iter()
+        .filter(|r| Level::PUBLISHED.contains(&r.level))
+        .collect();
+    html! {
+        form.pick method="get" action=(action) {
+            label {
+                (lang.t("报告期", "Period"))
+                select name="period" {
+                    @for p in periods.iter().rev() {
+                        option value=(p) selected[p == period] { (period_label(lang, p)) }
+                    }
+                }
+            }
+            label {
+                (lang.t("地区", "Region"))
+                select name="region" {
+                    @for r in &ancestors { option value=(r.code()) { (indent(r)) (r.name) } }
+                    option value=(region.code()) selected { (indent(region)) (region.name) }
+                    @for r in &children { option value=(r.code()) { (indent(r)) (r.name) } }
+                }
+            }
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            button type="submit" { (lang.t("查看", "Show")) }
+        }
+    }
+}
+
+fn indent(region: &Region) -> String {
+    let depth = Level::PUBLISHED
+        .iter()
+        .position(|l| *l == region.level)
+        .unwrap_or(0);
+    "\u{3000}".repeat(depth)
+}
+
+/// Links to the JSON, CSV and Parquet of the same numbers.
+fn formats(path: &str, params: &[(&str, &str)]) -> Markup {
+    let with = |format: &'static str| {
+        let mut all = params.to_vec();
+        all.push(("format", format));
+        link(Lang::Zh, path, &all)
+    };
+    html! {
+        span.fmt {
+            @for (format, label) in [("json", "JSON"), ("csv", "CSV"), ("parquet", "Parquet")] {
+                a href=(with(format)) { (label) }
+            }
+        }
+    }
+}
+
+fn indicator_table(lang: Lang, region: &Region, period: &str, own: &Values) -> Markup {
+    let code = region.code();
+    html! {
+        h2 id="indicators" { (lang.t("指标", "Indicators")) }
+        div.scroll {
+            table {
+                caption { (region.name) " · " (period_label(lang, period)) }
+                thead {
+                    tr {
+                        th scope="col" { (lang.t("指标", "Indicator")) }
+                        th.n scope="col" { (lang.t("数值", "Value")) }
+                        th.n scope="col" { (lang.t("目标", "Target")) }
+                        th scope="col" { (lang.t("是否达标", "Met")) }
+                        th.n scope="col" { (lang.t("较上期", "Change")) }
+                        th scope="col" { (lang.t("数据", "Data")) }
+                    }
+                }
+                tbody {
+                    @for indicator in CATALOGUE {
+                        @let row = own.one(indicator.id, &code);
+                        tr id=(format!("value-{}", indicator.id)) {
+                            th scope="row" { a href=(format!("#def-{}", indicator.id)) { (figures::name(lang, indicator)) } }
+                            @if indicator.breakdown.is_some() {
+                                td colspan="4" {}
+                            } @else if region.level > indicator.finest_level() {
+                                td colspan="4" { span.muted { (lang.t("只发布到", "Published down to ")) (figures::level(lang, indicator.finest_level())) } }
+                            } @else {
+                                td.n { (figures::cell(lang, indicator, row)) }
+                                td.n { @if let Some(t) = row.and_then(|r| r.target) { (figures::value(indicator.unit, t)) } @else { span.muted { "—" } } }
+                                td { (figures::met(lang, row.and_then(|r| r.met))) }
+                                td.n { @if let Some(c) = row.and_then(|r| r.change) { (figures::change(lang, indicator.unit, c)) } @else { span.muted { "—" } } }
+                            }
+                            td { (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", period), ("region", &code)])) }
+                        }
+                        @for part in own.get(indicator.id, &code).filter(|r| r.breakdown.is_some()) {
+                            tr.sub {
+                                th scope="row" { (breakdown_label(lang, indicator, part.breakdown.as_deref().unwrap_or(""))) }
+                                td.n { (figures::cell(lang, indicator, Some(part))) }
+                                td {} td {}
+                                td.n { @if let Some(c) = part.change { (figures::change(lang, indicator.unit, c)) } }
+                                td {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The label of a breakdown value: the Chinese choice, or its English code.
+fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
+    let zh = indicator
+        .breakdown
+        .and_then(|b| indicator.dataset()?.field(b))
+        .and_then(|f| f.kind.choices().iter().find(|c| c.code == code))
+        .map(|c| c.zh);
+    match (lang, zh) {
+        (Lang::Zh, Some(zh)) => zh.to_string(),
+        _ => code.replace('_', " "),
+    }
+}
+
+fn charts(
+    lang: Lang,
+    tree: &RegionTree,
+    region: &Region,
+    own: &Values,
+    level: Level,
+    values: &Values,
+) -> Markup {
+    let units = tree.within(region, level);
+    let by_unit = |id: &'static str| -> Option<Chart<'static>> {
+        let indicator = by_id(id)?;
+        if level > indicator.finest_level() {
+            return None;
+        }
+        let mut bars: Vec<Bar> = units
+            .iter()
+            .map(|u| Bar {
+                label: u.name.clone(),
+                value: values
+                    .one(id, &u.code())
+                    .filter(|r| !r.suppressed)
+                    .and_then(|r| r.value),
+            })
+            .collect();
+        bars.sort_by(|a, b| descending(a.value, b.value));
+        let reference = indicator.targets.first().map(|t| {
+            (
+                t.target_value(),
+                target_label(lang, indicator, t.target_value()),
+            )
+        });
+        Some(Chart {
+            id,
+            title: "",
+            description: String::new(),
+            unit: indicator.unit,
+            bars,
+            reference,
+        })
+    };
+    let of_level = figures::level(lang, level);
+    let coverage = by_unit(COVERAGE).map(|mut c| {
+        c.title = lang.t("各地社区家政网点覆盖率", "Outlet coverage by area");
+        c.description = format!(
+            "{}{}",
+            of_level,
+            lang.t(
+                "的网点覆盖率，虚线为目标。",
+                ": outlet coverage; the dashed line is the target."
+            )
+        );
+        c
+    });
+    let credentials = by_unit(CREDENTIALS).map(|mut c| {
+        c.title = lang.t("各地持证上门率", "Credential rate by area");
+        c.description = format!(
+            "{}{}",
+            of_level,
+            lang.t(
+                "的持证上门率，虚线为目标。",
+                ": credential rate; the dashed line is the target."
+            )
+        );
+        c
+    });
+    let modes = by_id(BY_MODE).map(|indicator| Chart {
+        id: BY_MODE,
+        title: lang.t("按进驻方式分的网点数", "Outlets by way of entering"),
+        description: format!(
+            "{}{}",
+            region.name,
+            lang.t(
+                "的网点数按进驻方式分。",
+                ": outlets by way of entering the community."
+            )
+        ),
+        unit: indicator.unit,
+        bars: indicator
+            .breakdown_values()
+            .into_iter()
+            .map(|mode| Bar {
+                label: breakdown_label(lang, indicator, mode),
+                value: own
+                    .get(BY_MODE, &region.code())
+                    .find(|r| r.breakdown.as_deref() == Some(mode))
+                    .and_then(|r| r.value),
+            })
+            .collect(),
+        reference: None,
+    });
+    html! {
+        h2 id="charts" { (lang.t("图表", "Charts")) }
+        div.charts {
+            @for chart in [coverage, modes, credentials].into_iter().flatten() {
+                @if chart.bars.iter().any(|b| b.value.is_some()) {
+                    (chart.render())
+                } @else {
+                    figure {
+                        figcaption { (chart.title) }
+                        p.muted { (lang.t("暂无可公开的数据。", "No figures to publish yet.")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn target_label(lang: Lang, indicator: &Indicator, target: f64) -> String {
+    format!(
+        "{} {}",
+        lang.t("目标", "target"),
+        figures::value(indicator.unit, target)
+    )
+}
+
+/// Larger first; missing values last.
+fn descending(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(&a),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn child_table(
+    lang: Lang,
+    tree: &RegionTree,
+    region: &Region,
+    period: &str,
+    level: Level,
+    values: &Values,
+    sort: &str,
+    descending_order: bool,
+) -> Markup {
+    let columns: Vec<&Indicator> = CATALOGUE
+        .iter()
+        .filter(|i| level <= i.finest_level() && i.breakdown.is_none())
+        .collect();
+    let mut children: Vec<(&Region, String)> = tree
+        .children(region)
+        .into_iter()
+        .map(|c| (c, c.code()))
+        .collect();
+    if let Some(indicator) = columns.iter().find(|i| i.id == sort) {
+        let value = |code: &str| values.one(indicator.id, code).and_then(|r| r.value);
+        children.sort_by(|(_, a), (_, b)| match (value(a), value(b)) {
+            (Some(x), Some(y)) if descending_order => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            // Areas without a value go last either way.
+            (x, y) => y.is_some().cmp(&x.is_some()),
+        });
+    } else if descending_order {
+        children.reverse();
+    }
+    let code = region.code();
+    let sort_link = |key: &str, first_desc: bool| {
+        let order = if sort == key {
+            if descending_order { "asc" } else { "desc" }
+        } else if first_desc {
+            "desc"
+        } else {
+            "asc"
+        };
+        link(
+            lang,
+            "/",
+            &[
+                ("period", period),
+                ("region", &code),
+                ("sort", key),
+                ("order", order),
+            ],
+        ) + "#children"
+    };
+    let aria_sort = |key: &str| {
+        (sort == key).then_some(if descending_order {
+            "descending"
+        } else {
+            "ascending"
+        })
+    };
+    html! {
+        h2 id="children" { (lang.t("下级地区", "Areas within")) " · " (figures::level(lang, level)) }
+        p.muted { (lang.t("点击列名排序，点击地区名查看该地区。", "Select a column heading to sort; select an area to open it.")) }
+        div.scroll {
+            table {
+                caption { (region.name) " · " (figures::level(lang, level)) " · " (period_label(lang, period)) }
+                thead {
+                    tr {
+                        th scope="col" aria-sort=[aria_sort("name")] { a href=(sort_link("name", false)) { (lang.t("地区", "Area")) } }
+                        @for indicator in &columns {
+                            th.n scope="col" aria-sort=[aria_sort(indicator.id)] {
+                                a href=(sort_link(indicator.id, true)) { (figures::name(lang, indicator)) }
+                            }
+                        }
+                    }
+                }
+                tbody {
+                    @for (child, child_code) in &children {
+                        tr {
+                            th scope="row" { a href=(link(lang, "/", &[("period", period), ("region", child_code)])) { (child.name) } }
+                            @for indicator in &columns {
+                                td.n { (figures::cell(lang, indicator, values.one(indicator.id, child_code))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn downloads(lang: Lang, region: &Region, period: &str, child: Option<Level>) -> Markup {
+    let code = region.code();
+    html! {
+        h2 id="data" { (lang.t("下载数据", "Download the data")) }
+        ul {
+            li {
+                (region.name) (lang.t("的全部指标：", ": every indicator — "))
+                (formats("/v1/values", &[("period", period), ("region", &code), ("level", region.level.as_str())]))
+            }
+            @if let Some(level) = child {
+                li {
+                    (figures::level(lang, level)) (lang.t("的全部指标：", ": every indicator — "))
+                    (formats("/v1/values", &[("period", period), ("region", &code), ("level", level.as_str())]))
+                }
+            }
+            li { a href="/v1/docs" { (lang.t("开放数据接口说明", "The open-data API")) } }
+        }
+    }
+}
+
+fn definitions(lang: Lang) -> Markup {
+    html! {
+        h2 id="definitions" { (lang.t("指标说明", "What the indicators mean")) }
+        dl.defs {
+            @for indicator in CATALOGUE {
+                dt id=(format!("def-{}", indicator.id)) { (figures::name(lang, indicator)) }
+                dd { (lang.t(indicator.definition_zh, indicator.definition_en)) }
+                dd { (lang.t("政策依据：", "Policy clause: ")) (indicator.clause) }
+                @for target in indicator.targets {
+                    dd { (lang.t("目标：", "Target: ")) (lang.t(target.zh, target.en)) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! How numbers, changes and target checks read on a page, in either language.
+
+use maud::{Markup, html};
+
+use super::Lang;
+use crate::indicators::snapshot::Row;
+use crate::indicators::{Indicator, Unit};
+use crate::regions::Level;
+
+/// A value in its unit: `1,234`, `92.3%`, `4.5/100`.
+pub fn value(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Count => grouped(v),
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::PerHundred => format!("{v:.1}/100"),
+    }
+}
+
+/// A whole number with thousands separators; fractions keep one decimal.
+fn grouped(v: f64) -> String {
+    if v.fract() != 0.0 {
+        return format!("{v:.1}");
+    }
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+/// The change since the previous half-year, signed; percentage points for rates.
+pub fn change(lang: Lang, unit: Unit, delta: f64) -> String {
+    let sign = if delta > 0.0 { "+" } else { "" };
+    match unit {
+        Unit::Count => format!("{sign}{}", grouped(delta)),
+        Unit::Percent => format!("{sign}{delta:.1} {}", lang.t("个百分点", "pp")),
+        Unit::PerHundred => format!("{sign}{delta:.1}"),
+    }
+}
+
+/// The value cell of a row: the figure, "withheld" or a dash.
+pub fn cell(lang: Lang, indicator: &Indicator, row: Option<&Row>) -> Markup {
+    match row {
+        Some(r) if r.suppressed => {
+            html! { span.muted title=(lang.t("涉及人数过少，不予公开", "Too few people to publish")) { (lang.t("不公开", "withheld")) } }
+        }
+        Some(Row { value: Some(v), .. }) => html! { (value(indicator.unit, *v)) },
+        _ => html! { span.muted aria-label=(lang.t("无数据", "no data")) { "—" } },
+    }
+}
+
+/// Met or not, in words and colour (never colour alone).
+pub fn met(lang: Lang, met: Option<bool>) -> Markup {
+    match met {
+        Some(true) => html! { span.met { "✓ " (lang.t("达标", "met")) } },
+        Some(false) => html! { span.unmet { "✗ " (lang.t("未达标", "not met")) } },
+        None => html! { span.muted { "—" } },
+    }
+}
+
+pub fn level(lang: Lang, level: Level) -> &'static str {
+    match level {
+        Level::Country => lang.t("全国", "country"),
+        Level::Province => lang.t("省级", "provinces"),
+        Level::City => lang.t("地市级（盟、市）", "leagues and cities"),
+        Level::County => lang.t("县级（旗、县、市、区）", "banners, counties and districts"),
+        Level::Street => lang.t("乡镇级（苏木、乡镇、街道）", "towns and streets"),
+        Level::Village => lang.t("村级", "villages"),
+    }
+}
+
+/// An indicator's name in the page's language.
+pub fn name(lang: Lang, indicator: &Indicator) -> &'static str {
+    lang.t(indicator.zh, indicator.en)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(value(Unit::Count, 1234567.0), "1,234,567");
+        assert_eq!(value(Unit::Count, 999.0), "999");
+        assert_eq!(value(Unit::Count, -1000.0), "-1,000");
+        assert_eq!(value(Unit::Percent, 92.345), "92.3%");
+        assert_eq!(change(Lang::Zh, Unit::Percent, 2.04), "+2.0 个百分点");
+        assert_eq!(change(Lang::En, Unit::Count, -1200.0), "-1,200");
+        assert_eq!(change(Lang::En, Unit::Count, 0.0), "0");
+    }
+}

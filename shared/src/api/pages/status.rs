@@ -1,0 +1,138 @@
+//! `/status`: which counties of a region have reported which datasets for a period, when, and
+//! whether the file was accepted — the page a league's statistician checks before a deadline.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::dashboard::{crumbs, period_label, picker};
+use super::{Frame, Lang, PageError, REVALIDATE, Section, link};
+use crate::api::{ApiError, AppState, Stamp};
+use crate::datasets;
+use crate::indicators::snapshot;
+use crate::lake::names;
+use crate::regions::{COUNTRY_CODE, Level};
+use crate::report::Status;
+use crate::reporting::{self, DatasetStatus, SubmissionRef};
+use crate::submissions;
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    period: Option<String>,
+    region: Option<String>,
+    lang: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<StatusQuery>,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    let tree = state.regions().await.map_err(fail)?;
+    let code = q.region.clone().unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .filter(|r| Level::PUBLISHED.contains(&r.level))
+        .ok_or_else(|| fail(ApiError::UnknownRegion(code.clone())))?;
+    let period = state
+        .period_or_latest(q.period.as_deref())
+        .await
+        .map_err(fail)?
+        .to_string();
+    let lake = state.lake();
+    let periods = snapshot::periods(lake).await.map_err(|e| fail(e.into()))?;
+    // The log says who reported; the snapshot which periods can be picked.
+    let versions = lake
+        .versions(&[names::SUBMISSIONS, names::INDICATOR_VALUES])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let version = |table: &str| versions.get(table).copied().unwrap_or(-1);
+    let log = submissions::all(lake).await.map_err(|e| fail(e.into()))?;
+    let counties = reporting::status(&log, &tree, &period, region);
+    let complete = counties.iter().filter(|c| c.complete).count();
+
+    let code = region.code();
+    let params = [("period", period.as_str()), ("region", code.as_str())];
+    let frame = Frame {
+        lang,
+        title: format!("{} · {}", lang.t("报送情况", "Reporting"), region.name),
+        section: Section::Status,
+        path: "/status",
+        params: &params,
+    };
+    let body = html! {
+        (crumbs(lang, &tree, region, &period))
+        h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, &period)) } }
+        (picker(lang, "/status", &tree, region, &period, &periods))
+        @if counties.is_empty() {
+            p { (lang.t("数据按旗县（市、区）报送；请选择县级或以上地区。", "Data are reported by banners and counties: choose a county or a larger area.")) }
+        } @else {
+            p.notice {
+                (lang.t("已完成全部数据集报送的旗县（市、区）：", "Counties with every dataset reported: "))
+                strong { (complete) " / " (counties.len()) }
+                " (" (format!("{:.1}%", complete as f64 / counties.len() as f64 * 100.0)) ")"
+            }
+            div.scroll {
+                table {
+                    caption { (lang.t("各旗县（市、区）各数据集的最新报送", "The latest file of each dataset from each county")) }
+                    thead {
+                        tr {
+                            th scope="col" { (lang.t("旗县（市、区）", "County")) }
+                            @for d in datasets::ALL { th scope="col" { (lang.t(d.zh, d.en)) } }
+                            th scope="col" { (lang.t("是否齐全", "Complete")) }
+                        }
+                    }
+                    tbody {
+                        @for county in &counties {
+                            tr {
+                                th scope="row" { a href=(link(lang, "/", &[("period", &period), ("region", &county.code)])) { (county.name) } }
+                                @for d in &county.datasets { td { (cell(lang, d)) } }
+                                td {
+                                    @if county.complete { span.met { "✓ " (lang.t("齐全", "complete")) } }
+                                    @else { span.unmet { (lang.t("缺 ", "missing ")) (county.missing.len()) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { (lang.t("同样的数据：", "The same data: ")) a href=(link(Lang::Zh, "/v1/reports/status", &params)) { "JSON" } }
+    };
+    let stamp = Stamp(format!(
+        "page-{}.submissions-{}.snapshot-{}.regions-{}",
+        env!("CARGO_PKG_VERSION"),
+        version(names::SUBMISSIONS),
+        version(names::INDICATOR_VALUES),
+        tree.version
+    ));
+    Ok((
+        Extension(stamp),
+        [REVALIDATE],
+        Html(frame.render(body).into_string()),
+    )
+        .into_response())
+}
+
+/// One county's one dataset: the current file and, if a later one was rejected, that too.
+fn cell(lang: Lang, d: &DatasetStatus) -> Markup {
+    let date = |s: &SubmissionRef| s.decided_at.get(..10).unwrap_or(&s.decided_at).to_string();
+    let report = |s: &SubmissionRef| link(lang, &format!("/submit/{}", s.submission_id), &[]);
+    html! {
+        @match (&d.current, &d.latest) {
+            (Some(current), latest) => {
+                a.met href=(report(current)) { "✓ " (lang.t("已接收", "accepted")) } " " span.muted { (date(current)) }
+                @if let Some(later) = latest.as_ref().filter(|l| l.status == Status::Rejected && l.submission_id != current.submission_id) {
+                    br; a.unmet href=(report(later)) { (lang.t("之后一次未通过", "a later file was rejected")) } " " span.muted { (date(later)) }
+                }
+            }
+            (None, Some(latest)) => {
+                a.unmet href=(report(latest)) { "✗ " (lang.t("未通过", "rejected")) } " " span.muted { (date(latest)) }
+            }
+            (None, None) => { span.muted { (lang.t("未报送", "not reported")) } }
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The submitter pages: sign in with a key, download templates, upload a file, read its
+//! report, see the region's past submissions. The key lives in an HttpOnly, SameSite=Strict
+//! cookie scoped to `/submit`, so script never sees it and other sites cannot post with it.
+
+use axum::extract::multipart::MultipartError;
+use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
+
+use super::dashboard::period_label;
+use super::{Frame, Lang, PRIVATE, PageError, Section, link};
+use crate::api::{ApiError, AppState, auth};
+use crate::datasets;
+use crate::ingest::Upload;
+use crate::keys::{self, Key, Role};
+use crate::periods::Period;
+use crate::regions::{Level, RegionTree};
+use crate::report::{Report, Severity, Status};
+use crate::reporting::reporting_counties;
+use crate::submissions;
+
+const COOKIE: &str = "jz_key";
+/// A signed-in browser stays signed in for a working day.
+const SESSION_SECONDS: u32 = 8 * 3600;
+/// Past submissions listed on the page (the API lists them all).
+const LISTED: usize = 100;
+const SCRIPT: &str = include_str!("upload.js");
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The key in the request's cookie, if it is valid.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<Key>, ApiError> {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='));
+    match token {
+        Some(token) => keys::verify(state.lake(), token)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// Posts must come from these pages: browsers send `Origin` with every POST, and a
+/// different host means another site is trying to use the cookie.
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    if host.is_some() && origin_host == host {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this form was sent from another site".into(),
+        ))
+    }
+}
+
+fn cookie(headers: &HeaderMap, token: &str, max_age: u32) -> HeaderValue {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes() == b"https");
+    let value = format!(
+        "{COOKIE}={token}; Path=/submit; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn frame<'a>(lang: Lang, title: String, path: &'a str) -> Frame<'a> {
+    Frame {
+        lang,
+        title,
+        section: Section::Submit,
+        path,
+        params: &[],
+    }
+}
+
+fn private(status: StatusCode, page: Markup) -> Response {
+    (status, [PRIVATE], Html(page.into_string())).into_response()
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    let Some(key) = signed_in(&state, &headers).await.map_err(fail)? else {
+        return Ok(private(StatusCode::OK, sign_in_page(lang, None)));
+    };
+    let tree = state.regions().await.map_err(fail)?;
+    let log = submissions::all(state.lake())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let published = crate::indicators::snapshot::periods(state.lake())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(private(
+        StatusCode::OK,
+        submitter_page(lang, &key, &tree, &log, &published),
+    ))
+}
+
+fn sign_in_page(lang: Lang, error: Option<&str>) -> Markup {
+    frame(lang, lang.t("登录报送", "Sign in to submit").into(), "/submit").render(html! {
+        h1 { (lang.t("登录报送", "Sign in to submit")) }
+        p { (lang.t("报送单位使用上级统计部门发放的密钥（以 jz_ 开头）登录。查看指标无需登录。",
+                    "Reporting offices sign in with the key their statistics office issued (it starts with jz_). Reading the indicators needs no key.")) }
+        @if let Some(error) = error { p #error.notice.bad role="alert" { (error) } }
+        form.stack method="post" action=(link(lang, "/submit/sign-in", &[])) {
+            label for="key" { (lang.t("密钥", "Key")) }
+            input #key type="password" name="key" required autocomplete="current-password" spellcheck="false";
+            button type="submit" { (lang.t("登录", "Sign in")) }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    key: String,
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    same_origin(&headers).map_err(fail)?;
+    let token = form.key.trim();
+    let valid = keys::verify(state.lake(), token)
+        .await
+        .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
+    if valid.is_none() {
+        let error = lang.t("密钥无效，请检查后重试。", "This key is not valid.");
+        return Ok(private(
+            StatusCode::UNAUTHORIZED,
+            sign_in_page(lang, Some(error)),
+        ));
+    }
+    let mut response = Redirect::to(&link(lang, "/submit", &[])).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&headers, token, SESSION_SECONDS));
+    Ok(response)
+}
+
+pub async fn sign_out(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let mut response = Redirect::to(&link(lang, "/submit", &[])).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&headers, "", 0));
+    response
+}
+
+/// The periods a file can be for: every half-year since reporting began up to the last one
+/// that has ended, and any period already published; newest first.
+fn periods(published: &[String]) -> (Vec<Period>, Period) {
+    let ended = Period::containing(chrono::Utc::now().date_naive()).previous();
+    let mut periods: Vec<Period> = published.iter().filter_map(|p| p.parse().ok()).collect();
+    let mut p = Period::FIRST_REPORTED;
+    while p <= ended {
+        periods.push(p);
+        p = p.next();
+    }
+    periods.sort();
+    periods.dedup();
+    periods.reverse();
+    (periods, ended)
+}
+
+fn submitter_page(
+    lang: Lang,
+    key: &Key,
+    tree: &RegionTree,
+    log: &[submissions::Submission],
+    published: &[String],
+) -> Markup {
+    let region = tree.resolve(&key.region);
+    let name = region.map_or(key.region.clone(), |r| r.name.clone());
+    // A league's key may submit for the league or for any of its counties.
+    let submitting: Vec<(String, String)> = region
+        .map(|r| {
+            let mut all = vec![(r.code(), r.name.clone())];
+            if r.level < Level::County {
+                all.extend(
+                    reporting_counties(tree, r)
+                        .into_iter()
+                        .map(|c| (c.code(), c.name.clone())),
+                );
+            }
+            all
+        })
+        .unwrap_or_default();
+    let (periods, ended) = periods(published);
+    let mine: Vec<(submissions::Submission, bool)> = submissions::latest(log)
+        .into_iter()
+        .rev()
+        .filter(|(s, _)| {
+            tree.resolve(&s.region)
+                .is_some_and(|r| r.prefix.starts_with(&key.region_prefix))
+        })
+        .take(LISTED)
+        .collect();
+    let sending = lang.t("正在上传并校验…", "Uploading and checking…");
+    let failed = lang.t("上传失败，请重试。", "The upload failed; please try again.");
+    frame(lang, lang.t("报送数据", "Submit data").into(), "/submit").render(html! {
+        h1 { (lang.t("报送数据", "Submit data")) " · " (name) }
+        form.pick method="post" action=(link(lang, "/submit/sign-out", &[])) {
+            span { (lang.t("已登录：", "Signed in for ")) (name) " (" (key.region) ")" }
+            button.plain type="submit" { (lang.t("退出", "Sign out")) }
+        }
+        @if key.role != Role::Submitter {
+            p.notice.bad { (lang.t("此密钥用于查询，不能报送文件。", "This key is for queries; it cannot submit files.")) }
+        } @else {
+            h2 id="upload-heading" { (lang.t("上传文件", "Upload a file")) }
+            p { (lang.t("整份文件要么全部接收，要么全部退回并附校验报告；同一地区同一报告期再次上传会替换上一次接收的数据。",
+                        "A file is accepted or rejected whole, with a report; a new accepted file replaces the region's earlier one for the period.")) }
+            form #upload.stack method="post" enctype="multipart/form-data" action=(link(lang, "/submit/upload", &[]))
+                aria-labelledby="upload-heading" data-sending=(sending) data-failed=(failed) {
+                label { (lang.t("数据集", "Dataset"))
+                    select name="dataset" required {
+                        @for d in datasets::ALL { option value=(d.name) { (lang.t(d.zh, d.en)) } }
+                    }
+                }
+                label { (lang.t("报告期", "Period"))
+                    select name="period" required {
+                        @for p in &periods { option value=(p.to_string()) selected[*p == ended] { (period_label(lang, &p.to_string())) } }
+                    }
+                }
+                label { (lang.t("报送地区", "Submitting for"))
+                    select name="region" required {
+                        @for (code, name) in &submitting { option value=(code) { (name) " (" (code) ")" } }
+                    }
+                }
+                label #drop.drop for="file" {
+                    (lang.t("把文件拖到这里，或点击选择文件（CSV 或 Excel）", "Drop the file here, or select it (CSV or Excel)"))
+                    br;
+                    input #file type="file" name="file" required accept=".csv,.txt,.tsv,.xlsx,.xls";
+                }
+                progress #progress max="1" value="0" hidden aria-label=(lang.t("上传进度", "Upload progress")) {}
+                p #upload-status role="status" aria-live="polite" {}
+                button type="submit" { (lang.t("上传并校验", "Upload and check")) }
+            }
+            script { (PreEscaped(SCRIPT)) }
+        }
+        h2 { (lang.t("模板", "Templates")) }
+        p { (lang.t("模板的表头和填写说明由数据集定义生成，与校验规则一致。", "Templates are generated from the dataset declarations the checks use.")) }
+        table {
+            thead { tr { th scope="col" { (lang.t("数据集", "Dataset")) } th scope="col" { (lang.t("下载", "Download")) } } }
+            tbody {
+                @for d in datasets::ALL {
+                    tr {
+                        th scope="row" { (lang.t(d.zh, d.en)) }
+                        td.fmt {
+                            a href=(format!("/v1/templates/{}.xlsx", d.name)) download { "Excel" span.muted { " (" (d.name) ".xlsx)" } }
+                            a href=(format!("/v1/templates/{}.csv", d.name)) download { "CSV" span.muted { " (" (d.name) ".csv)" } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="history" { (lang.t("报送记录", "Past submissions")) }
+        @if mine.is_empty() {
+            p { (lang.t("还没有报送记录。", "Nothing submitted yet.")) }
+        } @else {
+            div.scroll {
+                table {
+                    caption { (name) (lang.t("及下级地区的报送，最新在前；“当前”是指标正在使用的文件。", " and the areas within, newest first; ‘current’ is the file the indicators use.")) }
+                    thead {
+                        tr {
+                            th scope="col" { (lang.t("时间", "Decided")) }
+                            th scope="col" { (lang.t("数据集", "Dataset")) }
+                            th scope="col" { (lang.t("报告期", "Period")) }
+                            th scope="col" { (lang.t("地区", "Region")) }
+                            th scope="col" { (lang.t("文件", "File")) }
+                            th scope="col" { (lang.t("结果", "Result")) }
+                            th scope="col" { (lang.t("当前", "Current")) }
+                        }
+                    }
+                    tbody {
+                        @for (s, current) in &mine {
+                            tr {
+                                td { (s.decided_at.get(..16).unwrap_or(&s.decided_at).replace('T', " ")) }
+                                td { (datasets::by_name(&s.dataset).map_or(s.dataset.as_str(), |d| lang.t(d.zh, d.en))) }
+                                td { (s.period) }
+                                td { (tree.resolve(&s.region).map_or(s.region.clone(), |r| r.name.clone())) }
+                                td { a href=(link(lang, &format!("/submit/{}", s.submission_id), &[])) { (s.file_name) } }
+                                td { (outcome(lang, s.status, s.rows, s.errors)) }
+                                td { @if *current { span.met { "✓ " (lang.t("当前", "current")) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn outcome(lang: Lang, status: Status, rows: i64, errors: i64) -> Markup {
+    match status {
+        Status::Accepted => {
+            html! { span.met { (lang.t("已接收", "accepted")) } " " (rows) (lang.t(" 行", " rows")) }
+        }
+        Status::Rejected => {
+            html! { span.unmet { (lang.t("未通过", "rejected")) } " " (errors) (lang.t(" 个错误", " errors")) }
+        }
+    }
+}
+
+/// The upload form's fields, read in whatever order the browser sent them.
+#[derive(Default)]
+struct Fields {
+    dataset: String,
+    period: String,
+    region: String,
+    file: Option<(String, bytes::Bytes)>,
+}
+
+async fn fields(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiError> {
+    let too_large = |e: MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
+        _ => ApiError::BadSubmission(e.body_text()),
+    };
+    let mut fields = Fields::default();
+    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "file" => {
+                let file_name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(too_large)?;
+                fields.file = Some((file_name, bytes));
+            }
+            "dataset" | "period" | "region" => {
+                let text = field.text().await.map_err(too_large)?;
+                match name.as_str() {
+                    "dataset" => fields.dataset = text,
+                    "period" => fields.period = text,
+                    _ => fields.region = text,
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(fields)
+}
+
+/// Takes the form's file through the same pipeline as the API's PUT, then shows its report.
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    same_origin(&headers).map_err(fail)?;
+    // The key is checked before the body is read.
+    let key = signed_in(&state, &headers)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(ApiError::Unauthorized("sign in first".into())))?;
+    let form = fields(multipart, state.upload_limit).await.map_err(fail)?;
+    let (file_name, bytes) = form
+        .file
+        .filter(|(_, b)| !b.is_empty())
+        .ok_or_else(|| fail(ApiError::BadSubmission("no file was chosen".into())))?;
+    let tree = state.regions().await.map_err(fail)?;
+    let target = tree
+        .resolve(&form.region)
+        .ok_or_else(|| fail(ApiError::UnknownRegion(form.region.clone())))?;
+    auth::may_submit(&key, target).map_err(fail)?;
+    let upload = Upload {
+        dataset: form.dataset,
+        period: form.period,
+        region: form.region,
+        file_name,
+    };
+    let outcome = state
+        .ingestor
+        .submit_bytes(&upload, bytes)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let mut params = vec![];
+    if outcome.duplicate {
+        params.push(("duplicate", "1"));
+    }
+    let to = link(
+        lang,
+        &format!("/submit/{}", outcome.submission.submission_id),
+        &params,
+    );
+    Ok(Redirect::to(&to).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    lang: Option<String>,
+    duplicate: Option<String>,
+}
+
+/// One submission's report: what was wrong, row by row and cell by cell.
+pub async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, PageError> {
+    let lang = Lang::from_query(q.lang.as_deref());
+    let fail = |e: ApiError| PageError { error: e, lang };
+    let report = state
+        .ingestor
+        .report(&id)
+        .await
+        .map_err(|e| fail(e.into()))?
+        .ok_or_else(|| fail(ApiError::UnknownSubmission(id.clone())))?;
+    let log = submissions::all(state.lake())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let decided = submissions::latest(&log)
+        .into_iter()
+        .find(|(s, _)| s.submission_id == id);
+    let tree = state.regions().await.map_err(fail)?;
+    let page = report_page(
+        lang,
+        &report,
+        decided.as_ref(),
+        &tree,
+        q.duplicate.is_some(),
+    );
+    Ok(private(StatusCode::OK, page))
+}
+
+fn report_page(
+    lang: Lang,
+    report: &Report,
+    decided: Option<&(submissions::Submission, bool)>,
+    tree: &RegionTree,
+    duplicate: bool,
+) -> Markup {
+    let region = tree.resolve(&report.region);
+    let region_name = region.map_or(report.region.clone(), |r| r.name.clone());
+    let dataset = datasets::by_name(&report.dataset);
+    let current = decided.is_some_and(|(_, c)| *c);
+    let summary = &report.summary;
+    let mut issues: Vec<_> = report.issues.iter().collect();
+    // Whole-file problems first, then by row and column: the order the file is read in.
+    issues.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
+    let mut by_column: Vec<(String, usize)> = Vec::new();
+    for issue in &issues {
+        let column = issue.column.clone().unwrap_or_default();
+        match by_column.iter_mut().find(|(c, _)| *c == column) {
+            Some((_, n)) => *n += 1,
+            None => by_column.push((column, 1)),
+        }
+    }
+    let path = format!("/submit/{}", report.submission_id);
+    let mut frame = frame(
+        lang,
+        format!("{} {}", lang.t("校验报告", "Report"), report.file_name),
+        "/submit",
+    );
+    frame.path = &path;
+    frame.render(html! {
+        h1 { (lang.t("校验报告", "Validation report")) " · " (report.file_name) }
+        @match report.status {
+            Status::Accepted => p #outcome.notice.good role="status" {
+                strong { (lang.t("已接收。", "Accepted. ")) }
+                (summary.rows) (lang.t(" 行数据已入库", " rows are in the lake"))
+                @if current { (lang.t("，现为指标使用的当前数据。", " and are the ones the indicators use now.")) }
+                @else { (lang.t("；之后已有新的文件替换。", "; a later file has replaced them.")) }
+                @if summary.warnings > 0 { " " (summary.warnings) (lang.t(" 个警告值得核对。", " warnings are worth a look.")) }
+            },
+            Status::Rejected => p #outcome.notice.bad role="alert" {
+                strong { (lang.t("未通过，文件未入库。", "Rejected: nothing from this file was stored. ")) }
+                (summary.errors) (lang.t(" 个错误、", " errors and ")) (summary.warnings) (lang.t(" 个警告。请按下表修改后重新上传。", " warnings. Correct them as listed below and upload again."))
+            },
+        }
+        @if duplicate { p.notice { (lang.t("这份文件与之前报送的完全相同，没有重复写入。", "This file is identical to one submitted before; nothing was written again.")) } }
+        dl {
+            dt { (lang.t("数据集", "Dataset")) } dd { (dataset.map_or(report.dataset.as_str(), |d| lang.t(d.zh, d.en))) }
+            dt { (lang.t("报告期", "Period")) } dd { (period_label(lang, &report.period)) }
+            dt { (lang.t("报送地区", "Region")) } dd { (region_name) " (" (report.region) ")" }
+            @if let Some((s, _)) = decided { dt { (lang.t("处理时间", "Decided")) } dd { (s.decided_at) } }
+            dt { (lang.t("编号", "Submission")) } dd { code { (report.submission_id) } }
+        }
+        p {
+            @if report.status == Status::Accepted {
+                a href=(link(lang, "/", &[("period", &report.period), ("region", &report.region)])) { (lang.t("查看本地区指标", "See the region's indicators")) }
+                " · "
+            }
+            a href=(link(lang, "/submit", &[])) { (lang.t("继续报送", "Submit another file")) }
+            " · "
+            a href=(format!("/v1/submissions/{}/report.csv", report.submission_id)) { (lang.t("下载报告（CSV，可与原文件对照）", "Download the report (CSV, to read beside the file)")) }
+        }
+        @if !issues.is_empty() {
+            h2 { (lang.t("问题所在", "Where the problems are")) }
+            @if summary.truncated {
+                p { (lang.t("只列出前 ", "Only the first ")) (issues.len()) (lang.t(" 个问题。", " problems are listed.")) }
+            }
+            ul {
+                @for (column, n) in &by_column {
+                    li {
+                        @if column.is_empty() { (lang.t("整个文件", "The whole file")) } @else { (lang.t("列 ", "Column ")) "「" (column) "」" }
+                        "：" (n)
+                    }
+                }
+            }
+            div.scroll {
+                table #problems {
+                    caption { (lang.t("每个问题所在的行、列和单元格的值", "Each problem's row, column and cell value")) }
+                    thead {
+                        tr {
+                            th.n scope="col" { (lang.t("行", "Row")) }
+                            th scope="col" { (lang.t("列", "Column")) }
+                            th scope="col" { (lang.t("值", "Value")) }
+                            th scope="col" { (lang.t("问题", "Problem")) }
+                        }
+                    }
+                    tbody {
+                        @for issue in &issues {
+                            @let error = issue.severity == Severity::Error;
+                            tr class=(if error { "error" } else { "warning" }) {
+                                td.n { (issue.row.map(|r| r.to_string()).unwrap_or_else(|| "—".into())) }
+                                td { (issue.column.clone().unwrap_or_default()) }
+                                td { @if let Some(v) = &issue.value { mark { (v) } } }
+                                td {
+                                    @if error { strong { (lang.t("错误：", "Error: ")) } } @else { (lang.t("警告：", "Warning: ")) }
+                                    (lang.t(&issue.message_zh, &issue.message_en))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,306 @@
+"""Drives Debian's headless Chromium through the web pages as their users would.
+
+Called by tests/pages.rs with a running `jiazheng serve`:
+    pages.py BASE_URL TOKEN BAD_FILE GOOD_FILE GOOD_ROWS ARTIFACTS
+A citizen drills down from the country to 兴安盟 and 乌兰浩特市 and sorts the areas; a
+statistician signs in, drops a bad file (and reads its report), then a good one (and sees the
+indicator change); a browser without JavaScript reads the pages and uploads through the plain
+form. Every page is checked with axe-core in the same browser; each page's size and server
+time are written to ARTIFACTS/pages.json, screenshots to ARTIFACTS/*.png.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+BASE, TOKEN, BAD, GOOD, GOOD_ROWS, ARTIFACTS = sys.argv[1:7]
+GOOD_ROWS = int(GOOD_ROWS)
+AXE = open(os.environ["JIAZHENG_AXE"], encoding="utf-8").read()
+PAGE_LIMIT = 100 * 1024
+os.makedirs(ARTIFACTS, exist_ok=True)
+measured = []
+
+
+def browser(javascript=True):
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("JIAZHENG_CHROMIUM", "/usr/bin/chromium")
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--window-size=1280,1000",
+        "--user-data-dir=" + tempfile.mkdtemp(prefix="jiazheng-chromium-"),
+    ]:
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    service = Service(os.environ.get("JIAZHENG_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def shot(driver, name):
+    """A full-page screenshot: the window is stretched to the page's height first."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(height, 800), 8000))
+    driver.save_screenshot(os.path.join(ARTIFACTS, name + ".png"))
+    driver.set_window_size(1280, 1000)
+
+
+def measure(driver, name):
+    """Size and server time of the page now shown, from the browser's navigation timing."""
+    nav = driver.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "return {url: location.pathname + location.search, bytes: n.decodedBodySize,"
+        " transferred: n.transferSize,"
+        " server: (n.serverTiming.find(t => t.name === 'app') || {}).duration,"
+        " ttfb: n.responseStart - n.requestStart};"
+    )
+    nav["page"] = name
+    measured.append(nav)
+    assert nav["bytes"] < PAGE_LIMIT, f"{name} is {nav['bytes']} bytes"
+    return nav
+
+
+def axe(driver, name):
+    """WCAG 2.1 A and AA rules of axe-core, run in the page; any violation fails the test."""
+    driver.execute_script(AXE)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        ".then(r => done({passes: r.passes.length, violations: r.violations.map(v => ({id: v.id,"
+        " impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))}))"
+        ".catch(e => done({passes: 0, violations: [{id: 'axe-error', help: String(e)}]}));"
+    )
+    violations = result["violations"]
+    assert not violations, f"{name}: {json.dumps(violations, ensure_ascii=False, indent=1)}"
+    # The rules ran: a page of this kind passes dozens of them.
+    assert result["passes"] >= 10, f"{name}: axe passed only {result['passes']} rules"
+    measured[-1]["axe_rules_passed"] = result["passes"]
+
+
+def visit(driver, name, check=True):
+    measure(driver, name)
+    if check:
+        axe(driver, name)
+    shot(driver, name)
+
+
+def h1(driver):
+    return driver.find_element(By.TAG_NAME, "h1").text
+
+
+def value_of(driver, indicator):
+    """The value cell of an indicator in the dashboard's indicator table."""
+    return driver.find_element(By.CSS_SELECTOR, f"#value-{indicator} td").text
+
+
+def click(driver, element):
+    """Clicks something that loads a new page, and waits until the old one is gone."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 60).until(staleness_of(old))
+
+
+def follow(driver, text):
+    """Opens the link with this text in the table of areas within the region."""
+    table = driver.find_element(By.CSS_SELECTOR, "#children ~ div table")
+    click(driver, table.find_element(By.LINK_TEXT, text))
+
+
+def wait_for(driver, condition, what):
+    WebDriverWait(driver, 60).until(lambda d: condition(d), what)
+
+
+def drop(driver, path):
+    """Drops a file on the drop zone the way a desktop drag does: a DataTransfer with a File."""
+    with open(path, "rb") as f:
+        data = list(f.read())
+    driver.execute_script(
+        "const [bytes, name] = arguments;"
+        "const file = new File([new Uint8Array(bytes)], name, {type: 'text/csv'});"
+        "const transfer = new DataTransfer(); transfer.items.add(file);"
+        "const zone = document.getElementById('drop');"
+        "for (const type of ['dragenter', 'dragover', 'drop']) {"
+        "  zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));"
+        "}",
+        data,
+        os.path.basename(path),
+    )
+
+
+def choose(driver, dataset, period, region):
+    Select(driver.find_element(By.NAME, "dataset")).select_by_value(dataset)
+    Select(driver.find_element(By.NAME, "period")).select_by_value(period)
+    Select(driver.find_element(By.NAME, "region")).select_by_value(region)
+
+
+def reached_report(driver):
+    """On a report page, loaded (its outcome is the first thing it says)."""
+    return re.search(r"/submit/[0-9a-f]{8,}", driver.current_url) is not None and bool(
+        driver.find_elements(By.ID, "outcome")
+    )
+
+
+def citizen(driver):
+    driver.get(BASE + "/")
+    visit(driver, "01-country")
+    follow(driver, "内蒙古自治区")
+    assert "内蒙古自治区" in h1(driver)
+    visit(driver, "02-inner-mongolia")
+    follow(driver, "兴安盟")
+    assert "兴安盟" in h1(driver), h1(driver)
+    crumbs = driver.find_element(By.CSS_SELECTOR, "nav.crumbs").text
+    assert "内蒙古自治区" in crumbs, crumbs
+    # The charts are there, with the 90% line of the coverage target.
+    svgs = driver.find_elements(By.CSS_SELECTOR, "#charts ~ .charts svg")
+    assert len(svgs) >= 2, len(svgs)
+    assert "90.0%" in svgs[0].get_attribute("innerHTML")
+    visit(driver, "03-xingan")
+
+    # Sort the areas by coverage: descending first, the header says so.
+    table = driver.find_element(By.CSS_SELECTOR, "#children ~ div table")
+    click(driver, table.find_element(By.LINK_TEXT, "社区家政服务网点覆盖率"))
+    header = driver.find_element(By.CSS_SELECTOR, "th[aria-sort]")
+    assert header.get_attribute("aria-sort") == "descending"
+    assert "覆盖率" in header.text
+    column = [
+        th.text
+        for th in driver.find_elements(By.CSS_SELECTOR, "#children ~ div thead th")
+    ].index(header.text)
+    cells = [
+        row.find_elements(By.CSS_SELECTOR, "th, td")[column].text
+        for row in driver.find_elements(By.CSS_SELECTOR, "#children ~ div tbody tr")
+    ]
+    numbers = [float(c.rstrip("%")) for c in cells if c.endswith("%")]
+    assert len(numbers) >= 3 and numbers == sorted(numbers, reverse=True), cells
+    visit(driver, "04-xingan-sorted", check=False)
+
+    follow(driver, "乌兰浩特市")
+    assert "乌兰浩特市" in h1(driver)
+    before = value_of(driver, "outlets")
+    visit(driver, "05-ulanhot")
+
+    # The English switch keeps the place and the period.
+    click(driver, driver.find_element(By.LINK_TEXT, "English"))
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert "Indicators" in driver.page_source and "乌兰浩特市" in h1(driver)
+    visit(driver, "06-ulanhot-english")
+    click(driver, driver.find_element(By.LINK_TEXT, "中文"))
+
+    # Who has reported: pick Inner Mongolia, then 兴安盟, with the page's own form.
+    click(driver, driver.find_element(By.LINK_TEXT, "报送情况"))
+    for code in ["150000", "152200"]:
+        Select(driver.find_element(By.NAME, "region")).select_by_value(code)
+        click(driver, driver.find_element(By.CSS_SELECTOR, "form.pick button"))
+    assert "兴安盟" in h1(driver), h1(driver)
+    assert "乌兰浩特市" in driver.find_element(By.TAG_NAME, "table").text
+    visit(driver, "07-status-xingan")
+    return before
+
+
+def statistician(driver, before):
+    driver.get(BASE + "/submit")
+    visit(driver, "08-sign-in")
+    driver.find_element(By.ID, "key").send_keys("jz_not_a_key")
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.stack button"))
+    assert "密钥无效" in driver.find_element(By.ID, "error").text
+    driver.find_element(By.ID, "key").send_keys(TOKEN)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.stack button"))
+    assert "乌兰浩特市" in h1(driver), h1(driver)
+    visit(driver, "09-submitter")
+
+    # A bad file, dropped on the form: the report lists the offending cell.
+    choose(driver, "outlets", "2023H2", "152201")
+    drop(driver, BAD)
+    assert os.path.basename(BAD) in driver.find_element(By.ID, "upload-status").text
+    driver.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+    wait_for(driver, reached_report, "the bad file's report")
+    assert "未通过" in driver.find_element(By.ID, "outcome").text
+    rows = driver.find_elements(By.CSS_SELECTOR, "#problems tbody tr")
+    assert rows, "no problems listed"
+    first = [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")]
+    assert first[0] == "3" and first[1] == "进驻方式" and first[2] == "加盟", first
+    visit(driver, "10-report-rejected")
+
+    # Nothing changed on the dashboard.
+    driver.get(BASE + "/?period=2023H2&region=152201")
+    assert value_of(driver, "outlets") == before
+
+    # A good file: accepted, current, and the dashboard's figure moves.
+    driver.get(BASE + "/submit")
+    choose(driver, "outlets", "2023H2", "152201")
+    drop(driver, GOOD)
+    driver.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+    wait_for(driver, reached_report, "the good file's report")
+    outcome = driver.find_element(By.ID, "outcome").text
+    assert "已接收" in outcome and "当前数据" in outcome, outcome
+    visit(driver, "11-report-accepted")
+    click(driver, driver.find_element(By.LINK_TEXT, "查看本地区指标"))
+    after = value_of(driver, "outlets")
+    assert after == f"{GOOD_ROWS:,}" and after != before, (before, after)
+    visit(driver, "12-ulanhot-after")
+
+    driver.get(BASE + "/submit")
+    history = driver.find_element(By.CSS_SELECTOR, "#history ~ div table").text
+    assert "当前" in history and "outlets-mode.csv" in history, history
+    visit(driver, "13-submitter-history")
+    return after
+
+
+def without_javascript(driver, after):
+    """Reading and uploading work with script off: the form posts, the server redirects."""
+    driver.get(BASE + "/?period=2023H2&region=152201")
+    assert value_of(driver, "outlets") == after
+    driver.get(BASE + "/submit")
+    driver.find_element(By.ID, "key").send_keys(TOKEN)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.stack button"))
+    choose(driver, "outlets", "2023H2", "152201")
+    driver.find_element(By.ID, "file").send_keys(BAD)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#upload button[type=submit]"))
+    wait_for(driver, reached_report, "the report without script")
+    assert "完全相同" in driver.page_source, "the same bad file again is a duplicate"
+    assert driver.find_elements(By.CSS_SELECTOR, "#problems tbody tr")
+    shot(driver, "14-no-script-report")
+
+
+def main():
+    driver = browser()
+    try:
+        before = citizen(driver)
+        after = statistician(driver, before)
+    finally:
+        driver.quit()
+    plain = browser(javascript=False)
+    try:
+        without_javascript(plain, after)
+    finally:
+        plain.quit()
+    with open(os.path.join(ARTIFACTS, "pages.json"), "w", encoding="utf-8") as f:
+        json.dump(measured, f, ensure_ascii=False, indent=1)
+    for m in measured:
+        print(
+            f"{m['page']:<24} {m['bytes']:>7} B  {m['transferred']:>7} B on the wire  "
+            f"server {m['server']} ms  axe {m.get('axe_rules_passed', '-')}  {m['url']}"
+        )
+    print("browser test passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+//! The web pages: in-process checks of what they say and who may post, and the browser test
+//! (tests/browser/pages.py) that drives Debian's headless Chromium through them against the
+//! real `jiazheng serve`, with axe-core in the same browser.
+
+mod support;
+
+use std::process::Command;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use shared::keys::{self, Role};
+use support::{Server, repo};
+
+/// Pages must stay small enough for a slow county connection.
+const PAGE_LIMIT: usize = 100 * 1024;
+
+async fn page(server: &Server, path: &str) -> String {
+    let (status, headers, body) = server
+        .raw(Request::get(path).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{path}"
+    );
+    assert!(headers.contains_key("server-timing"), "{path}");
+    assert!(body.len() < PAGE_LIMIT, "{path} is {} bytes", body.len());
+    String::from_utf8(body).unwrap()
+}
+
+/// The text of one table row of the dashboard's indicator table.
+fn indicator_row<'p>(html: &'p str, id: &str) -> &'p str {
+    let start = html
+        .find(&format!("id=\"value-{id}\""))
+        .unwrap_or_else(|| panic!("no row for {id}"));
+    let end = start + html[start..].find("</tr>").unwrap();
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn every_page_is_html_in_both_languages_and_small() {
+    let server = Server::with_samples().await;
+    for (path, heading) in [
+        ("/", "全国"),
+        ("/?region=150000", "内蒙古自治区"),
+        ("/?region=152200&period=2023H2", "兴安盟"),
+        ("/?region=152201&period=2023H2", "乌兰浩特市"),
+        ("/?region=152201001&period=2023H2", "爱国街道"),
+        ("/status?region=152200&period=2023H2", "兴安盟"),
+        ("/submit", "登录报送"),
+    ] {
+        let zh = page(&server, path).await;
+        assert!(zh.contains("<html lang=\"zh-CN\">"), "{path}");
+        let h1 = &zh[zh.find("<h1>").unwrap()..zh.find("</h1>").unwrap()];
+        assert!(h1.contains(heading), "{path}: {h1}");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let en = page(&server, &format!("{path}{sep}lang=en")).await;
+        assert!(en.contains("<html lang=\"en\">"), "{path}");
+        // Links stay in English.
+        assert!(en.contains("lang=en"), "{path}");
+    }
+    // Nothing on the public pages asks another host for anything.
+    let home = page(&server, "/?region=152200&period=2023H2").await;
+    assert!(!home.contains("src=\"http") && !home.contains("href=\"http"));
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_published_values_and_sorts_the_areas() {
+    let server = Server::with_samples().await;
+    let html = page(&server, "/?region=152200&period=2023H2").await;
+    let (_, values) = server
+        .get("/v1/values?region=152200&period=2023H2&level=county&indicator=outlet_coverage")
+        .await;
+    let (_, own) = server
+        .get("/v1/values?region=152200&period=2023H2&indicator=outlets")
+        .await;
+    let outlets = own["data"][0]["value"].as_f64().unwrap();
+    assert!(
+        indicator_row(&html, "outlets").contains(&format!(">{outlets}<")),
+        "{}",
+        indicator_row(&html, "outlets")
+    );
+    // Counties by coverage, highest first, as the API has them.
+    let mut counties: Vec<(String, f64)> = values["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_string(),
+                v["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(counties.len() >= 4);
+    counties.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let sorted = page(
+        &server,
+        "/?region=152200&period=2023H2&sort=outlet_coverage&order=desc",
+    )
+    .await;
+    let table = &sorted[sorted.find("id=\"children\"").unwrap()..];
+    let positions: Vec<usize> = counties
+        .iter()
+        .map(|(name, _)| table.find(&format!(">{name}</a></th>")).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "{counties:?} {positions:?}"
+    );
+    assert!(table.contains("aria-sort=\"descending\""));
+    // Each county's coverage is in its row, as the API gives it.
+    for (name, value) in &counties {
+        let row = &table[table.find(&format!(">{name}</a></th>")).unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&format!("{value:.1}%")), "{name}: {row}");
+    }
+    // The coverage chart has the target line and one bar per county with a value.
+    let chart = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("<rect").count(), counties.len());
+    assert!(chart.contains("class=\"ref\""));
+}
+
+/// A multipart form as a browser sends it.
+fn form(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "----jiazhengboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_file(
+    server: &Server,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    fields: &[(&str, &str)],
+    file: (&str, &[u8]),
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let (content_type, body) = form(fields, file);
+    let mut request = Request::post("/submit/upload")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::HOST, "jiazheng.test");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, format!("theme=dark; jz_key={cookie}"));
+    }
+    if let Some(origin) = origin {
+        request = request.header(header::ORIGIN, origin);
+    }
+    let (status, headers, body) = server.raw(request.body(Body::from(body)).unwrap()).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
+    let server = Server::with_regions().await;
+    let sign_in = |key: String| {
+        Request::post("/submit/sign-in")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(format!("key={key}")))
+            .unwrap()
+    };
+    let (status, _, body) = server.raw(sign_in("jz_nothing_here".into())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8(body).unwrap().contains("密钥无效"));
+    let (status, headers, _) = server.raw(sign_in(server.token.clone())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/submit",
+        "Secure",
+        &format!("jz_key={}", server.token),
+    ] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+    // The signed-in page names the key's region and is never cached.
+    let (status, headers, body) = server
+        .raw(
+            Request::get("/submit")
+                .header(header::COOKIE, format!("jz_key={}", server.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "private, no-store");
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains("内蒙古自治区") && body.contains("id=\"upload\""));
+}
+
+#[tokio::test]
+async fn a_county_key_cannot_upload_for_another_county_from_the_pages() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let (ulanhot, _) = keys::issue(&server.lake, tree.get("152201").unwrap(), Role::Submitter)
+        .await
+        .unwrap();
+    let file = std::fs::read(repo("sample-data/submissions/2023H2/152202/outlets.csv")).unwrap();
+    let fields = [
+        ("dataset", "outlets"),
+        ("period", "2023H2"),
+        ("region", "152202"),
+    ];
+    let before = server.table_version("outlets").await;
+    let (status, _, body) = post_file(
+        &server,
+        Some(&ulanhot),
+        None,
+        &fields,
+        ("outlets.csv", &file),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("152202"), "{body}");
+    let (status, _, _) = post_file(&server, None, None, &fields, ("outlets.csv", &file)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Another site posting with the cookie is refused even for the key's own county.
+    let own = [
+        ("dataset", "outlets"),
+        ("period", "2023H2"),
+        ("region", "152201"),
+    ];
+    let (status, _, _) = post_file(
+        &server,
+        Some(&ulanhot),
+        Some("https://evil.example"),
+        &own,
+        ("outlets.csv", &file),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(server.table_version("outlets").await, before);
+}
+
+#[tokio::test]
+async fn an_uploaded_file_lands_on_its_report_without_any_raw_id_number() {
+    let server = Server::with_samples().await;
+    let file = std::fs::read(repo("tests/fixtures/bad/workers-id-checksum.csv")).unwrap();
+    let text = String::from_utf8_lossy(&file).into_owned();
+    let ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .filter(|id| id.len() == 18)
+        .collect();
+    assert!(!ids.is_empty());
+    let (status, headers, body) = post_file(
+        &server,
+        Some(&server.token),
+        Some("http://jiazheng.test"),
+        &[
+            ("dataset", "workers"),
+            ("period", "2023H2"),
+            ("region", "152201"),
+        ],
+        ("workers-id-checksum.csv", &file),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let location = headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(location.starts_with("/submit/"), "{location}");
+    let report = page(&server, &location).await;
+    assert!(report.contains("未通过"), "{report}");
+    assert!(report.contains("id=\"problems\""));
+    assert!(report.contains("身份证号"), "the column is named");
+    for id in ids {
+        assert!(!report.contains(id), "the report shows {id}");
+        assert!(!report.contains(&id[..17]), "the report shows most of {id}");
+    }
+}
+
+/// The browser test: Debian's Chromium, headless, driven by selenium with axe-core inside.
+#[test]
+fn a_browser_drills_down_uploads_and_passes_axe() {
+    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
+        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs the browser and selenium")
+    });
+    assert!(
+        std::env::var("JIAZHENG_AXE").is_ok(),
+        "JIAZHENG_AXE is not set: run the tests with scripts/test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let jiazheng = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiazheng"));
+        cmd.env_remove("JIAZHENG_LAKE")
+            .env_remove("JIAZHENG_ID_HMAC_KEY");
+        cmd
+    };
+    let (mut server, addr) = support::serve(jiazheng(), lake.to_str().unwrap());
+    let out = jiazheng()
+        .args(["keys", "issue", "--lake"])
+        .arg(&lake)
+        .args(["--region", "152201", "--role", "submitter"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    // The good file: 乌兰浩特市's outlets with three more, each a copy of the first in another
+    // community, so the count the dashboard shows must move by exactly three.
+    let sample =
+        std::fs::read_to_string(repo("sample-data/submissions/2023H2/152201/outlets.csv")).unwrap();
+    let mut lines: Vec<String> = sample.lines().map(str::to_string).collect();
+    let first: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    for n in 1..=3 {
+        let mut row = first.clone();
+        row[0] = format!("152201-W9{n:02}");
+        lines.push(row.join(","));
+    }
+    let good_rows = lines.len() - 1;
+    let good = dir.path().join("outlets-more.csv");
+    std::fs::write(&good, lines.join("\n") + "\n").unwrap();
+
+    let artifacts = std::env::var("JIAZHENG_ARTIFACTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo("artifacts"))
+        .join("browser");
+    let run = Command::new(&python)
+        .arg(repo("tests/browser/pages.py"))
+        .arg(format!("http://{addr}"))
+        .arg(&token)
+        .arg(repo("tests/fixtures/bad/outlets-mode.csv"))
+        .arg(&good)
+        .arg(good_rows.to_string())
+        .arg(&artifacts)
+        .current_dir(dir.path())
+        // The Rust toolchain's library path is not the browser's.
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("browser test passed"), "{stdout}");
+    println!("{stdout}");
+    for shot in [
+        "03-xingan",
+        "05-ulanhot",
+        "10-report-rejected",
+        "12-ulanhot-after",
+    ] {
+        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}");
+    }
+}
