@@ -75,6 +75,7 @@ def measure(driver, name):
     nav["page"] = name
     measured.append(nav)
     assert nav["bytes"] < PAGE_LIMIT, f"{name} is {nav['bytes']} bytes"
+    assert nav["server"] is not None, f"{name} has no Server-Timing"
     return nav
 
 
@@ -294,11 +295,14 @@ def main():
         plain.quit()
     with open(os.path.join(ARTIFACTS, "pages.json"), "w", encoding="utf-8") as f:
         json.dump(measured, f, ensure_ascii=False, indent=1)
-    for m in measured:
-        print(
-            f"{m['page']:<24} {m['bytes']:>7} B  {m['transferred']:>7} B on the wire  "
-            f"server {m['server']} ms  axe {m.get('axe_rules_passed', '-')}  {m['url']}"
-        )
+    lines = [
+        f"{m['page']:<24} {m['bytes']:>7} B  {m['transferred']:>6} B on the wire  "
+        f"server {m['server']:>6.1f} ms  axe rules passed {m.get('axe_rules_passed', '-'):>3}  {m['url']}"
+        for m in measured
+    ]
+    with open(os.path.join(ARTIFACTS, "pages.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
     print("browser test passed")
 
 
