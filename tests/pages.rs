@@ -370,3 +370,26 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}");
     }
 }
+
+#[tokio::test]
+async fn the_status_page_counts_by_area_above_a_league_and_lists_counties_below() {
+    let server = Server::with_samples().await;
+    // Inner Mongolia: one row per league, counting its counties that reported each dataset.
+    let province = page(&server, "/status?region=150000&period=2023H2").await;
+    let row = &province[province.find(">兴安盟</a></th>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let cells: Vec<&str> = row
+        .split("<td class=\"n\">")
+        .skip(1)
+        .map(|c| &c[..c.find("</td>").unwrap()])
+        .collect();
+    // Six counties; enterprises and outlets from all six, nothing else yet, none complete.
+    assert_eq!(cells, ["6", "6", "6", "0", "0", "0", "0", "0"], "{row}");
+    assert!(province.contains("/status?period=2023H2&amp;region=152200"));
+    // 兴安盟: every county with its files, each linking to its report.
+    let league = page(&server, "/status?region=152200&period=2023H2").await;
+    let row = &league[league.find(">乌兰浩特市</a></th>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert_eq!(row.matches("href=\"/submit/").count(), 2, "{row}");
+    assert_eq!(row.matches("未报送").count(), 4, "{row}");
+}

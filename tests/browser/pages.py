@@ -146,6 +146,12 @@ def drop(driver, path):
     )
 
 
+def pick(driver, region):
+    """Chooses a region in the page's own period-and-region form and shows it."""
+    Select(driver.find_element(By.NAME, "region")).select_by_value(region)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.pick button"))
+
+
 def choose(driver, dataset, period, region):
     Select(driver.find_element(By.NAME, "dataset")).select_by_value(dataset)
     Select(driver.find_element(By.NAME, "period")).select_by_value(period)
@@ -205,11 +211,20 @@ def citizen(driver):
     visit(driver, "06-ulanhot-english")
     click(driver, driver.find_element(By.LINK_TEXT, "中文"))
 
+    # Down to a street: streets have no areas within, and county-only indicators say so.
+    follow(driver, "爱国街道")
+    assert "爱国街道" in h1(driver), h1(driver)
+    assert not driver.find_elements(By.ID, "children")
+    assert "只发布到" in driver.find_element(By.ID, "value-key_contact_enterprises").text
+    visit(driver, "06a-street")
+
     # Who has reported: pick Inner Mongolia, then 兴安盟, with the page's own form.
     click(driver, driver.find_element(By.LINK_TEXT, "报送情况"))
-    for code in ["150000", "152200"]:
-        Select(driver.find_element(By.NAME, "region")).select_by_value(code)
-        click(driver, driver.find_element(By.CSS_SELECTOR, "form.pick button"))
+    pick(driver, "150000")
+    assert "内蒙古自治区" in h1(driver), h1(driver)
+    assert "兴安盟" in driver.find_element(By.TAG_NAME, "table").text
+    visit(driver, "07a-status-inner-mongolia")
+    pick(driver, "152200")
     assert "兴安盟" in h1(driver), h1(driver)
     assert "乌兰浩特市" in driver.find_element(By.TAG_NAME, "table").text
     visit(driver, "07-status-xingan")

@@ -16,7 +16,7 @@ pub struct Bar {
 pub struct Chart<'a> {
     /// Unique on the page: the SVG's title and description hang off it.
     pub id: &'a str,
-    pub title: &'a str,
+    pub title: String,
     /// What the chart shows, for people who cannot see it.
     pub description: String,
     pub unit: Unit,
@@ -64,9 +64,9 @@ impl Chart<'_> {
                     line.axis x1=(LABEL_WIDTH) x2=(LABEL_WIDTH) y1=(TOP - 4.0) y2=(height - 6.0) {}
                     @for (i, bar) in self.bars.iter().enumerate() {
                         @let y = TOP + row * i as f64;
-                        text x=(LABEL_WIDTH - 6.0) y=(format!("{:.0}", y + row * 0.65)) text-anchor="end" { (short(&bar.label)) }
+                        text.l x=(LABEL_WIDTH - 6.0) y=(format!("{:.0}", y + row * 0.65)) { (short(&bar.label)) }
                         @if let Some(v) = bar.value {
-                            rect.bar x=(LABEL_WIDTH) y=(format!("{:.0}", y + 2.0)) width=(format!("{:.1}", x(v) - LABEL_WIDTH)) height=(format!("{:.0}", row - 5.0)) {}
+                            rect x=(LABEL_WIDTH) y=(format!("{:.0}", y + 2.0)) width=(format!("{:.1}", x(v) - LABEL_WIDTH)) height=(format!("{:.0}", row - 5.0)) {}
                             text x=(format!("{:.1}", x(v) + 4.0)) y=(format!("{:.0}", y + row * 0.65)) { (figures::value(self.unit, v)) }
                         } @else {
                             text x=(LABEL_WIDTH + 4.0) y=(format!("{:.0}", y + row * 0.65)) { "—" }
@@ -102,7 +102,7 @@ mod tests {
     fn bars_scale_to_the_plot_and_the_target_line_sits_at_its_value() {
         let chart = Chart {
             id: "c",
-            title: "覆盖率",
+            title: "覆盖率".into(),
             description: "test".into(),
             unit: Unit::Percent,
             bars: vec![

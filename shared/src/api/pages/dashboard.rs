@@ -110,19 +110,19 @@ pub async fn page(
         Some(level) => Values::of(read(level).await?),
         None => Values(Vec::new()),
     };
-    let charted = match chart_level(region) {
+    // Coverage is drawn by county (for a province or league: one more read); the rest by
+    // the areas within.
+    let counties = match chart_level(region) {
         Some(level) if Some(level) != child_level => Some((level, Values::of(read(level).await?))),
-        Some(level) => Some((level, Values(Vec::new()))),
-        None => None,
+        _ => None,
     };
-    let charted = charted.map(|(level, values)| {
-        let values = if values.0.is_empty() {
-            &children
-        } else {
-            &values
-        };
-        charts(lang, &tree, region, &own, level, values)
-    });
+    let by_county = match (&counties, chart_level(region)) {
+        (Some((level, values)), _) => Some((*level, values)),
+        (None, Some(level)) => Some((level, &children)),
+        (None, None) => None,
+    };
+    let by_child = child_level.map(|level| (level, &children));
+    let charted = charts(lang, &tree, region, &own, by_county, by_child);
 
     let period_text = period.to_string();
     let code = region.code();
@@ -146,7 +146,7 @@ pub async fn page(
         h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
         (picker(lang, "/", &tree, region, &period_text, &periods))
         (indicator_table(lang, region, &period_text, &own))
-        @if let Some(charts) = charted { (charts) }
+        (charted)
         @if let Some(level) = child_level {
             (child_table(lang, &tree, region, &period_text, level, &children, sort, descending))
         }
@@ -316,21 +316,25 @@ fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
     }
 }
 
+/// Values of one level inside the region, for a chart.
+type Series<'v> = Option<(Level, &'v Values)>;
+
 fn charts(
     lang: Lang,
     tree: &RegionTree,
     region: &Region,
     own: &Values,
-    level: Level,
-    values: &Values,
+    by_county: Series<'_>,
+    by_child: Series<'_>,
 ) -> Markup {
-    let units = tree.within(region, level);
-    let by_unit = |id: &'static str| -> Option<Chart<'static>> {
+    let bars_of = |id: &'static str, series: Series<'_>| -> Option<(Level, Chart<'static>)> {
+        let (level, values) = series?;
         let indicator = by_id(id)?;
         if level > indicator.finest_level() {
             return None;
         }
-        let mut bars: Vec<Bar> = units
+        let mut bars: Vec<Bar> = tree
+            .within(region, level)
             .iter()
             .map(|u| Bar {
                 label: u.name.clone(),
@@ -347,21 +351,27 @@ fn charts(
                 target_label(lang, indicator, t.target_value()),
             )
         });
-        Some(Chart {
-            id,
-            title: "",
-            description: String::new(),
-            unit: indicator.unit,
-            bars,
-            reference,
-        })
+        Some((
+            level,
+            Chart {
+                id,
+                title: String::new(),
+                description: String::new(),
+                unit: indicator.unit,
+                bars,
+                reference,
+            },
+        ))
     };
-    let of_level = figures::level(lang, level);
-    let coverage = by_unit(COVERAGE).map(|mut c| {
-        c.title = lang.t("各地社区家政网点覆盖率", "Outlet coverage by area");
+    let coverage = bars_of(COVERAGE, by_county).map(|(level, mut c)| {
+        c.title = format!(
+            "{} · {}",
+            lang.t("社区家政网点覆盖率", "Outlet coverage"),
+            figures::level(lang, level)
+        );
         c.description = format!(
             "{}{}",
-            of_level,
+            figures::level(lang, level),
             lang.t(
                 "的网点覆盖率，虚线为目标。",
                 ": outlet coverage; the dashed line is the target."
@@ -369,11 +379,15 @@ fn charts(
         );
         c
     });
-    let credentials = by_unit(CREDENTIALS).map(|mut c| {
-        c.title = lang.t("各地持证上门率", "Credential rate by area");
+    let credentials = bars_of(CREDENTIALS, by_child).map(|(level, mut c)| {
+        c.title = format!(
+            "{} · {}",
+            lang.t("持证上门率", "Credential rate"),
+            figures::level(lang, level)
+        );
         c.description = format!(
             "{}{}",
-            of_level,
+            figures::level(lang, level),
             lang.t(
                 "的持证上门率，虚线为目标。",
                 ": credential rate; the dashed line is the target."
@@ -383,7 +397,9 @@ fn charts(
     });
     let modes = by_id(BY_MODE).map(|indicator| Chart {
         id: BY_MODE,
-        title: lang.t("按进驻方式分的网点数", "Outlets by way of entering"),
+        title: lang
+            .t("按进驻方式分的网点数", "Outlets by way of entering")
+            .to_string(),
         description: format!(
             "{}{}",
             region.name,

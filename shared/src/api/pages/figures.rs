@@ -49,7 +49,7 @@ pub fn cell(lang: Lang, indicator: &Indicator, row: Option<&Row>) -> Markup {
             html! { span.muted title=(lang.t("涉及人数过少，不予公开", "Too few people to publish")) { (lang.t("不公开", "withheld")) } }
         }
         Some(Row { value: Some(v), .. }) => html! { (value(indicator.unit, *v)) },
-        _ => html! { span.muted aria-label=(lang.t("无数据", "no data")) { "—" } },
+        _ => html! { "—" },
     }
 }
 

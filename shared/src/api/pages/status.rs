@@ -13,9 +13,9 @@ use crate::api::{ApiError, AppState, Stamp};
 use crate::datasets;
 use crate::indicators::snapshot;
 use crate::lake::names;
-use crate::regions::{COUNTRY_CODE, Level};
+use crate::regions::{COUNTRY_CODE, Level, Region, RegionTree};
 use crate::report::Status;
-use crate::reporting::{self, DatasetStatus, SubmissionRef};
+use crate::reporting::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use crate::submissions;
 
 #[derive(Deserialize)]
@@ -75,29 +75,10 @@ pub async fn page(
                 strong { (complete) " / " (counties.len()) }
                 " (" (format!("{:.1}%", complete as f64 / counties.len() as f64 * 100.0)) ")"
             }
-            div.scroll {
-                table {
-                    caption { (lang.t("各旗县（市、区）各数据集的最新报送", "The latest file of each dataset from each county")) }
-                    thead {
-                        tr {
-                            th scope="col" { (lang.t("旗县（市、区）", "County")) }
-                            @for d in datasets::ALL { th scope="col" { (lang.t(d.zh, d.en)) } }
-                            th scope="col" { (lang.t("是否齐全", "Complete")) }
-                        }
-                    }
-                    tbody {
-                        @for county in &counties {
-                            tr {
-                                th scope="row" { a href=(link(lang, "/", &[("period", &period), ("region", &county.code)])) { (county.name) } }
-                                @for d in &county.datasets { td { (cell(lang, d)) } }
-                                td {
-                                    @if county.complete { span.met { "✓ " (lang.t("齐全", "complete")) } }
-                                    @else { span.unmet { (lang.t("缺 ", "missing ")) (county.missing.len()) } }
-                                }
-                            }
-                        }
-                    }
-                }
+            @if region.level < Level::City {
+                (by_area(lang, &tree, region, &period, &counties))
+            } @else {
+                (by_county(lang, &period, &counties))
             }
         }
         p { (lang.t("同样的数据：", "The same data: ")) a href=(link(Lang::Zh, "/v1/reports/status", &params)) { "JSON" } }
@@ -115,6 +96,77 @@ pub async fn page(
         Html(frame.render(body).into_string()),
     )
         .into_response())
+}
+
+/// A province or the country: hundreds of counties, so one row per area within, counting the
+/// counties that have reported each dataset; each area opens its own page.
+fn by_area(
+    lang: Lang,
+    tree: &RegionTree,
+    region: &Region,
+    period: &str,
+    counties: &[CountyStatus],
+) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                caption { (lang.t("各地已报送的旗县（市、区）数", "Counties that have reported, by area")) }
+                thead {
+                    tr {
+                        th scope="col" { (lang.t("地区", "Area")) }
+                        th.n scope="col" { (lang.t("旗县（市、区）数", "Counties")) }
+                        @for d in datasets::ALL { th.n scope="col" { (lang.t(d.zh, d.en)) } }
+                        th.n scope="col" { (lang.t("全部齐全", "Complete")) }
+                    }
+                }
+                tbody {
+                    @for area in tree.children(region) {
+                        @let within: Vec<&CountyStatus> = counties.iter().filter(|c| c.code.starts_with(&area.prefix)).collect();
+                        @if !within.is_empty() {
+                            tr {
+                                th scope="row" { a href=(link(lang, "/status", &[("period", period), ("region", &area.code())])) { (area.name) } }
+                                td.n { (within.len()) }
+                                @for d in datasets::ALL {
+                                    td.n { (within.iter().filter(|c| c.datasets.iter().any(|x| x.dataset == d.name && x.current.is_some())).count()) }
+                                }
+                                td.n { (within.iter().filter(|c| c.complete).count()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A league or a county: every county with the latest file of each dataset.
+fn by_county(lang: Lang, period: &str, counties: &[CountyStatus]) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                caption { (lang.t("各旗县（市、区）各数据集的最新报送", "The latest file of each dataset from each county")) }
+                thead {
+                    tr {
+                        th scope="col" { (lang.t("旗县（市、区）", "County")) }
+                        @for d in datasets::ALL { th scope="col" { (lang.t(d.zh, d.en)) } }
+                        th scope="col" { (lang.t("是否齐全", "Complete")) }
+                    }
+                }
+                tbody {
+                    @for county in counties {
+                        tr {
+                            th scope="row" { a href=(link(lang, "/", &[("period", period), ("region", &county.code)])) { (county.name) } }
+                            @for d in &county.datasets { td { (cell(lang, d)) } }
+                            td {
+                                @if county.complete { span.met { "✓ " (lang.t("齐全", "complete")) } }
+                                @else { span.unmet { (lang.t("缺 ", "missing ")) (county.missing.len()) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One county's one dataset: the current file and, if a later one was rejected, that too.

@@ -194,18 +194,26 @@ fn submitter_page(
 ) -> Markup {
     let region = tree.resolve(&key.region);
     let name = region.map_or(key.region.clone(), |r| r.name.clone());
-    // A league's key may submit for the league or for any of its counties.
+    // A key may submit for its region or any region inside it down to the counties; the
+    // list stays short: a national key lists the provinces, a province its leagues and
+    // counties, a league its counties.
     let submitting: Vec<(String, String)> = region
         .map(|r| {
-            let mut all = vec![(r.code(), r.name.clone())];
-            if r.level < Level::County {
-                all.extend(
-                    reporting_counties(tree, r)
-                        .into_iter()
-                        .map(|c| (c.code(), c.name.clone())),
-                );
+            let mut all = vec![r];
+            match r.level {
+                Level::Country => all.extend(tree.children(r)),
+                Level::Province => {
+                    for city in tree.children(r) {
+                        all.push(city);
+                        all.extend(reporting_counties(tree, city));
+                    }
+                }
+                Level::City => all.extend(reporting_counties(tree, r)),
+                _ => {}
             }
-            all
+            all.into_iter()
+                .map(|r| (r.code(), r.name.clone()))
+                .collect()
         })
         .unwrap_or_default();
     let (periods, ended) = periods(published);
