@@ -258,6 +258,18 @@ pub async fn query_many(
     within: &Region,
     level: Level,
 ) -> Result<Option<ReadMany>, LakeError> {
+    query_levels(lake, indicators, period, within, &[level]).await
+}
+
+/// [`query_many`] at several levels at once (a page shows a region, the areas within and the
+/// counties): still one scan; rows carry their level.
+pub async fn query_levels(
+    lake: &Lake,
+    indicators: &[&str],
+    period: Period,
+    within: &Region,
+    levels: &[Level],
+) -> Result<Option<ReadMany>, LakeError> {
     let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
     let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
         return Ok(None);
@@ -281,7 +293,7 @@ pub async fn query_many(
                     false,
                 )
                 .and(col("indicator").in_list(wanted, false))
-                .and(col("level").eq(lit(level.as_str())))
+                .and(col("level").in_list(levels.iter().map(|l| lit(l.as_str())).collect(), false))
                 .and(col("prefix").like(lit(format!("{}%", within.prefix)))),
         )?
         .select_columns(&COLUMNS)?

@@ -3,6 +3,7 @@
 //! each indicator means.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -33,26 +34,31 @@ const COVERAGE: &str = "outlet_coverage";
 const BY_MODE: &str = "outlets_by_mode";
 const CREDENTIALS: &str = "credential_rate";
 
-/// The values of one read, by indicator and region.
-struct Values(Vec<(String, Row)>);
+/// The values of one read, by indicator and region code (with any breakdown rows).
+struct Values(HashMap<(String, String), Vec<Row>>);
 
 impl Values {
     fn of(read: Option<ReadMany>) -> Values {
-        Values(read.map(|r| r.rows).unwrap_or_default())
+        let mut by_key: HashMap<(String, String), Vec<Row>> = HashMap::new();
+        for (indicator, row) in read.map(|r| r.rows).unwrap_or_default() {
+            by_key
+                .entry((indicator, row.region.clone()))
+                .or_default()
+                .push(row);
+        }
+        Values(by_key)
     }
 
-    fn get<'v>(&'v self, indicator: &'v str, region: &'v str) -> impl Iterator<Item = &'v Row> {
+    fn get(&self, indicator: &str, region: &str) -> &[Row] {
         self.0
-            .iter()
-            .filter(move |(i, r)| i == indicator && r.region == region)
-            .map(|(_, r)| r)
+            .get(&(indicator.to_string(), region.to_string()))
+            .map_or(&[], Vec::as_slice)
     }
 
     fn one(&self, indicator: &str, region: &str) -> Option<&Row> {
-        self.0
+        self.get(indicator, region)
             .iter()
-            .find(|(i, r)| i == indicator && r.region == region && r.breakdown.is_none())
-            .map(|(_, r)| r)
+            .find(|r| r.breakdown.is_none())
     }
 }
 
@@ -63,14 +69,6 @@ fn chart_level(region: &Region) -> Option<Level> {
         Level::Province | Level::City => Some(Level::County),
         other => other.child().filter(|l| Level::PUBLISHED.contains(l)),
     }
-}
-
-fn published_at(level: Level) -> Vec<&'static str> {
-    CATALOGUE
-        .iter()
-        .filter(|i| level <= i.finest_level())
-        .map(|i| i.id)
-        .collect()
 }
 
 pub async fn page(
@@ -91,38 +89,31 @@ pub async fn page(
         .map_err(fail)?;
     let lake = state.lake();
     let periods = snapshot::periods(lake).await.map_err(|e| fail(e.into()))?;
-    let read = |level: Level| {
-        let ids = published_at(level);
-        async move {
-            snapshot::query_many(lake, &ids, period, region, level)
-                .await
-                .map_err(|e| fail(e.into()))
-        }
-    };
-    let own = read(region.level).await?;
-    let version = own.as_ref().map_or(-1, |r| r.version);
-    let own = Values::of(own);
     let child_level = region
         .level
         .child()
         .filter(|l| Level::PUBLISHED.contains(l));
-    let children = match child_level {
-        Some(level) => Values::of(read(level).await?),
-        None => Values(Vec::new()),
-    };
-    // Coverage is drawn by county (for a province or league: one more read); the rest by
-    // the areas within.
-    let counties = match chart_level(region) {
-        Some(level) if Some(level) != child_level => Some((level, Values::of(read(level).await?))),
-        _ => None,
-    };
-    let by_county = match (&counties, chart_level(region)) {
-        (Some((level, values)), _) => Some((*level, values)),
-        (None, Some(level)) => Some((level, &children)),
-        (None, None) => None,
-    };
-    let by_child = child_level.map(|level| (level, &children));
-    let charted = charts(lang, &tree, region, &own, by_county, by_child);
+    // The region, the areas within and (for a province or league) the counties the coverage
+    // chart is drawn by: one scan of the snapshot. Codes differ across levels, so one lookup
+    // by indicator and code serves them all.
+    let levels: Vec<Level> = [Some(region.level), child_level, chart_level(region)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
+    let read = snapshot::query_levels(lake, &ids, period, region, &levels)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let version = read.as_ref().map_or(-1, |r| r.version);
+    let values = Values::of(read);
+    let charted = charts(
+        lang,
+        &tree,
+        region,
+        &values,
+        chart_level(region),
+        child_level,
+    );
 
     let period_text = period.to_string();
     let code = region.code();
@@ -145,10 +136,10 @@ pub async fn page(
         (crumbs(lang, &tree, region, &period_text))
         h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
         (picker(lang, "/", &tree, region, &period_text, &periods))
-        (indicator_table(lang, region, &period_text, &own))
+        (indicator_table(lang, region, &period_text, &values))
         (charted)
         @if let Some(level) = child_level {
-            (child_table(lang, &tree, region, &period_text, level, &children, sort, descending))
+            (child_table(lang, &tree, region, &period_text, level, &values, sort, descending))
         }
         (downloads(lang, region, &period_text, child_level))
         (definitions(lang))
@@ -287,7 +278,7 @@ fn indicator_table(lang: Lang, region: &Region, period: &str, own: &Values) -> M
                             }
                             td { (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", period), ("region", &code)])) }
                         }
-                        @for part in own.get(indicator.id, &code).filter(|r| r.breakdown.is_some()) {
+                        @for part in own.get(indicator.id, &code).iter().filter(|r| r.breakdown.is_some()) {
                             tr.sub {
                                 th scope="row" { (breakdown_label(lang, indicator, part.breakdown.as_deref().unwrap_or(""))) }
                                 td.n { (figures::cell(lang, indicator, Some(part))) }
@@ -316,19 +307,16 @@ fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
     }
 }
 
-/// Values of one level inside the region, for a chart.
-type Series<'v> = Option<(Level, &'v Values)>;
-
 fn charts(
     lang: Lang,
     tree: &RegionTree,
     region: &Region,
-    own: &Values,
-    by_county: Series<'_>,
-    by_child: Series<'_>,
+    values: &Values,
+    by_county: Option<Level>,
+    by_child: Option<Level>,
 ) -> Markup {
-    let bars_of = |id: &'static str, series: Series<'_>| -> Option<(Level, Chart<'static>)> {
-        let (level, values) = series?;
+    let bars_of = |id: &'static str, level: Option<Level>| -> Option<(Level, Chart<'static>)> {
+        let level = level?;
         let indicator = by_id(id)?;
         if level > indicator.finest_level() {
             return None;
@@ -414,8 +402,9 @@ fn charts(
             .into_iter()
             .map(|mode| Bar {
                 label: breakdown_label(lang, indicator, mode),
-                value: own
+                value: values
                     .get(BY_MODE, &region.code())
+                    .iter()
                     .find(|r| r.breakdown.as_deref() == Some(mode))
                     .and_then(|r| r.value),
             })
