@@ -16,6 +16,7 @@ use super::{Frame, Lang, PageError, REVALIDATE, Section, figures, link};
 use crate::api::{ApiError, AppState, Stamp};
 use crate::indicators::snapshot::{self, ReadMany, Row};
 use crate::indicators::{CATALOGUE, Indicator, by_id};
+use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region, RegionTree};
 
 #[derive(Deserialize)]
@@ -136,7 +137,7 @@ pub async fn page(
         (crumbs(lang, &tree, region, &period_text))
         h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
         (picker(lang, "/", &tree, region, &period_text, &periods))
-        (indicator_table(lang, region, &period_text, &values))
+        (indicator_table(lang, region, period, &values))
         (charted)
         @if let Some(level) = child_level {
             (child_table(lang, &tree, region, &period_text, level, &values, sort, descending))
@@ -244,13 +245,14 @@ fn formats(path: &str, params: &[(&str, &str)]) -> Markup {
     }
 }
 
-fn indicator_table(lang: Lang, region: &Region, period: &str, own: &Values) -> Markup {
+fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) -> Markup {
     let code = region.code();
+    let text = period.to_string();
     html! {
         h2 id="indicators" { (lang.t("指标", "Indicators")) }
         div.scroll {
             table {
-                caption { (region.name) " · " (period_label(lang, period)) }
+                caption { (region.name) " · " (period_label(lang, &text)) }
                 thead {
                     tr {
                         th scope="col" { (lang.t("指标", "Indicator")) }
@@ -272,11 +274,15 @@ fn indicator_table(lang: Lang, region: &Region, period: &str, own: &Values) -> M
                                 td colspan="4" { span.muted { (lang.t("只发布到", "Published down to ")) (figures::level(lang, indicator.finest_level())) } }
                             } @else {
                                 td.n { (figures::cell(lang, indicator, row)) }
-                                td.n { @if let Some(t) = row.and_then(|r| r.target) { (figures::value(indicator.unit, t)) } @else { span.muted { "—" } } }
-                                td { (figures::met(lang, row.and_then(|r| r.met))) }
+                                @if let Some(row) = row {
+                                    td.n { (figures::target(lang, indicator.unit, row)) }
+                                    td { (figures::met(lang, row, period)) }
+                                } @else {
+                                    td.n { span.muted { "—" } } td { span.muted { "—" } }
+                                }
                                 td.n { @if let Some(c) = row.and_then(|r| r.change) { (figures::change(lang, indicator.unit, c)) } @else { span.muted { "—" } } }
                             }
-                            td { (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", period), ("region", &code)])) }
+                            td { (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", &text), ("region", &code)])) }
                         }
                         @for part in own.get(indicator.id, &code).iter().filter(|r| r.breakdown.is_some()) {
                             tr.sub {

@@ -5,6 +5,7 @@ use maud::{Markup, html};
 use super::Lang;
 use crate::indicators::snapshot::Row;
 use crate::indicators::{Indicator, Unit};
+use crate::periods::Period;
 use crate::regions::Level;
 
 /// A value in its unit: `1,234`, `92.3%`, `4.5/100`.
@@ -53,10 +54,42 @@ pub fn cell(lang: Lang, indicator: &Indicator, row: Option<&Row>) -> Markup {
     }
 }
 
-/// Met or not, in words and colour (never colour alone).
-pub fn met(lang: Lang, met: Option<bool>) -> Markup {
-    match met {
+/// A target with its deadline: `100.0%（2025年底前）`.
+pub fn target(lang: Lang, unit: Unit, row: &Row) -> Markup {
+    let Some(target) = row.target else {
+        return html! { span.muted { "—" } };
+    };
+    let by = row
+        .target_deadline
+        .as_deref()
+        .and_then(|d| d.parse::<Period>().ok());
+    html! {
+        (value(unit, target))
+        @if let Some(by) = by {
+            br;
+            span.muted {
+                @match (lang, by.half) {
+                    (Lang::Zh, 1) => { (by.year) "年6月底前" }
+                    (Lang::Zh, _) => { (by.year) "年底前" }
+                    (Lang::En, 1) => { "by mid-" (by.year) }
+                    (Lang::En, _) => { "by end-" (by.year) }
+                }
+            }
+        }
+    }
+}
+
+/// Met or not, in words and colour (never colour alone); a target whose deadline is still
+/// ahead is "not yet" met rather than missed.
+pub fn met(lang: Lang, row: &Row, period: Period) -> Markup {
+    let ahead = row
+        .target_deadline
+        .as_deref()
+        .and_then(|d| d.parse::<Period>().ok())
+        .is_some_and(|by| by > period);
+    match row.met {
         Some(true) => html! { span.met { "✓ " (lang.t("达标", "met")) } },
+        Some(false) if ahead => html! { span.muted { "… " (lang.t("尚未达标", "not yet met")) } },
         Some(false) => html! { span.unmet { "✗ " (lang.t("未达标", "not met")) } },
         None => html! { span.muted { "—" } },
     }
@@ -91,5 +124,32 @@ mod tests {
         assert_eq!(change(Lang::Zh, Unit::Percent, 2.04), "+2.0 个百分点");
         assert_eq!(change(Lang::En, Unit::Count, -1200.0), "-1,200");
         assert_eq!(change(Lang::En, Unit::Count, 0.0), "0");
+    }
+
+    #[test]
+    fn a_target_due_later_is_not_yet_met_rather_than_missed() {
+        let row = Row {
+            region: "152201".into(),
+            name: "乌兰浩特市".into(),
+            level: Level::County,
+            breakdown: None,
+            value: Some(80.3),
+            numerator: None,
+            denominator: None,
+            target: Some(100.0),
+            target_deadline: Some("2025H2".into()),
+            met: Some(false),
+            gap: Some(19.7),
+            change: None,
+            suppressed: false,
+            submissions: Vec::new(),
+        };
+        let at = |p: &str| met(Lang::Zh, &row, p.parse().unwrap()).into_string();
+        assert!(at("2023H2").contains("尚未达标"));
+        assert!(at("2026H1").contains("未达标") && !at("2026H1").contains("尚未"));
+        let zh = target(Lang::Zh, Unit::Percent, &row).into_string();
+        assert!(zh.starts_with("100.0%") && zh.contains("2025年底前"), "{zh}");
+        let en = target(Lang::En, Unit::Percent, &row).into_string();
+        assert!(en.contains("by end-2025"), "{en}");
     }
 }
