@@ -56,3 +56,53 @@ async fn indicator_request_through_api_gateway() {
         "application/problem+json"
     );
 }
+
+#[tokio::test]
+async fn pages_through_api_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+    let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[7; 32]).unwrap()));
+    samples::load(&ingestor, &samples::checkout_dir())
+        .await
+        .unwrap();
+    let state = api::AppState::new(ingestor);
+
+    let response = call(
+        state.clone(),
+        include_str!("../events/apigw-v2-dashboard.json"),
+    )
+    .await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(
+        response["headers"]["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let body = response["body"].as_str().unwrap();
+    assert!(body.contains("<h1>兴安盟"), "{body}");
+    assert!(body.contains("乌兰浩特市"));
+
+    // The sign-in form, posted through API Gateway: a wrong key is refused, a right one sets
+    // a Secure cookie (API Gateway forwards https).
+    let sign_in = include_str!("../events/apigw-v2-sign-in.json");
+    let response = call(state.clone(), &sign_in.replace("TOKEN", "jz_wrong")).await;
+    assert_eq!(response["statusCode"], 401, "{response}");
+    let tree = shared::regions::stored::load(&lake, shared::regions::stored::Scope::Published)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let (token, _) = shared::keys::issue(
+        &lake,
+        tree.get("152201").unwrap(),
+        shared::keys::Role::Submitter,
+    )
+    .await
+    .unwrap();
+    let response = call(state, &sign_in.replace("TOKEN", &token)).await;
+    assert_eq!(response["statusCode"], 303, "{response}");
+    let cookies = response["cookies"].to_string() + &response["headers"].to_string();
+    assert!(
+        cookies.contains("HttpOnly") && cookies.contains("Secure"),
+        "{response}"
+    );
+}

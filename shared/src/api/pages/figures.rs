@@ -148,7 +148,10 @@ mod tests {
         assert!(at("2023H2").contains("尚未达标"));
         assert!(at("2026H1").contains("未达标") && !at("2026H1").contains("尚未"));
         let zh = target(Lang::Zh, Unit::Percent, &row).into_string();
-        assert!(zh.starts_with("100.0%") && zh.contains("2025年底前"), "{zh}");
+        assert!(
+            zh.starts_with("100.0%") && zh.contains("2025年底前"),
+            "{zh}"
+        );
         let en = target(Lang::En, Unit::Percent, &row).into_string();
         assert!(en.contains("by end-2025"), "{en}");
     }
