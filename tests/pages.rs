@@ -9,6 +9,7 @@ use std::process::Command;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use shared::keys::{self, Role};
+use shared::lake::names;
 use support::{Server, repo};
 
 /// Pages must stay small enough for a slow county connection.
@@ -211,7 +212,7 @@ async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
 
 #[tokio::test]
 async fn a_county_key_cannot_upload_for_another_county_from_the_pages() {
-    let server = Server::with_regions().await;
+    let server = Server::with_samples().await;
     let tree = server.tree().await;
     let (ulanhot, _) = keys::issue(&server.lake, tree.get("152201").unwrap(), Role::Submitter)
         .await
@@ -222,7 +223,16 @@ async fn a_county_key_cannot_upload_for_another_county_from_the_pages() {
         ("period", "2023H2"),
         ("region", "152202"),
     ];
-    let before = server.table_version("outlets").await;
+    let tables = [names::dataset("outlets"), names::SUBMISSIONS.to_string()];
+    let mut before = Vec::new();
+    for table in &tables {
+        before.push(
+            server
+                .table_version(table)
+                .await
+                .expect("the samples are in"),
+        );
+    }
     let (status, _, body) = post_file(
         &server,
         Some(&ulanhot),
@@ -250,7 +260,9 @@ async fn a_county_key_cannot_upload_for_another_county_from_the_pages() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(server.table_version("outlets").await, before);
+    for (table, version) in tables.iter().zip(before) {
+        assert_eq!(server.table_version(table).await, Some(version), "{table}");
+    }
 }
 
 #[tokio::test]
@@ -392,4 +404,67 @@ async fn the_status_page_counts_by_area_above_a_league_and_lists_counties_below(
     let row = &row[..row.find("</tr>").unwrap()];
     assert_eq!(row.matches("href=\"/submit/").count(), 2, "{row}");
     assert_eq!(row.matches("未报送").count(), 4, "{row}");
+}
+
+#[tokio::test]
+async fn pages_answer_errors_as_pages() {
+    let server = Server::with_samples().await;
+    for (path, status, text) in [
+        ("/?region=999999", StatusCode::NOT_FOUND, "没有找到"),
+        ("/?period=2023H3", StatusCode::BAD_REQUEST, "请求有误"),
+        ("/status?region=abc", StatusCode::NOT_FOUND, "没有找到"),
+        ("/submit/0000000000", StatusCode::NOT_FOUND, "没有找到"),
+        (
+            "/?region=999999&lang=en",
+            StatusCode::NOT_FOUND,
+            "Not found",
+        ),
+    ] {
+        let (got, headers, body) = server
+            .raw(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(got, status, "{path}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(String::from_utf8(body).unwrap().contains(text), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_by_the_page_before_anything_is_stored() {
+    let server = Server::with_regions().await;
+    let ingestor = shared::ingest::Ingestor::new(
+        server.lake.clone(),
+        Some(shared::privacy::Pseudonymizer::new(&[42; 32]).unwrap()),
+    );
+    let small = shared::api::router(shared::api::AppState::new(ingestor).with_upload_limit(4096));
+    let file = std::fs::read(repo("sample-data/submissions/2023H2/152201/outlets.csv")).unwrap();
+    assert!(file.len() > 4096);
+    let (content_type, body) = form(
+        &[
+            ("dataset", "outlets"),
+            ("period", "2023H2"),
+            ("region", "152201"),
+        ],
+        ("outlets.csv", &file),
+    );
+    let request = Request::post("/submit/upload")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::COOKIE, format!("jz_key={}", server.token))
+        .body(Body::from(body))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(small, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("文件过大"));
+    assert_eq!(server.table_version(&names::dataset("outlets")).await, None);
+    assert_eq!(server.table_version(names::SUBMISSIONS).await, None);
 }
