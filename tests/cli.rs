@@ -4,16 +4,8 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
-use support::repo;
-
-fn jiazheng() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiazheng"));
-    cmd.env_remove("JIAZHENG_LAKE")
-        .env_remove("JIAZHENG_ID_HMAC_KEY");
-    cmd
-}
+use support::{jiazheng, repo};
 
 /// A plain HTTP/1.1 GET, so the test needs no client library.
 fn http_get(addr: &str, path: &str) -> (u16, serde_json::Value) {

@@ -112,23 +112,10 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
     let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let jiazheng = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiazheng"));
-        cmd.env_remove("JIAZHENG_LAKE")
-            .env_remove("JIAZHENG_ID_HMAC_KEY");
-        cmd
-    };
-    let (mut server, addr) = support::serve(jiazheng(), lake.to_str().unwrap());
+    let (mut server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
     let base = format!("http://{addr}");
     let key = |region: &str, role: &str| {
-        let out = jiazheng()
-            .args(["keys", "issue", "--lake"])
-            .arg(&lake)
-            .args(["--region", region, "--role", role])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        support::issue_key(support::jiazheng(), lake.to_str().unwrap(), region, role)
     };
     let analyst = key("15", "analyst");
     let submitter = key("1522", "submitter");

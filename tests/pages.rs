@@ -15,18 +15,21 @@ use support::{Server, repo};
 /// Pages must stay small enough for a slow county connection.
 const PAGE_LIMIT: usize = 100 * 1024;
 
+fn assert_html(headers: &axum::http::HeaderMap, path: &str) {
+    let content_type = headers[header::CONTENT_TYPE].to_str().unwrap();
+    assert!(
+        content_type.starts_with("text/html"),
+        "{path}: {content_type}"
+    );
+}
+
+/// A page that must answer 200 with HTML, its timing, under the size limit.
 async fn page(server: &Server, path: &str) -> String {
     let (status, headers, body) = server
         .raw(Request::get(path).body(Body::empty()).unwrap())
         .await;
     assert_eq!(status, StatusCode::OK, "{path}");
-    assert!(
-        headers[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"),
-        "{path}"
-    );
+    assert_html(&headers, path);
     assert!(headers.contains_key("server-timing"), "{path}");
     assert!(body.len() < PAGE_LIMIT, "{path} is {} bytes", body.len());
     String::from_utf8(body).unwrap()
@@ -314,21 +317,13 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
     );
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let jiazheng = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiazheng"));
-        cmd.env_remove("JIAZHENG_LAKE")
-            .env_remove("JIAZHENG_ID_HMAC_KEY");
-        cmd
-    };
-    let (mut server, addr) = support::serve(jiazheng(), lake.to_str().unwrap());
-    let out = jiazheng()
-        .args(["keys", "issue", "--lake"])
-        .arg(&lake)
-        .args(["--region", "152201", "--role", "submitter"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (mut server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
+    let token = support::issue_key(
+        support::jiazheng(),
+        lake.to_str().unwrap(),
+        "152201",
+        "submitter",
+    );
 
     // The good file: 乌兰浩特市's outlets with three more, each a copy of the first in another
     // community, so the count the dashboard shows must move by exactly three.
@@ -424,13 +419,7 @@ async fn pages_answer_errors_as_pages() {
             .raw(Request::get(path).body(Body::empty()).unwrap())
             .await;
         assert_eq!(got, status, "{path}");
-        assert!(
-            headers[header::CONTENT_TYPE]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html"),
-            "{path}"
-        );
+        assert_html(&headers, path);
         assert!(String::from_utf8(body).unwrap().contains(text), "{path}");
     }
 }

@@ -209,18 +209,7 @@ fn serve(moto: &Moto) -> (Process, String) {
 }
 
 fn issue_key(moto: &Moto, region: &str) -> String {
-    let out = moto
-        .jiazheng()
-        .args(["keys", "issue", "--lake", LAKE, "--region", region])
-        .args(["--role", "submitter"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    support::issue_key(moto.jiazheng(), LAKE, region, "submitter")
 }
 
 /// One function binary under the Runtime API emulator of `cargo lambda watch`.

@@ -21,6 +21,35 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// The `jiazheng` command, free of any lake or ID key this shell may have set.
+pub fn jiazheng() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jiazheng"));
+    cmd.env_remove("JIAZHENG_LAKE")
+        .env_remove("JIAZHENG_ID_HMAC_KEY");
+    cmd
+}
+
+/// Issues a key with `jiazheng keys issue` (from a prepared command) and returns its token.
+pub fn issue_key(
+    mut jiazheng: std::process::Command,
+    lake: &str,
+    region: &str,
+    role: &str,
+) -> String {
+    let out = jiazheng
+        .args([
+            "keys", "issue", "--lake", lake, "--region", region, "--role", role,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Starts `jiazheng serve --addr 127.0.0.1:0 --lake LAKE` from a prepared command (its
 /// environment set) and returns it with the address it printed (`127.0.0.1:port`), once it
 /// answers.

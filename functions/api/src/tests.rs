@@ -18,15 +18,20 @@ async fn call(state: api::AppState, payload: &str) -> serde_json::Value {
     serde_json::to_value(response).unwrap()
 }
 
-#[tokio::test]
-async fn indicator_request_through_api_gateway() {
+/// A temporary lake with the sample data, and the API's state on it.
+async fn with_samples() -> (tempfile::TempDir, Lake, api::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let ingestor = Ingestor::new(lake, Some(Pseudonymizer::new(&[7; 32]).unwrap()));
+    let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[7; 32]).unwrap()));
     samples::load(&ingestor, &samples::checkout_dir())
         .await
         .unwrap();
-    let state = api::AppState::new(ingestor);
+    (dir, lake, api::AppState::new(ingestor))
+}
+
+#[tokio::test]
+async fn indicator_request_through_api_gateway() {
+    let (_dir, _, state) = with_samples().await;
 
     let response = call(
         state.clone(),
@@ -59,13 +64,7 @@ async fn indicator_request_through_api_gateway() {
 
 #[tokio::test]
 async fn pages_through_api_gateway() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[7; 32]).unwrap()));
-    samples::load(&ingestor, &samples::checkout_dir())
-        .await
-        .unwrap();
-    let state = api::AppState::new(ingestor);
+    let (_dir, lake, state) = with_samples().await;
 
     let response = call(
         state.clone(),

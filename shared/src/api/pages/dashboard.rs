@@ -12,12 +12,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{Bar, Chart};
-use super::{Frame, Lang, PageError, REVALIDATE, Section, figures, link};
-use crate::api::{ApiError, AppState, Stamp};
+use super::{Frame, Lang, PageError, Place, REVALIDATE, Section, figures, link};
+use crate::api::{AppState, Stamp};
 use crate::indicators::snapshot::{self, ReadMany, Row};
 use crate::indicators::{CATALOGUE, Indicator, by_id};
 use crate::periods::Period;
-use crate::regions::{COUNTRY_CODE, Level, Region, RegionTree};
+use crate::regions::{Level, Region, RegionTree};
 
 #[derive(Deserialize)]
 pub struct DashboardQuery {
@@ -77,19 +77,11 @@ pub async fn page(
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
-    let tree = state.regions().await.map_err(fail)?;
-    let code = q.region.clone().unwrap_or_else(|| COUNTRY_CODE.to_string());
-    let region = tree
-        .resolve(&code)
-        .filter(|r| Level::PUBLISHED.contains(&r.level))
-        .ok_or_else(|| fail(ApiError::UnknownRegion(code.clone())))?;
-    let period = state
-        .period_or_latest(q.period.as_deref())
-        .await
-        .map_err(fail)?;
+    let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
+    let (tree, region) = (&place.tree, &place.region);
+    let period = place.period;
     let lake = state.lake();
-    let periods = snapshot::periods(lake).await.map_err(|e| fail(e.into()))?;
+    let periods = snapshot::periods(lake).await.map_err(lang.fail())?;
     let child_level = region
         .level
         .child()
@@ -104,12 +96,12 @@ pub async fn page(
     let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
     let read = snapshot::query_levels(lake, &ids, period, region, &levels)
         .await
-        .map_err(|e| fail(e.into()))?;
+        .map_err(lang.fail())?;
     let version = read.as_ref().map_or(-1, |r| r.version);
     let values = Values::of(read);
     let charted = charts(
         lang,
-        &tree,
+        tree,
         region,
         &values,
         chart_level(region),
@@ -134,13 +126,13 @@ pub async fn page(
         params: &params,
     };
     let body = html! {
-        (crumbs(lang, &tree, region, &period_text))
+        (crumbs(lang, tree, region, &period_text))
         h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
-        (picker(lang, "/", &tree, region, &period_text, &periods))
+        (picker(lang, "/", tree, region, &period_text, &periods))
         (indicator_table(lang, region, period, &values))
         (charted)
         @if let Some(level) = child_level {
-            (child_table(lang, &tree, region, &period_text, level, &values, sort, descending))
+            (child_table(lang, tree, region, &period_text, level, &values, sort, descending))
         }
         (downloads(lang, region, &period_text, child_level))
         (definitions(lang))
@@ -148,7 +140,7 @@ pub async fn page(
     let stamp = Stamp(format!(
         "page-{}.snapshot-{version}.regions-{}",
         env!("CARGO_PKG_VERSION"),
-        tree.version
+        place.tree.version
     ));
     Ok((
         Extension(stamp),
@@ -321,7 +313,7 @@ fn charts(
     by_county: Option<Level>,
     by_child: Option<Level>,
 ) -> Markup {
-    let bars_of = |id: &'static str, level: Option<Level>| -> Option<(Level, Chart<'static>)> {
+    let bars_of = |id: &'static str, level: Option<Level>| -> Option<Chart<'static>> {
         let level = level?;
         let indicator = by_id(id)?;
         if level > indicator.finest_level() {
@@ -345,63 +337,27 @@ fn charts(
                 target_label(lang, indicator, t.target_value()),
             )
         });
-        Some((
-            level,
-            Chart {
-                id,
-                title: String::new(),
-                description: String::new(),
-                unit: indicator.unit,
-                bars,
-                reference,
-            },
-        ))
+        // Titled from the catalogue, so the chart says what the table says.
+        let name = figures::name(lang, indicator);
+        let of_level = figures::level(lang, level);
+        Some(Chart {
+            id,
+            title: format!("{name} · {of_level}"),
+            description: format!(
+                "{of_level}: {name}{}",
+                lang.t("，虚线为目标。", "; the dashed line is the target.")
+            ),
+            unit: indicator.unit,
+            bars,
+            reference,
+        })
     };
-    let coverage = bars_of(COVERAGE, by_county).map(|(level, mut c)| {
-        c.title = format!(
-            "{} · {}",
-            lang.t("社区家政网点覆盖率", "Outlet coverage"),
-            figures::level(lang, level)
-        );
-        c.description = format!(
-            "{}{}",
-            figures::level(lang, level),
-            lang.t(
-                "的网点覆盖率，虚线为目标。",
-                ": outlet coverage; the dashed line is the target."
-            )
-        );
-        c
-    });
-    let credentials = bars_of(CREDENTIALS, by_child).map(|(level, mut c)| {
-        c.title = format!(
-            "{} · {}",
-            lang.t("持证上门率", "Credential rate"),
-            figures::level(lang, level)
-        );
-        c.description = format!(
-            "{}{}",
-            figures::level(lang, level),
-            lang.t(
-                "的持证上门率，虚线为目标。",
-                ": credential rate; the dashed line is the target."
-            )
-        );
-        c
-    });
+    let coverage = bars_of(COVERAGE, by_county);
+    let credentials = bars_of(CREDENTIALS, by_child);
     let modes = by_id(BY_MODE).map(|indicator| Chart {
         id: BY_MODE,
-        title: lang
-            .t("按进驻方式分的网点数", "Outlets by way of entering")
-            .to_string(),
-        description: format!(
-            "{}{}",
-            region.name,
-            lang.t(
-                "的网点数按进驻方式分。",
-                ": outlets by way of entering the community."
-            )
-        ),
+        title: figures::name(lang, indicator).to_string(),
+        description: format!("{}: {}", region.name, figures::name(lang, indicator)),
         unit: indicator.unit,
         bars: indicator
             .breakdown_values()

@@ -19,7 +19,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Regions};
+use crate::periods::Period;
+use crate::regions::{COUNTRY_CODE, Level, Region};
 
 /// The page routes; uploads take the same body limit as the API's.
 pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
@@ -75,6 +77,14 @@ impl Lang {
 
     fn html_lang(self) -> &'static str {
         self.t("zh-CN", "en")
+    }
+
+    /// Turns any error the API knows into an error page in this language.
+    fn fail<E: Into<ApiError>>(self) -> impl Fn(E) -> PageError + Copy {
+        move |error| PageError {
+            error: error.into(),
+            lang: self,
+        }
     }
 
     fn other(self) -> Lang {
@@ -217,6 +227,38 @@ impl IntoResponse for PageError {
             p { a href=(link(lang, "/", &[])) { (lang.t("返回首页", "Back to the dashboard")) } }
         });
         (status, Html(body.into_string())).into_response()
+    }
+}
+
+/// What a public page is about: a region of the published tree (the country unless asked)
+/// and a period (the latest published unless asked).
+struct Place {
+    tree: Regions,
+    region: Region,
+    period: Period,
+}
+
+impl Place {
+    async fn find(
+        state: &AppState,
+        lang: Lang,
+        region: Option<&str>,
+        period: Option<&str>,
+    ) -> Result<Place, PageError> {
+        let fail = lang.fail::<ApiError>();
+        let tree = state.regions().await.map_err(fail)?;
+        let code = region.unwrap_or(COUNTRY_CODE);
+        let region = tree
+            .resolve(code)
+            .filter(|r| Level::PUBLISHED.contains(&r.level))
+            .cloned()
+            .ok_or_else(|| fail(ApiError::UnknownRegion(code.to_string())))?;
+        let period = state.period_or_latest(period).await.map_err(fail)?;
+        Ok(Place {
+            tree,
+            region,
+            period,
+        })
     }
 }
 

@@ -8,12 +8,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::{crumbs, period_label, picker};
-use super::{Frame, Lang, PageError, REVALIDATE, Section, link};
-use crate::api::{ApiError, AppState, Stamp};
+use super::{Frame, Lang, PageError, Place, REVALIDATE, Section, link};
+use crate::api::{AppState, Stamp};
 use crate::datasets;
 use crate::indicators::snapshot;
 use crate::lake::names;
-use crate::regions::{COUNTRY_CODE, Level, Region, RegionTree};
+use crate::regions::{Level, Region, RegionTree};
 use crate::report::Status;
 use crate::reporting::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use crate::submissions;
@@ -30,28 +30,19 @@ pub async fn page(
     Query(q): Query<StatusQuery>,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
-    let tree = state.regions().await.map_err(fail)?;
-    let code = q.region.clone().unwrap_or_else(|| COUNTRY_CODE.to_string());
-    let region = tree
-        .resolve(&code)
-        .filter(|r| Level::PUBLISHED.contains(&r.level))
-        .ok_or_else(|| fail(ApiError::UnknownRegion(code.clone())))?;
-    let period = state
-        .period_or_latest(q.period.as_deref())
-        .await
-        .map_err(fail)?
-        .to_string();
+    let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
+    let (tree, region) = (&place.tree, &place.region);
+    let period = place.period.to_string();
     let lake = state.lake();
-    let periods = snapshot::periods(lake).await.map_err(|e| fail(e.into()))?;
+    let periods = snapshot::periods(lake).await.map_err(lang.fail())?;
     // The log says who reported; the snapshot which periods can be picked.
     let versions = lake
         .versions(&[names::SUBMISSIONS, names::INDICATOR_VALUES])
         .await
-        .map_err(|e| fail(e.into()))?;
+        .map_err(lang.fail())?;
     let version = |table: &str| versions.get(table).copied().unwrap_or(-1);
-    let log = submissions::all(lake).await.map_err(|e| fail(e.into()))?;
-    let counties = reporting::status(&log, &tree, &period, region);
+    let log = submissions::all(lake).await.map_err(lang.fail())?;
+    let counties = reporting::status(&log, tree, &period, region);
     let complete = counties.iter().filter(|c| c.complete).count();
 
     let code = region.code();
@@ -64,9 +55,9 @@ pub async fn page(
         params: &params,
     };
     let body = html! {
-        (crumbs(lang, &tree, region, &period))
+        (crumbs(lang, tree, region, &period))
         h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, &period)) } }
-        (picker(lang, "/status", &tree, region, &period, &periods))
+        (picker(lang, "/status", tree, region, &period, &periods))
         @if counties.is_empty() {
             p { (lang.t("数据按旗县（市、区）报送；请选择县级或以上地区。", "Data are reported by banners and counties: choose a county or a larger area.")) }
         } @else {
@@ -76,7 +67,7 @@ pub async fn page(
                 " (" (format!("{:.1}%", complete as f64 / counties.len() as f64 * 100.0)) ")"
             }
             @if region.level < Level::City {
-                (by_area(lang, &tree, region, &period, &counties))
+                (by_area(lang, tree, region, &period, &counties))
             } @else {
                 (by_county(lang, &period, &counties))
             }
@@ -88,7 +79,7 @@ pub async fn page(
         env!("CARGO_PKG_VERSION"),
         version(names::SUBMISSIONS),
         version(names::INDICATOR_VALUES),
-        tree.version
+        place.tree.version
     ));
     Ok((
         Extension(stamp),

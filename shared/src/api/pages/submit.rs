@@ -97,17 +97,14 @@ pub async fn home(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
-    let Some(key) = signed_in(&state, &headers).await.map_err(fail)? else {
+    let Some(key) = signed_in(&state, &headers).await.map_err(lang.fail())? else {
         return Ok(private(StatusCode::OK, sign_in_page(lang, None)));
     };
-    let tree = state.regions().await.map_err(fail)?;
-    let log = submissions::all(state.lake())
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let tree = state.regions().await.map_err(lang.fail())?;
+    let log = submissions::all(state.lake()).await.map_err(lang.fail())?;
     let published = crate::indicators::snapshot::periods(state.lake())
         .await
-        .map_err(|e| fail(e.into()))?;
+        .map_err(lang.fail())?;
     Ok(private(
         StatusCode::OK,
         submitter_page(lang, &key, &tree, &log, &published),
@@ -140,8 +137,8 @@ pub async fn sign_in(
     Form(form): Form<SignIn>,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
-    same_origin(&headers).map_err(fail)?;
+    let fail = lang.fail::<ApiError>();
+    same_origin(&headers).map_err(lang.fail())?;
     let token = form.key.trim();
     let valid = keys::verify(state.lake(), token)
         .await
@@ -377,23 +374,25 @@ pub async fn upload(
     multipart: Multipart,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
-    same_origin(&headers).map_err(fail)?;
+    let fail = lang.fail::<ApiError>();
+    same_origin(&headers).map_err(lang.fail())?;
     // The key is checked before the body is read.
     let key = signed_in(&state, &headers)
         .await
-        .map_err(fail)?
+        .map_err(lang.fail())?
         .ok_or_else(|| fail(ApiError::Unauthorized("sign in first".into())))?;
-    let form = fields(multipart, state.upload_limit).await.map_err(fail)?;
+    let form = fields(multipart, state.upload_limit)
+        .await
+        .map_err(lang.fail())?;
     let (file_name, bytes) = form
         .file
         .filter(|(_, b)| !b.is_empty())
         .ok_or_else(|| fail(ApiError::BadSubmission("no file was chosen".into())))?;
-    let tree = state.regions().await.map_err(fail)?;
+    let tree = state.regions().await.map_err(lang.fail())?;
     let target = tree
         .resolve(&form.region)
         .ok_or_else(|| fail(ApiError::UnknownRegion(form.region.clone())))?;
-    auth::may_submit(&key, target).map_err(fail)?;
+    auth::may_submit(&key, target).map_err(lang.fail())?;
     let upload = Upload {
         dataset: form.dataset,
         period: form.period,
@@ -404,7 +403,7 @@ pub async fn upload(
         .ingestor
         .submit_bytes(&upload, bytes)
         .await
-        .map_err(|e| fail(e.into()))?;
+        .map_err(lang.fail())?;
     let mut params = vec![];
     if outcome.duplicate {
         params.push(("duplicate", "1"));
@@ -430,20 +429,18 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
-    let fail = |e: ApiError| PageError { error: e, lang };
+    let fail = lang.fail::<ApiError>();
     let report = state
         .ingestor
         .report(&id)
         .await
-        .map_err(|e| fail(e.into()))?
+        .map_err(lang.fail())?
         .ok_or_else(|| fail(ApiError::UnknownSubmission(id.clone())))?;
-    let log = submissions::all(state.lake())
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let log = submissions::all(state.lake()).await.map_err(lang.fail())?;
     let decided = submissions::latest(&log)
         .into_iter()
         .find(|(s, _)| s.submission_id == id);
-    let tree = state.regions().await.map_err(fail)?;
+    let tree = state.regions().await.map_err(lang.fail())?;
     let page = report_page(
         lang,
         &report,
