@@ -98,12 +98,11 @@ impl AppState {
         period: Option<&str>,
     ) -> Result<crate::periods::Period, ApiError> {
         match period {
-            Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.to_string())),
-            None => crate::indicators::snapshot::periods(self.lake())
-                .await?
-                .last()
-                .and_then(|p| p.parse().ok())
-                .ok_or(ApiError::NothingPublished),
+            Some(p) => period_or_latest(Some(p), &[]),
+            None => period_or_latest(
+                None,
+                &crate::indicators::snapshot::periods(self.lake()).await?,
+            ),
         }
     }
 
@@ -129,6 +128,20 @@ impl AppState {
         let tree = Arc::new(tree);
         *self.regions.write().await = Some((version, tree.clone()));
         Ok(Regions { tree, version })
+    }
+}
+
+/// The period asked for, or else the latest of the published ones (oldest first).
+fn period_or_latest(
+    period: Option<&str>,
+    published: &[String],
+) -> Result<crate::periods::Period, ApiError> {
+    match period {
+        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.to_string())),
+        None => published
+            .last()
+            .and_then(|p| p.parse().ok())
+            .ok_or(ApiError::NothingPublished),
     }
 }
 

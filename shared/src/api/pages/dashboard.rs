@@ -81,7 +81,7 @@ pub async fn page(
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period;
     let lake = state.lake();
-    let periods = snapshot::periods(lake).await.map_err(lang.fail())?;
+    let periods = &place.periods;
     let child_level = region
         .level
         .child()
@@ -128,7 +128,7 @@ pub async fn page(
     let body = html! {
         (crumbs(lang, tree, region, &period_text))
         h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
-        (picker(lang, "/", tree, region, &period_text, &periods))
+        (picker(lang, "/", tree, region, &period_text, periods))
         (indicator_table(lang, region, period, &values))
         (charted)
         @if let Some(level) = child_level {

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{ApiError, AppState, Regions};
+use crate::indicators::snapshot;
 use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region};
 
@@ -236,6 +237,8 @@ struct Place {
     tree: Regions,
     region: Region,
     period: Period,
+    /// The periods with published values, oldest first, for the period picker.
+    periods: Vec<String>,
 }
 
 impl Place {
@@ -253,11 +256,13 @@ impl Place {
             .filter(|r| Level::PUBLISHED.contains(&r.level))
             .cloned()
             .ok_or_else(|| fail(ApiError::UnknownRegion(code.to_string())))?;
-        let period = state.period_or_latest(period).await.map_err(fail)?;
+        let periods = snapshot::periods(state.lake()).await.map_err(lang.fail())?;
+        let period = super::period_or_latest(period, &periods).map_err(fail)?;
         Ok(Place {
             tree,
             region,
             period,
+            periods,
         })
     }
 }

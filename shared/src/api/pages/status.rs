@@ -11,7 +11,6 @@ use super::dashboard::{crumbs, period_label, picker};
 use super::{Frame, Lang, PageError, Place, REVALIDATE, Section, link};
 use crate::api::{AppState, Stamp};
 use crate::datasets;
-use crate::indicators::snapshot;
 use crate::lake::names;
 use crate::regions::{Level, Region, RegionTree};
 use crate::report::Status;
@@ -34,7 +33,7 @@ pub async fn page(
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period.to_string();
     let lake = state.lake();
-    let periods = snapshot::periods(lake).await.map_err(lang.fail())?;
+    let periods = &place.periods;
     // The log says who reported; the snapshot which periods can be picked.
     let versions = lake
         .versions(&[names::SUBMISSIONS, names::INDICATOR_VALUES])
@@ -57,7 +56,7 @@ pub async fn page(
     let body = html! {
         (crumbs(lang, tree, region, &period))
         h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, &period)) } }
-        (picker(lang, "/status", tree, region, &period, &periods))
+        (picker(lang, "/status", tree, region, &period, periods))
         @if counties.is_empty() {
             p { (lang.t("数据按旗县（市、区）报送；请选择县级或以上地区。", "Data are reported by banners and counties: choose a county or a larger area.")) }
         } @else {

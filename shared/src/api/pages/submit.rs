@@ -55,9 +55,14 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    if host.is_some() && origin_host == host {
+    // The host the browser used: a proxy in front (CloudFront) says it in X-Forwarded-Host.
+    let mut ours = ["x-forwarded-host", "host"]
+        .into_iter()
+        .filter_map(|h| headers.get(h)?.to_str().ok());
+    if let Some(origin_host) = origin_host
+        && ours.any(|h| h == origin_host)
+    {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -157,13 +162,17 @@ pub async fn sign_in(
     Ok(response)
 }
 
-pub async fn sign_out(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+pub async fn sign_out(
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
+    same_origin(&headers).map_err(lang.fail())?;
     let mut response = Redirect::to(&link(lang, "/submit", &[])).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cookie(&headers, "", 0));
-    response
+    Ok(response)
 }
 
 /// The periods a file can be for: every half-year since reporting began up to the last one
@@ -348,7 +357,13 @@ async fn fields(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiErr
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "file" => {
-                let file_name = field.file_name().unwrap_or("upload").to_string();
+                // Some browsers send the whole path the file was picked from.
+                let file_name = field
+                    .file_name()
+                    .and_then(|n| n.rsplit(['/', '\\']).next())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("upload")
+                    .to_string();
                 let bytes = field.bytes().await.map_err(too_large)?;
                 fields.file = Some((file_name, bytes));
             }
