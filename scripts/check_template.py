@@ -85,6 +85,11 @@ def main(path, binaries):
     ]
     if not api_events:
         problems.append("no function serves the HTTP API")
+    # The dashboard is "/": a greedy /{proxy+} alone leaves it unrouted.
+    routed = {str(e.get("Properties", {}).get("Path")) for e in api_events}
+    for path in ["/", "/{proxy+}"]:
+        if path not in routed:
+            problems.append(f"the HTTP API must route {path} to the API function")
 
     buckets = by_type("AWS::S3::Bucket")
     if len(buckets) != 1:

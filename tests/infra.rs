@@ -77,6 +77,7 @@ fn the_checks_catch_what_cfn_lint_does_not() {
         ("Default: arm64", "Default: x86_64", "Architecture"),
         ("Binary: ingest", "Binary: injest", "binary 'injest'"),
         ("Method: ANY", "Method: FETCH", "HTTP method"),
+        ("Path: /\n", "Path: /home\n", "must route / "),
         (
             "BuildMethod: rust-cargolambda",
             "BuildMethod: makefile",
