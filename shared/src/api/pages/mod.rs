@@ -6,6 +6,7 @@
 mod charts;
 mod dashboard;
 mod figures;
+mod report;
 mod status;
 mod submit;
 
@@ -36,7 +37,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
             "/submit/upload",
             post(submit::upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/submit/{id}", get(submit::report))
+        .route("/submit/{id}", get(report::page))
         .layer(axum::middleware::from_fn(server_timing))
 }
 
