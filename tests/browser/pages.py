@@ -18,7 +18,7 @@ import tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, TOKEN, BAD, GOOD, GOOD_ROWS, ARTIFACTS = sys.argv[1:7]
@@ -113,10 +113,24 @@ def value_of(driver, indicator):
 
 
 def click(driver, element):
-    """Clicks something that loads a new page, and waits until the old one is gone."""
+    """Clicks something that loads a new page; waits until the old one is gone and the new
+    one has loaded. Chrome reports a node of an unloaded document as stale or, while the new
+    one commits, as "not in the document": both mean gone."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 60).until(staleness_of(old))
+
+    def gone(_):
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 60).until(gone, "the page did not change")
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script("return document.readyState") == "complete",
+        "the new page did not load",
+    )
 
 
 def follow(driver, text):
