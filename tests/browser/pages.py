@@ -173,10 +173,14 @@ def choose(driver, dataset, period, region):
 
 
 def reached_report(driver):
-    """On a report page, loaded (its outcome is the first thing it says)."""
-    return re.search(r"/submit/[0-9a-f]{8,}", driver.current_url) is not None and bool(
-        driver.find_elements(By.ID, "outcome")
-    )
+    """On a report page, loaded (its outcome is the first thing it says). While the script
+    navigates, Chrome may answer for a document on its way out: not there yet."""
+    try:
+        return re.search(r"/submit/[0-9a-f]{8,}", driver.current_url) is not None and bool(
+            driver.find_elements(By.ID, "outcome")
+        )
+    except WebDriverException:
+        return False
 
 
 def citizen(driver):
