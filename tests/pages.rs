@@ -35,6 +35,16 @@ async fn page(server: &Server, path: &str) -> String {
     String::from_utf8(body).unwrap()
 }
 
+/// Every link of a page into the API (`/v1/…`), unescaped.
+fn api_links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/v1/") && *href != "/v1/docs")
+        .map(|href| href.replace("&amp;", "&"))
+        .collect()
+}
+
 /// The text of one table row of the dashboard's indicator table.
 fn indicator_row<'p>(html: &'p str, id: &str) -> &'p str {
     let start = html
@@ -121,6 +131,25 @@ async fn the_dashboard_shows_the_published_values_and_sorts_the_areas() {
         let row = &table[table.find(&format!(">{name}</a></th>")).unwrap()..];
         let row = &row[..row.find("</tr>").unwrap()];
         assert!(row.contains(&format!("{value:.1}%")), "{name}: {row}");
+    }
+    // Every link to the data answers, in the format it names.
+    let links = api_links(&html);
+    assert!(links.len() > 60, "{}", links.len());
+    for link in &links {
+        let (status, headers, _) = server
+            .raw(Request::get(link.as_str()).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        let content_type = headers[header::CONTENT_TYPE].to_str().unwrap();
+        for (format, expected) in [
+            ("format=csv", "text/csv"),
+            ("format=parquet", "application/vnd.apache.parquet"),
+            ("format=json", "application/json"),
+        ] {
+            if link.contains(format) {
+                assert!(content_type.starts_with(expected), "{link}: {content_type}");
+            }
+        }
     }
     // The coverage chart has the target line and one bar per county with a value.
     let chart = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
@@ -211,6 +240,16 @@ async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
     assert_eq!(headers[header::CACHE_CONTROL], "private, no-store");
     let body = String::from_utf8(body).unwrap();
     assert!(body.contains("内蒙古自治区") && body.contains("id=\"upload\""));
+    // A template of every dataset, as Excel and CSV, each one downloadable.
+    let templates = api_links(&body);
+    assert_eq!(
+        templates.len(),
+        2 * shared::datasets::ALL.len(),
+        "{templates:?}"
+    );
+    for link in templates {
+        assert!(!server.get_bytes(&link).await.is_empty(), "{link}");
+    }
 }
 
 #[tokio::test]

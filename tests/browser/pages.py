@@ -17,7 +17,9 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -183,8 +185,19 @@ def reached_report(driver):
         return False
 
 
+def keyboard(driver):
+    """The first Tab reaches the skip link, shown when focused; Enter jumps to the content."""
+    ActionChains(driver).send_keys(Keys.TAB).perform()
+    skip = driver.switch_to.active_element
+    assert skip.text == "跳到正文" and skip.is_displayed(), skip.text
+    assert skip.rect["x"] >= 0, "the skip link stays off screen when focused"
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    assert driver.current_url.endswith("#main"), driver.current_url
+
+
 def citizen(driver):
     driver.get(BASE + "/")
+    keyboard(driver)
     visit(driver, "01-country")
     follow(driver, "内蒙古自治区")
     assert "内蒙古自治区" in h1(driver)
