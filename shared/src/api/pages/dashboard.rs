@@ -89,10 +89,11 @@ pub async fn page(
     // The region, the areas within and (for a province or league) the counties the coverage
     // chart is drawn by: one scan of the snapshot. Codes differ across levels, so one lookup
     // by indicator and code serves them all.
-    let levels: Vec<Level> = [Some(region.level), child_level, chart_level(region)]
+    let mut levels: Vec<Level> = [Some(region.level), child_level, chart_level(region)]
         .into_iter()
         .flatten()
         .collect();
+    levels.dedup();
     let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
     let read = snapshot::query_levels(lake, &ids, period, region, &levels)
         .await
@@ -117,10 +118,9 @@ pub async fn page(
         .chain(q.sort.as_deref().map(|s| ("sort", s)))
         .chain(q.order.as_deref().map(|o| ("order", o)))
         .collect();
-    let title = format!("{} · {}", region.name, period_label(lang, &period_text));
     let frame = Frame {
         lang,
-        title: title.clone(),
+        title: format!("{} · {}", region.name, period_label(lang, &period_text)),
         section: Section::Dashboard,
         path: "/",
         params: &params,
