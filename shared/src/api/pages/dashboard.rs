@@ -5,14 +5,13 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use axum::Extension;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{Bar, Chart};
-use super::{Frame, Lang, PageError, Place, REVALIDATE, Section, figures, link};
+use super::{Frame, Lang, PageError, Place, Section, figures, link, public};
 use crate::api::{AppState, Stamp};
 use crate::indicators::snapshot::{self, ReadMany, Row};
 use crate::indicators::{CATALOGUE, Indicator, by_id};
@@ -142,12 +141,7 @@ pub async fn page(
         env!("CARGO_PKG_VERSION"),
         place.tree.version
     ));
-    Ok((
-        Extension(stamp),
-        [REVALIDATE],
-        Html(frame.render(body).into_string()),
-    )
-        .into_response())
+    Ok(public(stamp, frame.render(body)))
 }
 
 /// `2023H2` as people say it.

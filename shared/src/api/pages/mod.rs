@@ -12,15 +12,15 @@ mod submit;
 
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{ApiError, AppState, Regions};
+use super::{ApiError, AppState, Regions, Stamp};
 use crate::indicators::snapshot;
 use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region};
@@ -268,9 +268,24 @@ impl Place {
     }
 }
 
-/// The `Cache-Control` of pages that depend on who is signed in.
-const PRIVATE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "private, no-store");
+/// A public page: stamped with what it was computed from (the ETag), and revalidated on every
+/// view — a cheap 304 — so a statistician who has just uploaded sees the new figure at once
+/// instead of a minute-old copy.
+fn public(stamp: Stamp, page: Markup) -> Response {
+    (
+        Extension(stamp),
+        [(header::CACHE_CONTROL, "public, no-cache")],
+        Html(page.into_string()),
+    )
+        .into_response()
+}
 
-/// The `Cache-Control` of public pages: anyone may keep them, but must ask (a cheap 304 by
-/// ETag) before showing one again — a statistician who has just uploaded sees the new figure.
-const REVALIDATE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, no-cache");
+/// A page for the signed-in reader only: never stored by a cache.
+fn private(status: StatusCode, page: Markup) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "private, no-store")],
+        Html(page.into_string()),
+    )
+        .into_response()
+}

@@ -9,8 +9,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::period_label;
-use super::submit::{frame, private};
-use super::{Lang, PageError, link};
+use super::submit::frame;
+use super::{Lang, PageError, link, private};
 use crate::api::{ApiError, AppState};
 use crate::datasets;
 use crate::regions::RegionTree;

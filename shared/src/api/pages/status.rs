@@ -1,14 +1,13 @@
 //! `/status`: which counties of a region have reported which datasets for a period, when, and
 //! whether the file was accepted — the page a league's statistician checks before a deadline.
 
-use axum::Extension;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::{crumbs, period_label, picker};
-use super::{Frame, Lang, PageError, Place, REVALIDATE, Section, link};
+use super::{Frame, Lang, PageError, Place, Section, link, public};
 use crate::api::{AppState, Stamp};
 use crate::datasets;
 use crate::lake::names;
@@ -80,12 +79,7 @@ pub async fn page(
         version(names::INDICATOR_VALUES),
         place.tree.version
     ));
-    Ok((
-        Extension(stamp),
-        [REVALIDATE],
-        Html(frame.render(body).into_string()),
-    )
-        .into_response())
+    Ok(public(stamp, frame.render(body)))
 }
 
 /// A province or the country: hundreds of counties, so one row per area within, counting the

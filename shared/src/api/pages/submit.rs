@@ -5,12 +5,12 @@
 use axum::extract::multipart::MultipartError;
 use axum::extract::{Form, Multipart, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::dashboard::period_label;
-use super::{Frame, Lang, PRIVATE, PageError, Section, link};
+use super::{Frame, Lang, PageError, Section, link, private};
 use crate::api::{ApiError, AppState, auth};
 use crate::datasets;
 use crate::ingest::Upload;
@@ -90,11 +90,6 @@ pub(super) fn frame<'a>(lang: Lang, title: String, path: &'a str) -> Frame<'a> {
         path,
         params: &[],
     }
-}
-
-/// A page for the signed-in reader only: never stored by a cache.
-pub(super) fn private(status: StatusCode, page: Markup) -> Response {
-    (status, [PRIVATE], Html(page.into_string())).into_response()
 }
 
 pub async fn home(
