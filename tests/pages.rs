@@ -132,6 +132,10 @@ async fn the_dashboard_shows_the_published_values_and_sorts_the_areas() {
         let row = &row[..row.find("</tr>").unwrap()];
         assert!(row.contains(&format!("{value:.1}%")), "{name}: {row}");
     }
+    // A period with nothing published yet reads as such, and the picker still shows it.
+    let empty = page(&server, "/?region=152200&period=2025H1").await;
+    assert!(empty.contains("<option value=\"2025H1\" selected>"));
+    assert!(indicator_row(&empty, "outlets").contains(">—<"));
     // Every link to the data answers, in the format it names.
     let links = api_links(&html);
     assert!(links.len() > 60, "{}", links.len());

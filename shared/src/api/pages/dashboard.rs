@@ -188,6 +188,10 @@ pub(super) fn picker(
             label {
                 (lang.t("报告期", "Period"))
                 select name="period" {
+                    // A period asked for that has nothing published yet is still the one shown.
+                    @if !periods.iter().any(|p| p == period) {
+                        option value=(period) selected { (period_label(lang, period)) }
+                    }
                     @for p in periods.iter().rev() {
                         option value=(p) selected[p == period] { (period_label(lang, p)) }
                     }
