@@ -112,7 +112,7 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
     let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let (mut server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
+    let (server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
     let base = format!("http://{addr}");
     let key = |region: &str, role: &str| {
         support::issue_key(support::jiazheng(), lake.to_str().unwrap(), region, role)
@@ -120,29 +120,23 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
     let analyst = key("15", "analyst");
     let submitter = key("1522", "submitter");
     let report = dir.path().join("schemathesis");
-    let run = Command::new(&schemathesis)
-        .arg("--config-file")
-        .arg(repo("tests/schemathesis.toml"))
-        .args(["run", &format!("{base}/v1/openapi.json")])
-        .args(["--checks", "all", "--max-examples", "25", "--seed", "1"])
-        // One worker: hypothesis is not thread-safe in the coverage phase (an internal
-        // "AST constructor recursion depth mismatch" error with two).
-        .args(["--workers", "1", "--rate-limit", "40/s", "--no-color"])
-        .arg("--report-dir")
-        .arg(&report)
-        // Its example database stays in the temporary directory, not in the checkout.
-        .current_dir(dir.path())
-        .env("JZ_ANALYST", analyst)
-        .env("JZ_SUBMITTER", submitter)
-        .output()
-        .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "schemathesis failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = support::run_against(
+        server,
+        Command::new(&schemathesis)
+            .arg("--config-file")
+            .arg(repo("tests/schemathesis.toml"))
+            .args(["run", &format!("{base}/v1/openapi.json")])
+            .args(["--checks", "all", "--max-examples", "25", "--seed", "1"])
+            // One worker: hypothesis is not thread-safe in the coverage phase (an internal
+            // "AST constructor recursion depth mismatch" error with two).
+            .args(["--workers", "1", "--rate-limit", "40/s", "--no-color"])
+            .arg("--report-dir")
+            .arg(&report)
+            // Its example database stays in the temporary directory, not in the checkout.
+            .current_dir(dir.path())
+            .env("JZ_ANALYST", analyst)
+            .env("JZ_SUBMITTER", submitter),
+        "schemathesis",
     );
     let operations: usize = shared::api::document()
         .paths

@@ -360,7 +360,7 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
     );
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let (mut server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
+    let (server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());
     let token = support::issue_key(
         support::jiazheng(),
         lake.to_str().unwrap(),
@@ -387,26 +387,20 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| repo("artifacts"))
         .join("browser");
-    let run = Command::new(&python)
-        .arg(repo("tests/browser/pages.py"))
-        .arg(format!("http://{addr}"))
-        .arg(&token)
-        .arg(repo("tests/fixtures/bad/outlets-mode.csv"))
-        .arg(&good)
-        .arg(good_rows.to_string())
-        .arg(&artifacts)
-        .current_dir(dir.path())
-        // The Rust toolchain's library path is not the browser's.
-        .env_remove("LD_LIBRARY_PATH")
-        .output()
-        .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "the browser test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = support::run_against(
+        server,
+        Command::new(&python)
+            .arg(repo("tests/browser/pages.py"))
+            .arg(format!("http://{addr}"))
+            .arg(&token)
+            .arg(repo("tests/fixtures/bad/outlets-mode.csv"))
+            .arg(&good)
+            .arg(good_rows.to_string())
+            .arg(&artifacts)
+            .current_dir(dir.path())
+            // The Rust toolchain's library path is not the browser's.
+            .env_remove("LD_LIBRARY_PATH"),
+        "the browser test",
     );
     assert!(stdout.contains("browser test passed"), "{stdout}");
     println!("{stdout}");

@@ -50,6 +50,25 @@ pub fn issue_key(
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Runs a tool (schemathesis, the browser test) against a served `jiazheng`, stops the
+/// server, and returns the tool's stdout; fails with everything it printed if it failed.
+pub fn run_against(
+    mut server: std::process::Child,
+    tool: &mut std::process::Command,
+    what: &str,
+) -> String {
+    let run = tool.output().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
+
 /// Starts `jiazheng serve --addr 127.0.0.1:0 --lake LAKE` from a prepared command (its
 /// environment set) and returns it with the address it printed (`127.0.0.1:port`), once it
 /// answers.
