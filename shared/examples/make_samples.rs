@@ -211,7 +211,7 @@ fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::er
         1,
         "name",
         text(&"巨".repeat(100_000)),
-        "too_long",
+        "row_too_long",
     )?;
     cell(
         "outlets-outside-region.csv",

@@ -24,3 +24,14 @@ pub mod submissions;
 pub mod templates;
 pub mod uploads;
 pub mod validate;
+
+/// Property tests run this many cases unless `PROPTEST_CASES` says otherwise (a longer run:
+/// `PROPTEST_CASES=100000 cargo test -p shared --lib fuzz`).
+#[cfg(test)]
+pub(crate) fn fuzz_config(cases: u32) -> proptest::test_runner::Config {
+    let mut config = proptest::test_runner::Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = cases;
+    }
+    config
+}

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sheets::Exceeded;
+
 /// How many problems a report lists in full; the summary still counts every one.
 pub const MAX_LISTED: usize = 1000;
 /// Longest cell value a report repeats back.
@@ -25,6 +27,9 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Problem {
     UnreadableFile(String),
+    LegacyXls,
+    Limit(Exceeded),
+    IdNumberOutOfPlace,
     EmptyFile,
     NoHeader,
     MissingColumn,
@@ -58,6 +63,20 @@ impl Problem {
     pub fn code(&self) -> &'static str {
         match self {
             Problem::UnreadableFile(_) => "unreadable_file",
+            Problem::LegacyXls => "legacy_xls",
+            Problem::Limit(limit) => match limit {
+                Exceeded::Rows { .. } => "too_many_rows",
+                Exceeded::Columns { .. } => "too_many_columns",
+                Exceeded::Cell { .. } => "cell_too_long",
+                Exceeded::Row { .. } => "row_too_long",
+                Exceeded::File { .. } => "file_too_large",
+                Exceeded::Unpacked { .. } | Exceeded::Parts { .. } | Exceeded::Strings { .. } => {
+                    "workbook_too_large"
+                }
+                Exceeded::Ratio { .. } => "workbook_compression",
+                Exceeded::Doctype => "workbook_markup",
+            },
+            Problem::IdNumberOutOfPlace => "id_number_out_of_place",
             Problem::EmptyFile => "empty_file",
             Problem::NoHeader => "no_header",
             Problem::MissingColumn => "missing_column",
@@ -101,6 +120,13 @@ impl Problem {
             Problem::UnreadableFile(why) => {
                 format!("无法读取文件，请另存为 CSV 或 XLSX 后重新上传（{why}）")
             }
+            Problem::LegacyXls => {
+                "不接受旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV 后重新上传".into()
+            }
+            Problem::Limit(limit) => format!("文件超出本数据集的上限：{}", limit_zh(limit)),
+            Problem::IdNumberOutOfPlace => {
+                "该单元格含有身份证号；身份证号只能填在“身份证号”列".into()
+            }
             Problem::EmptyFile => "文件中没有数据行".into(),
             Problem::NoHeader => "前 20 行中找不到表头，请使用模板的中文表头".into(),
             Problem::MissingColumn => "缺少必填列".into(),
@@ -143,6 +169,11 @@ impl Problem {
             Problem::UnreadableFile(why) => {
                 format!("The file cannot be read; save it as CSV or XLSX and upload again ({why})")
             }
+            Problem::LegacyXls => "Legacy Excel (.xls) files are not accepted; save the file as .xlsx or CSV in Excel and upload again".into(),
+            Problem::Limit(limit) => {
+                format!("The file goes past this dataset's limit: {limit}")
+            }
+            Problem::IdNumberOutOfPlace => "This cell holds an ID number; ID numbers belong only in the ID number column".into(),
             Problem::EmptyFile => "The file has no data rows".into(),
             Problem::NoHeader => {
                 "No header row among the first 20 rows; use the template's headers".into()
@@ -194,6 +225,22 @@ impl Problem {
             }
             Problem::NoEnterprisesYet => "No enterprises are reported for the period yet, so credit codes were not cross-checked; submit the enterprises first".into(),
         }
+    }
+}
+
+/// A limit in Chinese, as [`Exceeded`] says it in English.
+fn limit_zh(limit: &Exceeded) -> String {
+    match limit {
+        Exceeded::Rows { max } => format!("数据行超过 {max} 行"),
+        Exceeded::Columns { max } => format!("第 {max} 列之后还有内容"),
+        Exceeded::Cell { max } => format!("有单元格超过 {max} 字节"),
+        Exceeded::Row { max } => format!("有一行超过 {max} 字节"),
+        Exceeded::File { max } => format!("文件超过 {max} 字节"),
+        Exceeded::Unpacked { max } => format!("工作簿解压后超过 {max} 字节"),
+        Exceeded::Ratio { max } => format!("工作簿中有部件的压缩比超过 {max}:1"),
+        Exceeded::Parts { max } => format!("工作簿部件超过 {max} 个"),
+        Exceeded::Strings { max } => format!("共享字符串超过 {max} 个"),
+        Exceeded::Doctype => "工作簿含有 DTD 或实体声明".into(),
     }
 }
 
@@ -269,11 +316,13 @@ impl Findings {
             self.summary.truncated = true;
             return;
         }
+        // Whatever column a value came from, an ID number in it is masked here.
+        let masked = |text: &str| crate::identifiers::mask_id_numbers(text).into_owned();
         self.issues.push(Issue {
             row: at.row,
-            column: at.column.map(str::to_string),
+            column: at.column.map(|c| shorten(&masked(c))),
             field: at.field.map(str::to_string),
-            value: at.value.map(shorten),
+            value: at.value.map(|v| shorten(&masked(v))),
             code: problem.code().to_string(),
             severity,
             message_zh: problem.message_zh(),

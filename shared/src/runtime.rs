@@ -13,12 +13,14 @@ pub fn under_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }
 
+/// Logs to standard error, JSON lines under Lambda, every line through the ID-number mask.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "warn,shared=info,ingest=info,api=info,jiazheng=info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| Masked(std::io::stderr()));
     if under_lambda() {
         builder
             .json()
@@ -27,6 +29,23 @@ pub fn init_tracing() {
             .init();
     } else {
         builder.init();
+    }
+}
+
+/// A log writer that masks ID numbers in what it is given. The formatter hands it one whole
+/// event at a time, so a number is never split between two writes.
+pub struct Masked<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(crate::identifiers::mask_id_numbers(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -50,4 +69,24 @@ pub async fn ingestor_from_env(default: Option<&str>) -> Result<Ingestor, StartE
     let lake = Lake::open(&location)?;
     let key = privacy::for_lake(&lake).await?;
     Ok(Ingestor::new(lake, Some(key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn log_lines_are_masked() {
+        let mut out = Masked(Vec::new());
+        write!(
+            out,
+            "rejected file 11010519491231002X.csv of 110105491231002"
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "rejected file 110105************.csv of 110105*********"
+        );
+    }
 }

@@ -214,6 +214,20 @@ impl<'a> Validator<'a> {
                 field: Some(field.name),
                 value: None,
             };
+            if !matches!(field.kind, Kind::IdNumber) && values::holds_id_number(cell) {
+                // An ID number in any other column (swapped columns, a name field) must not
+                // reach the lake; the report shows it masked.
+                self.findings.add(
+                    Problem::IdNumberOutOfPlace,
+                    At {
+                        value: Some(&cell.to_text()),
+                        ..at
+                    },
+                );
+                self.values.push(Value::Null);
+                row_ok = false;
+                continue;
+            }
             if cell.is_blank() {
                 if field.required {
                     self.findings.add(Problem::Required, at);

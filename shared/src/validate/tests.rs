@@ -37,7 +37,7 @@ fn check(dataset: &'static Dataset, text: &str) -> (Checked, usize) {
     })
     .unwrap();
     let mut rows = 0;
-    read_rows(text.as_bytes(), &[], |n, cells| {
+    read_rows(text.as_bytes(), &[], &dataset.limits(), |n, cells| {
         if let Some(b) = v.push(n, cells).unwrap() {
             rows += b.num_rows();
         }
@@ -181,4 +181,176 @@ fn files_without_header_or_rows() {
     assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
     let (checked, _) = check(&ENTERPRISES, "a,b,c\n1,2,3\n");
     assert_eq!(codes(&checked), [(None, "no_header".to_string())]);
+}
+
+#[test]
+fn swapped_columns_never_show_or_store_an_id_number() {
+    let mut rng = Rng::new(5);
+    let rows: Vec<(String, String)> = (0..10)
+        .map(|_| {
+            (
+                id_number(&mut rng, "152201"),
+                credit_code(&mut rng, "152201"),
+            )
+        })
+        .collect();
+    // The ID numbers sit under the enterprise header and the other way round.
+    let mut text =
+        "身份证号,所属企业,服务社区代码,来源,持家政服务证,职业技能等级,商业保险,已体检\n"
+            .to_string();
+    for (id, company) in &rows {
+        text.push_str(&format!(
+            "{company},{id},152201001001,社区居民,是,四级,是,是\n"
+        ));
+    }
+    let (checked, stored) = check(&WORKERS, &text);
+    assert_eq!(stored, 0);
+    assert!(checked.findings.has_errors());
+    let report = serde_json::to_string(&checked.findings.issues).unwrap();
+    for (id, _) in &rows {
+        assert!(!report.contains(id.as_str()), "{id} in {report}");
+        assert!(!report.contains(&id[..17]), "{id} in {report}");
+    }
+    assert!(report.contains("id_number_out_of_place"));
+}
+
+#[test]
+fn an_id_number_in_a_text_or_number_field_is_refused() {
+    let mut rng = Rng::new(6);
+    let id = id_number(&mut rng, "152201");
+    let company = credit_code(&mut rng, "152201");
+    let text = format!(
+        "统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n\
+         {company},张三{id},152201,是,否,否,否\n"
+    );
+    let (checked, stored) = check(&ENTERPRISES, &text);
+    assert_eq!(stored, 0);
+    assert_eq!(
+        codes(&checked),
+        [(Some(2), "id_number_out_of_place".to_string())]
+    );
+    assert_eq!(
+        checked.findings.issues[0].value.as_deref(),
+        Some(format!("张三{}************", &id[..6]).as_str())
+    );
+}
+
+/// Values a county file might hold in any column: the right kinds, the wrong ones, ID numbers
+/// (new and old form) and junk.
+fn any_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::{Just, Strategy};
+    let mut rng = Rng::new(11);
+    let ids: Vec<String> = (0..8).map(|_| id_number(&mut rng, "152201")).collect();
+    let codes: Vec<String> = (0..4).map(|_| credit_code(&mut rng, "152201")).collect();
+    proptest::prop_oneof![
+        proptest::sample::select(ids.clone()),
+        proptest::sample::select(ids).prop_map(|id| format!("张{id}")),
+        Just("150105850315123".to_string()),
+        proptest::sample::select(codes),
+        proptest::sample::select(vec![
+            "152201001001",
+            "152201001201",
+            "152201",
+            "152202",
+            "是",
+            "否",
+            "独营",
+            "嵌入",
+            "社区居民",
+            "四级",
+            "保洁、养老",
+            "2023-06-30",
+            "2024-01-01",
+            "45082",
+            "12",
+            "-3",
+            "1,234.50",
+            "",
+            " ",
+            "=1+2",
+        ])
+        .prop_map(str::to_string),
+        "[\\PC]{0,24}",
+        "[0-9X]{14,19}",
+    ]
+}
+
+/// Checks a file and returns its findings and every batch it produced.
+fn check_all(dataset: &'static Dataset, text: &str) -> (Checked, Vec<RecordBatch>) {
+    let tree = tree();
+    let region = tree.get("152201").unwrap().clone();
+    let key = Pseudonymizer::new(&[9; 32]).unwrap();
+    let mut v = Validator::new(Context {
+        dataset,
+        period: "2023H2".parse().unwrap(),
+        region: &region,
+        regions: &tree,
+        submission_id: "s1",
+        pseudonymizer: Some(&key),
+        enterprises: None,
+    })
+    .unwrap();
+    let mut batches = Vec::new();
+    let _ = read_rows(text.as_bytes(), &[], &dataset.limits(), |n, cells| {
+        if let Some(b) = v.push(n, cells).unwrap() {
+            batches.push(b);
+        }
+    });
+    let mut checked = v.finish().unwrap();
+    batches.extend(checked.last_batch.take());
+    (checked, batches)
+}
+
+fn csv_cell(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(crate::fuzz_config(2000))]
+
+    /// Whatever a file of any dataset holds and wherever, the validator neither panics nor
+    /// lets an ID number into a report or a stored batch.
+    #[test]
+    fn fuzz_validator_never_shows_or_stores_an_id_number(
+        which in 0..crate::datasets::ALL.len(),
+        order in proptest::collection::vec(0usize..20, 0..14),
+        rows in proptest::collection::vec(proptest::collection::vec(any_value(), 0..14), 0..12),
+    ) {
+        let dataset = crate::datasets::ALL[which];
+        let header: Vec<String> = order
+            .iter()
+            .map(|i| dataset.fields.get(*i).map_or("备注".to_string(), |f| f.zh.to_string()))
+            .collect();
+        let mut text = header.join(",") + "\n";
+        for row in &rows {
+            text.push_str(&row.iter().map(|v| csv_cell(v)).collect::<Vec<_>>().join(","));
+            text.push('\n');
+        }
+        let (checked, batches) = check_all(dataset, &text);
+        for issue in &checked.findings.issues {
+            for shown in [&issue.value, &issue.column].into_iter().flatten() {
+                proptest::prop_assert!(
+                    crate::identifiers::find_id_numbers(shown).is_empty(),
+                    "{shown} in a report"
+                );
+            }
+        }
+        for batch in &batches {
+            for column in batch.columns() {
+                let Ok(text) = deltalake::arrow::compute::cast(column, &deltalake::arrow::datatypes::DataType::Utf8) else {
+                    continue;
+                };
+                for value in text.as_string::<i32>().iter().flatten() {
+                    proptest::prop_assert!(
+                        crate::identifiers::find_id_numbers(value).is_empty(),
+                        "{value} stored"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -244,6 +244,15 @@ pub fn read_cents(cell: &Cell) -> Option<i128> {
     Some(whole * 100 + frac)
 }
 
+/// Whether a cell holds an ID number anywhere in its text (a number cell as it prints).
+pub fn holds_id_number(cell: &Cell) -> bool {
+    match cell {
+        Cell::Text(text) => !identifiers::find_id_numbers(text).is_empty(),
+        Cell::Number(n) => !identifiers::find_id_numbers(&format_number(*n)).is_empty(),
+        _ => false,
+    }
+}
+
 /// What the report shows of a cell: never a raw ID number.
 pub fn shown(kind: &Kind, cell: &Cell) -> String {
     match kind {

@@ -8,14 +8,12 @@
 //! the rows of its own earlier attempt.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use futures::TryStreamExt;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::datasets::{self, Dataset, Kind, columns};
@@ -25,10 +23,14 @@ use crate::periods::{BadPeriod, Period};
 use crate::privacy::Pseudonymizer;
 use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region, RegionTree};
-use crate::report::{At, Findings, Problem, Report, Status};
-use crate::sheets;
+use crate::report::{At, Problem, Report, Status};
 use crate::submissions::{self, Submission};
-use crate::validate::{Checked, Context, ValidateError, Validator};
+use crate::validate::ValidateError;
+
+mod job;
+mod receive;
+
+use job::{Job, Parsed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -58,6 +60,10 @@ pub enum IngestError {
     Validate(#[from] ValidateError),
     #[error("the reader thread failed: {0}")]
     Worker(String),
+    #[error("the file is larger than the {max} bytes a {dataset} file may have")]
+    TooLarge { dataset: &'static str, max: u64 },
+    #[error("the upload was cut off: {0}")]
+    Body(String),
 }
 
 /// Where a raw upload lives: `uploads/{dataset}/{period}/{region}/{id}.{ext}`.
@@ -173,77 +179,9 @@ impl Ingestor {
         &self.lake
     }
 
-    /// Stores and processes a file received whole (an HTTP body). Its id is derived from its
-    /// content, so the same bytes for the same dataset, period and region are always the
-    /// same submission.
-    pub async fn submit_bytes(
-        &self,
-        upload: &Upload,
-        bytes: Bytes,
-    ) -> Result<Outcome, IngestError> {
-        let mut hash = Sha256::new();
-        hash.update(&bytes);
-        let key = self.key_for(upload, hash, &bytes).await?;
-        if let Some(outcome) = self.settled(&key).await? {
-            return Ok(outcome);
-        }
-        self.lake.put_object(&key.to_string(), bytes).await?;
-        self.process(&key, &upload.file_name).await
-    }
-
-    /// The same for a file on this machine, streamed: read once to hash it, once to store it,
-    /// never held in memory whole.
-    pub async fn submit_file(
-        &self,
-        upload: &Upload,
-        path: &std::path::Path,
-    ) -> Result<Outcome, IngestError> {
-        let io = |e: std::io::Error| IngestError::File(path.display().to_string(), e.to_string());
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        let mut head = vec![0; 8];
-        let n = file.read(&mut head).map_err(io)?;
-        head.truncate(n);
-        let mut hash = Sha256::new();
-        hash.update(&head);
-        std::io::copy(&mut file, &mut hash).map_err(io)?;
-        let key = self.key_for(upload, hash, &head).await?;
-        if let Some(outcome) = self.settled(&key).await? {
-            return Ok(outcome);
-        }
-        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-        self.lake.put_stream(&key.to_string(), &mut file).await?;
-        self.process(&key, &upload.file_name).await
-    }
-
-    /// Resolves an upload's names and derives its content id from the hash of its bytes.
-    async fn key_for(
-        &self,
-        upload: &Upload,
-        content: Sha256,
-        head: &[u8],
-    ) -> Result<UploadKey, IngestError> {
-        let dataset = datasets::by_name(&upload.dataset)
-            .ok_or_else(|| IngestError::UnknownDataset(upload.dataset.clone()))?;
-        let period: Period = upload.period.parse()?;
-        let (tree, _) = stored::load(&self.lake, Scope::Published)
-            .await?
-            .ok_or(IngestError::NoRegions)?;
-        let region = submitting_region(&tree, &upload.region)?;
-        let mut id = Sha256::new();
-        id.update(format!("{}\n{}\n{}\n", dataset.name, period, region.code()));
-        id.update(content.finalize());
-        Ok(UploadKey {
-            dataset,
-            period,
-            region: region.code(),
-            id: hex::encode(&id.finalize()[..10]),
-            extension: sheets::Format::sniff(head).extension().to_string(),
-        })
-    }
-
     /// The outcome already decided for this upload, if it still stands: a rejected file, or
     /// an accepted one that is still current (re-sending an older file makes it current again).
-    async fn settled(&self, key: &UploadKey) -> Result<Option<Outcome>, IngestError> {
+    pub(crate) async fn settled(&self, key: &UploadKey) -> Result<Option<Outcome>, IngestError> {
         let log = submissions::all(&self.lake).await?;
         let Some((submission, current)) = submissions::latest(&log)
             .into_iter()
@@ -278,6 +216,8 @@ impl Ingestor {
     /// ones for its dataset, period and region. Idempotent: an upload already decided is not
     /// processed again.
     pub async fn process(&self, key: &UploadKey, file_name: &str) -> Result<Outcome, IngestError> {
+        // A file's name is the submitter's text: it may hold an ID number too.
+        let file_name = &*crate::identifiers::mask_id_numbers(file_name);
         if let Some(outcome) = self.settled(key).await? {
             return Ok(outcome);
         }
@@ -327,6 +267,7 @@ impl Ingestor {
             submission_id: key.id.clone(),
             pseudonymizer: self.pseudonymizer.clone(),
             enterprises,
+            size: size as u64,
         };
         let worker = tokio::task::spawn_blocking(move || job.run(reader, tx));
         let mut write_error = None;
@@ -498,92 +439,4 @@ pub fn submitting_region<'t>(tree: &'t RegionTree, code: &str) -> Result<&'t Reg
         return Err(IngestError::RegionLevel(code.to_string()));
     }
     Ok(region)
-}
-
-/// Everything the reader thread owns.
-struct Job {
-    dataset: &'static Dataset,
-    period: Period,
-    region: Region,
-    tree: Arc<RegionTree>,
-    submission_id: String,
-    pseudonymizer: Option<Pseudonymizer>,
-    enterprises: Option<HashSet<String>>,
-}
-
-struct Parsed {
-    checked: Checked,
-    sha256: String,
-}
-
-impl Job {
-    /// Reads and checks the whole file, sending good batches to the writer as they fill.
-    fn run(self, reader: impl Read, tx: mpsc::Sender<RecordBatch>) -> Result<Parsed, IngestError> {
-        let mut validator = Validator::new(Context {
-            dataset: self.dataset,
-            period: self.period,
-            region: &self.region,
-            regions: &self.tree,
-            submission_id: &self.submission_id,
-            pseudonymizer: self.pseudonymizer.as_ref(),
-            enterprises: self.enterprises.as_ref(),
-        })?;
-        let mut hashing = HashingReader {
-            inner: reader,
-            hash: Sha256::new(),
-        };
-        let sheet_names = [self.dataset.name, self.dataset.zh];
-        let mut failure: Option<ValidateError> = None;
-        let read = sheets::read_rows(&mut hashing, &sheet_names, |number, cells| {
-            if failure.is_some() {
-                return;
-            }
-            match validator.push(number, cells) {
-                Ok(Some(batch)) => {
-                    // The writer only stops listening when it failed; its error is reported.
-                    let _ = tx.blocking_send(batch);
-                }
-                Ok(None) => {}
-                Err(e) => failure = Some(e),
-            }
-        });
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        // Read to the end so the hash covers the whole file even if the reader stopped early.
-        std::io::copy(&mut hashing, &mut std::io::sink())
-            .map_err(|e| IngestError::Worker(e.to_string()))?;
-        let mut checked = match read {
-            Ok(_) => validator.finish()?,
-            Err(e) => {
-                let mut findings = Findings::default();
-                findings.add(Problem::UnreadableFile(e.to_string()), At::default());
-                Checked {
-                    findings,
-                    header_row: None,
-                    last_batch: None,
-                }
-            }
-        };
-        if let Some(batch) = checked.last_batch.take() {
-            let _ = tx.blocking_send(batch);
-        }
-        Ok(Parsed {
-            checked,
-            sha256: hex::encode(hashing.hash.finalize()),
-        })
-    }
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
 }

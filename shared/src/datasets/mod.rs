@@ -10,6 +10,9 @@ use std::sync::Arc;
 use deltalake::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
 use serde::Serialize;
 
+pub mod limits;
+pub use limits::Limits;
+
 /// One allowed value of an enumerated field: the English code stored in the lake and the
 /// Chinese label submitters write.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -145,6 +148,10 @@ pub struct Dataset {
     pub openness: Openness,
     /// Sums that must hold within a row: the parts may not add up to more than the total.
     pub at_most: &'static [AtMost],
+    /// Most data rows one file may hold: a province submitting for all its counties fits
+    /// with room to spare. Every other limit on a file is derived from this and the fields
+    /// ([`Dataset::limits`]).
+    pub max_rows: usize,
 }
 
 /// A row rule: `parts` together are at most `total` (certificates ≤ trainees).
@@ -204,6 +211,10 @@ pub const ALL: [&Dataset; 6] = [
     &COMPLAINTS,
 ];
 
+/// Data rows an Excel sheet can hold below its header: the natural bound for a file that
+/// may have passed through Excel.
+pub const EXCEL_SHEET_ROWS: usize = 1_048_575;
+
 const TEXT: Kind = Kind::Text { max_chars: 200 };
 const ID_TEXT: Kind = Kind::Text { max_chars: 64 };
 const COUNT: Kind = Kind::Count { min: 0 };
@@ -215,6 +226,7 @@ pub const INDUSTRY_EDUCATION: &[Choice] = &[
 ];
 
 pub const ENTERPRISES: Dataset = Dataset {
+    max_rows: 100_000,
     name: "enterprises",
     zh: "家政企业",
     en: "Home-service enterprises",
@@ -315,6 +327,7 @@ pub const SERVICES: &[Choice] = &[
 ];
 
 pub const OUTLETS: Dataset = Dataset {
+    max_rows: 200_000,
     name: "outlets",
     zh: "社区家政服务网点",
     en: "Community home-service outlets",
@@ -442,6 +455,7 @@ pub const ORGANIZERS: &[Choice] = &[
 ];
 
 pub const TRAININGS: Dataset = Dataset {
+    max_rows: 200_000,
     name: "trainings",
     zh: "家政培训进社区",
     en: "Home-service trainings in communities",
@@ -560,6 +574,7 @@ pub const SKILL_LEVELS: &[Choice] = &[
 ];
 
 pub const WORKERS: Dataset = Dataset {
+    max_rows: EXCEL_SHEET_ROWS,
     name: "workers",
     zh: "家政服务人员",
     en: "Home-service workers",
@@ -638,6 +653,7 @@ pub const WORKERS: Dataset = Dataset {
 };
 
 pub const SHOPS: Dataset = Dataset {
+    max_rows: 100_000,
     name: "shops",
     zh: "社区家政小店",
     en: "Community home-service shops",
@@ -707,6 +723,7 @@ pub const COMPLAINT_CATEGORIES: &[Choice] = &[
 ];
 
 pub const COMPLAINTS: Dataset = Dataset {
+    max_rows: 200_000,
     name: "complaints",
     zh: "投诉",
     en: "Complaints",
