@@ -493,6 +493,14 @@ async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
             .body(Body::from(serde_json::json!({ "sql": query }).to_string()))
             .unwrap()
     };
+    let values = |alias: &str| {
+        let rows: Vec<String> = (1..=100).map(|i| format!("({i})")).collect();
+        format!("(VALUES {}) {alias}", rows.join(","))
+    };
+    let cross_join = format!(
+        "SELECT sum(a.column1 * b.column1 + c.column1 * d.column1) FROM {}",
+        ["a", "b", "c", "d", "e"].map(values).join(", ")
+    );
     for (query, kind) in [
         ("DELETE FROM outlets", "refused-query"),
         ("DROP TABLE outlets", "refused-query"),
@@ -504,10 +512,12 @@ async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
         ("SELECT * FROM '/etc/passwd'", "refused-query"),
         ("SELECT * FROM workers", "refused-query"),
         ("SELECT 1; SELECT 2", "refused-query"),
+        // Table functions are not in the session at all (they build rows without bound).
         (
             "SELECT sum(a.value * b.value + c.value) FROM generate_series(1, 5000) a CROSS JOIN generate_series(1, 5000) b CROSS JOIN generate_series(1, 5000) c",
-            "query-limit",
+            "refused-query",
         ),
+        (cross_join.as_str(), "query-limit"),
         (
             "SELECT o1.outlet_id FROM outlets o1 CROSS JOIN outlets o2 CROSS JOIN outlets o3 CROSS JOIN outlets o4 ORDER BY 1",
             "query-limit",

@@ -40,7 +40,9 @@ impl From<SqlError> for ApiError {
     fn from(e: SqlError) -> Self {
         match e {
             SqlError::NotAQuery(_) | SqlError::Invalid(_) => ApiError::RefusedQuery(e.to_string()),
+            SqlError::TooBig(_) => ApiError::QueryTooLarge(e.to_string()),
             SqlError::Timeout(_) | SqlError::Memory(_) => ApiError::QueryLimit(e.to_string()),
+            SqlError::Busy => ApiError::Busy(e.to_string()),
             SqlError::Lake(e) => ApiError::from(e),
         }
     }

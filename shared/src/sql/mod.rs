@@ -3,24 +3,31 @@
 //! reachable: `workers` and `complaints` records, the submission log and raw files are not in
 //! the catalogue at all.
 //!
-//! One SELECT, nothing else (parsed and checked before planning, and DataFusion's own SQL
-//! options forbid DDL, DML and statements); a memory pool without spilling to disk; a time
-//! limit; a cap on the rows returned.
+//! One SELECT within the size and shape limits of [`guard`], planned by a session that knows
+//! only the allowed functions and no table functions or file formats. Queries run on a
+//! runtime of their own (deep plans get a large stack there and cannot starve the API), at
+//! most [`CONCURRENT`] at once, against one memory pool shared by all of them and without
+//! spilling; every operator yields to a deadline that cancels the query; answers stop at a
+//! row cap.
 
+pub mod guard;
+
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake::datafusion::execution::SessionStateDefaults;
 use deltalake::datafusion::execution::context::SQLOptions;
 use deltalake::datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::execution::memory_pool::GreedyMemoryPool;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::execution::session_state::SessionStateBuilder;
 use deltalake::datafusion::physical_plan::coop::CooperativeExec;
 use deltalake::datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext, col, lit};
-use deltalake::datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use deltalake::datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
-use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 use crate::datasets::{self, Openness, columns};
 use crate::lake::{Lake, LakeError, names};
@@ -29,7 +36,6 @@ use crate::regions::Level;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub timeout: Duration,
-    pub memory_bytes: usize,
     pub max_rows: usize,
 }
 
@@ -37,11 +43,19 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout: Duration::from_secs(10),
-            memory_bytes: 256 << 20,
             max_rows: 10_000,
         }
     }
 }
+
+/// Memory all running queries share; a query that needs more than what is left is stopped.
+pub const MEMORY_BYTES: usize = 256 << 20;
+/// Queries running at once; another waits for a free slot up to its own time limit.
+pub const CONCURRENT: usize = 2;
+/// Rows per batch: a row may carry up to a statement's worth of literal text.
+const BATCH_ROWS: usize = 1024;
+/// Stack of each query thread: planning recurses over the (bounded) query tree.
+const STACK_BYTES: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
@@ -49,10 +63,14 @@ pub enum SqlError {
     NotAQuery(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the query is too large: {0}")]
+    TooBig(String),
     #[error("the query took longer than {0:?} and was stopped")]
     Timeout(Duration),
     #[error("the query needed more than {0} MiB of memory and was stopped")]
     Memory(usize),
+    #[error("{CONCURRENT} queries are running already; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Lake(#[from] LakeError),
 }
@@ -62,6 +80,41 @@ pub enum SqlError {
 pub struct Answer {
     pub batches: Vec<RecordBatch>,
     pub truncated: bool,
+}
+
+/// Where analyst queries run: their own threads, their own memory pool, a gate.
+struct Engine {
+    runtime: tokio::runtime::Runtime,
+    env: Arc<RuntimeEnv>,
+    gate: Semaphore,
+}
+
+fn engine() -> Result<&'static Engine, SqlError> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(CONCURRENT)
+                .thread_name("jiazheng-sql")
+                .thread_stack_size(STACK_BYTES)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let env = RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(GreedyMemoryPool::new(MEMORY_BYTES)))
+                .with_disk_manager_builder(
+                    DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+                )
+                .build_arc()
+                .map_err(|e| e.to_string())?;
+            Ok(Engine {
+                runtime,
+                env,
+                gate: Semaphore::new(CONCURRENT),
+            })
+        })
+        .as_ref()
+        .map_err(|e| SqlError::Invalid(format!("the query engine could not start: {e}")))
 }
 
 /// The views analysts see, with what each shows.
@@ -85,30 +138,36 @@ pub fn views() -> Vec<(&'static str, &'static str)> {
     v
 }
 
-/// Accepts exactly one query statement.
-fn check(sql: &str) -> Result<(), SqlError> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| SqlError::Invalid(e.to_string()))?;
-    match statements.iter().collect::<Vec<_>>()[..] {
-        [DfStatement::Statement(statement)] if matches!(**statement, Statement::Query(_)) => Ok(()),
-        [] => Err(SqlError::NotAQuery("the query is empty".into())),
-        [_] => Err(SqlError::NotAQuery("this statement is not a SELECT".into())),
-        _ => Err(SqlError::NotAQuery(format!(
-            "{} statements",
-            statements.len()
-        ))),
-    }
-}
-
-async fn session(lake: &Lake, limits: &Limits) -> Result<SessionContext, SqlError> {
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(limits.memory_bytes, 1.0)
-        .with_disk_manager_builder(
-            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+/// A session that knows the published views, the allowed functions and nothing else.
+async fn session(lake: &Lake, engine: &Engine) -> Result<SessionContext, SqlError> {
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(BATCH_ROWS)
+        .set_usize(
+            "datafusion.sql_parser.recursion_limit",
+            guard::PARSER_RECURSION,
         )
-        .build_arc()
-        .map_err(|e| SqlError::Invalid(e.to_string()))?;
-    let config = SessionConfig::new().with_target_partitions(2);
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+        // A recursive CTE can grow its rows without bound between two yields.
+        .set_bool("datafusion.execution.enable_recursive_ctes", false);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(engine.env.clone())
+        .with_expr_planners(SessionStateDefaults::default_expr_planners())
+        .with_scalar_functions(
+            SessionStateDefaults::default_scalar_functions()
+                .into_iter()
+                .filter(|f| guard::scalar_allowed(f.name()))
+                .collect(),
+        )
+        .with_aggregate_functions(
+            SessionStateDefaults::default_aggregate_functions()
+                .into_iter()
+                .filter(|f| guard::aggregate_allowed(f.name()))
+                .collect(),
+        )
+        .with_window_functions(SessionStateDefaults::default_window_functions())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     let lake_err =
         |e: deltalake::datafusion::error::DataFusionError| SqlError::Lake(LakeError::from(e));
 
@@ -160,64 +219,80 @@ async fn session(lake: &Lake, limits: &Limits) -> Result<SessionContext, SqlErro
     Ok(ctx)
 }
 
-/// Runs one analyst query within `limits`.
+/// Runs one analyst query within `limits`, on the query engine's own threads.
 pub async fn run(lake: &Lake, sql: &str, limits: Limits) -> Result<Answer, SqlError> {
-    check(sql)?;
-    let ctx = session(lake, &limits).await?;
+    guard::check(sql)?;
+    let engine = engine()?;
+    let _slot = tokio::time::timeout(limits.timeout, engine.gate.acquire())
+        .await
+        .map_err(|_| SqlError::Busy)?
+        .map_err(|_| SqlError::Busy)?;
+    let lake = lake.clone();
+    let sql = sql.to_string();
+    let task = engine
+        .runtime
+        .spawn(async move { execute(&lake, &sql, limits, engine).await });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(limits.timeout, task).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => Err(SqlError::Invalid(format!("the query failed: {e}"))),
+        Err(_) => {
+            abort.abort();
+            Err(SqlError::Timeout(limits.timeout))
+        }
+    }
+}
+
+async fn execute(
+    lake: &Lake,
+    sql: &str,
+    limits: Limits,
+    engine: &Engine,
+) -> Result<Answer, SqlError> {
+    let ctx = session(lake, engine).await?;
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let work = async {
-        let frame = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|e| classify(e, &limits))?;
-        let plan = frame
-            .create_physical_plan()
-            .await
-            .map_err(|e| classify(e, &limits))?;
-        // Every operator's output spends the task's scheduling budget, so that even a single
-        // huge aggregation over a cross join yields to the executor and the time limit can
-        // stop it (by default only leaves and exchanges do).
-        let plan = plan
-            .transform_up(|node| {
-                Ok(Transformed::yes(
-                    Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>
-                ))
-            })
-            .map_err(|e| classify(e, &limits))?
-            .data;
-        let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(|e| classify(e, &limits))?;
-        let mut batches = Vec::new();
-        let mut rows = 0;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| classify(e, &limits))?;
-            let room = limits.max_rows - rows;
-            if batch.num_rows() > room {
-                batches.push(batch.slice(0, room));
-                return Ok(Answer {
-                    batches,
-                    truncated: true,
-                });
-            }
-            rows += batch.num_rows();
-            batches.push(batch);
-        }
-        Ok(Answer {
-            batches,
-            truncated: false,
+    let frame = ctx.sql_with_options(sql, options).await.map_err(classify)?;
+    let plan = frame.create_physical_plan().await.map_err(classify)?;
+    // Every operator's output spends the task's scheduling budget, so that even a single
+    // huge aggregation over a cross join yields to the executor and the deadline can stop
+    // it (by default only leaves and exchanges do).
+    let plan = plan
+        .transform_up(|node| {
+            Ok(Transformed::yes(
+                Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>
+            ))
         })
-    };
-    tokio::time::timeout(limits.timeout, work)
-        .await
-        .map_err(|_| SqlError::Timeout(limits.timeout))?
+        .map_err(classify)?
+        .data;
+    let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(classify)?;
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(classify)?;
+        let room = limits.max_rows - rows;
+        if batch.num_rows() > room {
+            batches.push(batch.slice(0, room));
+            return Ok(Answer {
+                batches,
+                truncated: true,
+            });
+        }
+        rows += batch.num_rows();
+        batches.push(batch);
+    }
+    Ok(Answer {
+        batches,
+        truncated: false,
+    })
 }
 
-fn classify(e: deltalake::datafusion::error::DataFusionError, limits: &Limits) -> SqlError {
+fn classify(e: deltalake::datafusion::error::DataFusionError) -> SqlError {
     use deltalake::datafusion::error::DataFusionError;
     match e.find_root() {
-        DataFusionError::ResourcesExhausted(_) => SqlError::Memory(limits.memory_bytes >> 20),
+        DataFusionError::ResourcesExhausted(_) => SqlError::Memory(MEMORY_BYTES >> 20),
         _ => SqlError::Invalid(e.to_string()),
     }
 }
@@ -226,26 +301,15 @@ fn classify(e: deltalake::datafusion::error::DataFusionError, limits: &Limits) -
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_one_select() {
-        assert!(check("SELECT 1").is_ok());
-        assert!(check("WITH a AS (SELECT 1) SELECT * FROM a").is_ok());
-        for bad in [
-            "",
-            "SELECT 1; SELECT 2",
-            "DROP TABLE outlets",
-            "INSERT INTO outlets VALUES (1)",
-            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
-            "COPY (SELECT 1) TO '/tmp/x.csv'",
-            "SET datafusion.execution.target_partitions = 1",
-            "EXPLAIN SELECT 1",
-        ] {
-            assert!(check(bad).is_err(), "{bad}");
-        }
+    /// `n` rows from a VALUES list, for load without table functions.
+    fn rows(n: usize, alias: &str) -> String {
+        let values: Vec<String> = (1..=n).map(|i| format!("({i})")).collect();
+        format!("(VALUES {}) {alias}", values.join(","))
     }
 
-    #[tokio::test]
-    async fn files_and_closed_data_are_out_of_reach() {
+    /// One test, so its queries do not wait on each other's slots.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limits_hold() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         for sql in [
@@ -253,22 +317,32 @@ mod tests {
             "SELECT * FROM complaints",
             "SELECT * FROM '/etc/passwd'",
             "SELECT * FROM submissions",
+            // Functions that build without bound are unknown to the session.
+            "SELECT length(repeat('x', 2147483647))",
+            "SELECT lpad('x', 2147483647)",
+            "SELECT * FROM generate_series(1, 1000000000)",
+            "SELECT array_repeat(1, 2147483647)",
+            "SELECT string_agg(column1, ',') FROM (VALUES ('a'))",
         ] {
-            assert!(run(&lake, sql, Limits::default()).await.is_err(), "{sql}");
+            let refused = run(&lake, sql, Limits::default()).await;
+            assert!(
+                matches!(refused, Err(SqlError::Invalid(_) | SqlError::NotAQuery(_))),
+                "{sql}: {refused:?}"
+            );
         }
-        let answer = run(&lake, "SELECT 1 + 1 AS two", Limits::default())
-            .await
-            .unwrap();
+        let answer = run(
+            &lake,
+            "SELECT 1 + 1 AS two, round(2.5) AS r",
+            Limits::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(answer.batches[0].num_rows(), 1);
-    }
 
-    #[tokio::test]
-    async fn runaway_queries_are_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        // The row cap cuts a long answer.
         let capped = run(
             &lake,
-            "SELECT * FROM generate_series(1, 1000000)",
+            &format!("SELECT * FROM {}, {}", rows(100, "a"), rows(100, "b")),
             Limits {
                 max_rows: 10,
                 ..Limits::default()
@@ -281,44 +355,59 @@ mod tests {
             capped.batches.iter().map(|b| b.num_rows()).sum::<usize>(),
             10
         );
+
+        // 10^10 rows of cross join: stopped by the clock, promptly.
+        let slow = format!(
+            "SELECT sum(a.column1 * b.column1 + c.column1 * d.column1 + e.column1) FROM {}",
+            ["a", "b", "c", "d", "e"].map(|t| rows(100, t)).join(", ")
+        );
         let tight = Limits {
-            timeout: Duration::from_millis(300),
-            memory_bytes: 8 << 20,
+            timeout: Duration::from_millis(500),
             max_rows: 10,
         };
-        let slow = run(
-            &lake,
-            "SELECT sum(a.value * b.value + c.value) FROM generate_series(1, 3000) a CROSS JOIN generate_series(1, 3000) b CROSS JOIN generate_series(1, 300) c",
-            tight,
-        )
-        .await;
-        assert!(
-            matches!(slow, Err(SqlError::Timeout(_)) | Err(SqlError::Memory(_))),
-            "{slow:?}"
-        );
-        // With memory to spare, the same query is stopped by the clock.
-        let roomy = Limits {
-            memory_bytes: 512 << 20,
-            ..tight
-        };
         let started = std::time::Instant::now();
-        let slow = run(
-            &lake,
-            "SELECT sum(a.value * b.value + c.value) FROM generate_series(1, 3000) a CROSS JOIN generate_series(1, 3000) b CROSS JOIN generate_series(1, 300) c",
-            roomy,
-        )
-        .await;
-        assert!(matches!(slow, Err(SqlError::Timeout(_))), "{slow:?}");
+        let result = run(&lake, &slow, tight).await;
+        assert!(matches!(result, Err(SqlError::Timeout(_))), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        let big = run(
-            &lake,
-            "SELECT a.value FROM generate_series(1, 2000000) a ORDER BY a.value DESC",
-            tight,
-        )
-        .await;
-        assert!(
-            matches!(big, Err(SqlError::Memory(_)) | Err(SqlError::Timeout(_))),
-            "{big:?}"
+
+        // Sorting 10^8 rows needs more than the pool: stopped for memory (or by the clock).
+        let big = format!(
+            "SELECT a.column1 + b.column1 * 100 + c.column1 * 10000 + d.column1 * 1000000 AS v FROM {} ORDER BY v DESC",
+            ["a", "b", "c", "d"].map(|t| rows(100, t)).join(", ")
         );
+        let result = run(&lake, &big, Limits::default()).await;
+        assert!(
+            matches!(result, Err(SqlError::Memory(_) | SqlError::Timeout(_))),
+            "{result:?}"
+        );
+
+        // Two hostile queries at once: both cut off, and the engine still answers.
+        let (a, b) = tokio::join!(run(&lake, &slow, tight), run(&lake, &big, tight));
+        assert!(a.is_err() && b.is_err(), "{a:?} {b:?}");
+        assert!(run(&lake, "SELECT 1", Limits::default()).await.is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz_config(300))]
+
+        /// Whatever passes the guard is planned and run by the engine without taking it down:
+        /// an answer or an error, never a crash, and the engine answers afterwards.
+        #[test]
+        fn fuzz_what_passes_the_guard_runs_safely(
+            pieces in proptest::collection::vec(guard::tests::sql_piece(), 0..40),
+            depth in 0usize..=guard::MAX_OPERATORS,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+            let limits = Limits { timeout: Duration::from_secs(5), max_rows: 100 };
+            let soup = pieces.join(" ");
+            let deep = format!("SELECT 1{}", "+1".repeat(depth));
+            runtime.block_on(async {
+                let _ = run(&lake, &soup, limits).await;
+                let answer = run(&lake, &deep, limits).await;
+                assert!(answer.is_ok(), "{deep}: {answer:?}");
+            });
+        }
     }
 }
