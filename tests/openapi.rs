@@ -77,9 +77,15 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
     let asked = &doc["components"]["schemas"]["UploadRequest"]["properties"]["period"];
     assert!(asked["pattern"].is_string(), "{asked}");
     let bulk = &paths["/v1/datasets/outlets/{file}"]["get"]["parameters"][0]["schema"];
+    // Exactly the reporting periods: the policy's first half-year to the current one.
+    let periods: Vec<String> = shared::periods::Period::reportable()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(periods.first().map(String::as_str), Some("2022H2"));
     assert_eq!(
         bulk["pattern"],
-        "^(20[0-9]{2}|2100)H[12]\\.(json|csv|parquet)$"
+        format!("^({})\\.(json|csv|parquet)$", periods.join("|"))
     );
     let formats = &paths["/v1/indicators/{id}"]["get"]["responses"]["200"]["content"];
     for media in [

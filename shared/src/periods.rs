@@ -1,4 +1,6 @@
-//! Half-year reporting periods (半年报): `2023H1`, `2023H2`.
+//! Half-year reporting periods (半年报): `2023H1`, `2023H2`. A period read from outside is
+//! bounded by the calendar: from the policy's first half-year to the current one on the
+//! Asia/Shanghai clock, so no file can be filed for, and no read defaults to, the future.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +16,11 @@ pub struct Period {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0:?} is not a half-year period such as 2023H1 or 2023H2")]
+#[error(
+    "{0:?} is not a reporting period: a half-year such as 2023H2, from {first} to the current one ({current})",
+    first = Period::FIRST,
+    current = Period::current()
+)]
 pub struct BadPeriod(pub String);
 
 impl Period {
@@ -33,11 +39,31 @@ impl Period {
         NaiveDate::from_ymd_opt(self.year, month, 1).expect("valid period start")
     }
 
-    /// The first half-year reported under the 2022 guideline (发改社会〔2022〕1786号).
-    pub const FIRST_REPORTED: Period = Period {
-        year: 2023,
-        half: 1,
+    /// The first half-year under the guideline (发改社会〔2022〕1786号, issued in late 2022).
+    pub const FIRST: Period = Period {
+        year: 2022,
+        half: 2,
     };
+
+    /// The half-year it is now in China (UTC+8 all year: China keeps no daylight saving).
+    pub fn current() -> Period {
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+        Period::containing(chrono::Utc::now().with_timezone(&shanghai).date_naive())
+    }
+
+    /// Every reporting period, oldest first: the first half-year to the current one.
+    pub fn reportable() -> Vec<Period> {
+        let mut all = vec![Period::FIRST];
+        while let Some(&last) = all.last().filter(|p| **p < Period::current()) {
+            all.push(last.next());
+        }
+        all
+    }
+
+    /// Whether files can be filed for this period and reads may show it.
+    pub fn is_reportable(self) -> bool {
+        (Period::FIRST..=Period::current()).contains(&self)
+    }
 
     /// The half-year a day falls in.
     pub fn containing(day: NaiveDate) -> Period {
@@ -85,18 +111,26 @@ impl fmt::Display for Period {
     }
 }
 
+impl Period {
+    /// Reads a period by its syntax alone, for values this system wrote itself (a stored
+    /// snapshot row, a declared deadline). Anything from outside goes through `FromStr`,
+    /// which also holds it to the calendar.
+    pub fn read_stored(s: &str) -> Option<Period> {
+        let (year, half) = s.trim().split_once(['H', 'h'])?;
+        if year.len() != 4 {
+            return None;
+        }
+        Period::new(year.parse().ok()?, half.parse().ok()?)
+    }
+}
+
 impl FromStr for Period {
     type Err = BadPeriod;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BadPeriod(s.to_string());
-        let (year, half) = s.trim().split_once(['H', 'h']).ok_or_else(bad)?;
-        if year.len() != 4 {
-            return Err(bad());
-        }
-        let year = year.parse().map_err(|_| bad())?;
-        let half = half.parse().map_err(|_| bad())?;
-        Period::new(year, half).ok_or_else(bad)
+        Period::read_stored(s)
+            .filter(|p| p.is_reportable())
+            .ok_or_else(|| BadPeriod(s.to_string()))
     }
 }
 
@@ -132,5 +166,20 @@ mod tests {
         for bad in ["2023", "2023H3", "23H1", "2023-H1", "H1", "1999H1"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bounded_by_the_policy_and_the_calendar() {
+        assert!("2022H2".parse::<Period>().is_ok());
+        assert!("2022H1".parse::<Period>().is_err());
+        let now = Period::current();
+        assert!(now.to_string().parse::<Period>().is_ok());
+        assert!(now.next().to_string().parse::<Period>().is_err());
+        assert!("2100H2".parse::<Period>().is_err());
+        let message = "2100H2".parse::<Period>().unwrap_err().to_string();
+        assert!(
+            message.contains("2022H2") && message.contains(&now.to_string()),
+            "{message}"
+        );
     }
 }

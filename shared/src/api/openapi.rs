@@ -14,6 +14,7 @@ use utoipa::openapi::{Content, ContentBuilder, OpenApi as Document, Ref, RefOr, 
 use super::problem::Problem;
 use crate::datasets::{self, Dataset, Kind, Openness};
 use crate::indicators::CATALOGUE;
+use crate::periods::Period;
 use crate::regions::Level;
 
 #[derive(OpenApi)]
@@ -59,8 +60,11 @@ impl utoipa::Modify for Security {
     }
 }
 
-/// Matches exactly the periods `Period` parses.
-const PERIOD_PATTERN: &str = "^(20[0-9]{2}|2100)H[12]$";
+/// Matches exactly the periods `Period` parses: the reporting periods up to the current one.
+fn period_pattern() -> String {
+    let all: Vec<String> = Period::reportable().iter().map(Period::to_string).collect();
+    format!("^({})$", all.join("|"))
+}
 const CURSOR_PATTERN: &str = "^[0-9]{1,9}\\.[0-9]{1,9}$";
 const FORMATS: [&str; 3] = ["json", "csv", "parquet"];
 const REPORT_FILES: [&str; 3] = ["report.json", "report.csv", "report.html"];
@@ -78,7 +82,7 @@ pub fn refine(doc: &mut Document) {
         if let RefOr::T(Schema::Object(object)) = schema
             && let Some(period) = object.properties.get_mut("period")
         {
-            *period = RefOr::T(pattern(PERIOD_PATTERN));
+            *period = RefOr::T(pattern(&period_pattern()));
         }
     }
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -112,7 +116,7 @@ fn pattern(p: &str) -> Schema {
 /// The domain of a parameter, from what the handlers accept.
 fn restrict(path: &str, param: &mut Parameter) {
     let schema = match (param.name.as_str(), path) {
-        ("period", _) => pattern(PERIOD_PATTERN),
+        ("period", _) => pattern(&period_pattern()),
         ("cursor", _) => pattern(CURSOR_PATTERN),
         ("format", _) => enum_of(FORMATS),
         ("level", _) => enum_of(Level::PUBLISHED.map(Level::as_str)),
@@ -231,7 +235,8 @@ fn expand_datasets(doc: &mut Document) {
                 .flatten()
                 .find(|p| p.name == "file")
             {
-                let period = PERIOD_PATTERN.trim_end_matches('$');
+                let period = period_pattern();
+                let period = period.trim_end_matches('$');
                 file.schema = Some(RefOr::T(pattern(&format!(
                     "{period}\\.({})$",
                     FORMATS.join("|")

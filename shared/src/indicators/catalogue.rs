@@ -6,6 +6,7 @@
 use super::targets::{Comparison, Target, TargetScope};
 use super::{Denominator, Indicator, Source, Unit};
 use crate::datasets::{COMPLAINTS, ENTERPRISES, OUTLETS, SHOPS, TRAININGS, WORKERS};
+use crate::periods::Period;
 use crate::regions::Level;
 
 /// The disclosure threshold for values about workers.
@@ -32,14 +33,20 @@ pub static CATALOGUE: &[Indicator] = &[
             Target {
                 comparison: Comparison::AtLeast { value: 90.0 },
                 scope: TargetScope::KeyCities,
-                deadline: Some("2023H2"),
+                deadline: Some(Period {
+                    year: 2023,
+                    half: 2,
+                }),
                 zh: "到2023年底，“领跑者”行动重点推进城市的社区家政网点服务能力覆盖率达到90%以上",
                 en: "At least 90% in the key cities of the pace-setter action by the end of 2023",
             },
             Target {
                 comparison: FULL,
                 scope: TargetScope::Everywhere,
-                deadline: Some("2025H2"),
+                deadline: Some(Period {
+                    year: 2025,
+                    half: 2,
+                }),
                 zh: "到2025年，基本实现社区家政服务能力全覆盖",
                 en: "Full coverage of communities by 2025",
             },

@@ -36,7 +36,7 @@ pub struct Value {
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
     pub target: Option<f64>,
-    pub target_deadline: Option<&'static str>,
+    pub target_deadline: Option<crate::periods::Period>,
     pub met: Option<bool>,
     pub gap: Option<f64>,
     /// Withheld: too few people behind the value to publish it.

@@ -80,7 +80,9 @@ fn to_batch(period: &str, sources: &str, values: &[Value]) -> Result<RecordBatch
             float(values, |v| v.denominator),
             float(values, |v| v.target),
             Arc::new(StringArray::from_iter(
-                values.iter().map(|v| v.target_deadline),
+                values
+                    .iter()
+                    .map(|v| v.target_deadline.map(|d| d.to_string())),
             )),
             Arc::new(BooleanArray::from_iter(values.iter().map(|v| v.met))),
             float(values, |v| v.gap),
@@ -360,7 +362,15 @@ pub async fn periods(lake: &Lake) -> Result<Vec<String>, LakeError> {
         .await?;
     let mut periods = Vec::new();
     for batch in &batches {
-        periods.extend(read::text(batch, 0)?.iter().flatten().map(str::to_string));
+        // Only reporting periods: a partition for the future (written before periods were
+        // bounded by the calendar) is never a default.
+        periods.extend(
+            read::text(batch, 0)?
+                .iter()
+                .flatten()
+                .filter(|p| p.parse::<crate::periods::Period>().is_ok())
+                .map(str::to_string),
+        );
     }
     Ok(periods)
 }

@@ -35,7 +35,8 @@ pub struct Target {
     pub comparison: Comparison,
     pub scope: TargetScope,
     /// The period by whose end the target must be met; none for a standing target.
-    pub deadline: Option<&'static str>,
+    #[schema(value_type = Option<String>, example = "2025H2")]
+    pub deadline: Option<Period>,
     pub zh: &'static str,
     pub en: &'static str,
 }
@@ -44,7 +45,7 @@ pub struct Target {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assessment {
     pub target: f64,
-    pub deadline: Option<&'static str>,
+    pub deadline: Option<Period>,
     /// `None` when there is no value to judge.
     pub met: Option<bool>,
     /// How far the value is from the target (0 when met); `None` without a value.
@@ -63,10 +64,6 @@ impl Target {
                         .any(|(prefix, _)| region.prefix.starts_with(prefix))
             }
         }
-    }
-
-    fn deadline(&self) -> Option<Period> {
-        self.deadline.and_then(|d| d.parse().ok())
     }
 
     pub fn target_value(&self) -> f64 {
@@ -106,10 +103,10 @@ pub fn applicable<'t>(
     let applying: Vec<&Target> = targets.iter().filter(|t| t.applies_to(region)).collect();
     let upcoming = applying
         .iter()
-        .filter(|t| t.deadline().is_none_or(|d| d >= period))
-        .min_by_key(|t| t.deadline().map_or((i32::MAX, 0), |d| (d.year, d.half)));
+        .filter(|t| t.deadline.is_none_or(|d| d >= period))
+        .min_by_key(|t| t.deadline.map_or((i32::MAX, 0), |d| (d.year, d.half)));
     upcoming
-        .or_else(|| applying.iter().max_by_key(|t| t.deadline()))
+        .or_else(|| applying.iter().max_by_key(|t| t.deadline))
         .copied()
 }
 
@@ -132,7 +129,10 @@ mod tests {
         let coverage = by_id("outlet_coverage").unwrap().targets;
         let hohhot_county = region("150102", Level::County);
         let xingan = region("152201", Level::County);
-        let p = |s: &str| s.parse::<Period>().unwrap();
+        let p = |s: &str| {
+            let (year, half) = s.split_once('H').unwrap();
+            Period::new(year.parse().unwrap(), half.parse().unwrap()).unwrap()
+        };
         assert_eq!(
             applicable(coverage, &hohhot_county, p("2023H2"))
                 .unwrap()
@@ -153,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             applicable(coverage, &xingan, p("2027H1")).unwrap().deadline,
-            Some("2025H2")
+            Some(p("2025H2"))
         );
         // The province as a whole is not a key city.
         assert_eq!(

@@ -59,10 +59,7 @@ pub fn target(lang: Lang, unit: Unit, row: &Row) -> Markup {
     let Some(target) = row.target else {
         return html! { span.muted { "—" } };
     };
-    let by = row
-        .target_deadline
-        .as_deref()
-        .and_then(|d| d.parse::<Period>().ok());
+    let by = row.target_deadline.as_deref().and_then(Period::read_stored);
     html! {
         (value(unit, target))
         @if let Some(by) = by {
@@ -85,7 +82,7 @@ pub fn met(lang: Lang, row: &Row, period: Period) -> Markup {
     let ahead = row
         .target_deadline
         .as_deref()
-        .and_then(|d| d.parse::<Period>().ok())
+        .and_then(Period::read_stored)
         .is_some_and(|by| by > period);
     match row.met {
         Some(true) => html! { span.met { "✓ " (lang.t("达标", "met")) } },
