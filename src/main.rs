@@ -85,6 +85,17 @@ enum KeysCommand {
         /// submitter or analyst.
         #[arg(long)]
         role: keys::Role,
+        /// The last day the key works (YYYY-MM-DD, through midnight in China); no expiry if
+        /// left out.
+        #[arg(long)]
+        expires: Option<chrono::NaiveDate>,
+    },
+    /// Revoke a key at once (its browser sessions end with it); the record is kept.
+    Revoke {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// The key's id: the part after `jz_` of its token, as `keys issue` printed it.
+        key_id: String,
     },
 }
 
@@ -110,13 +121,7 @@ fn default_samples() -> &'static str {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,jiazheng=info,shared=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shared::runtime::init_tracing();
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {
@@ -213,7 +218,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Keys {
-            command: KeysCommand::Issue { lake, region, role },
+            command: KeysCommand::Revoke { lake, key_id },
+        } => {
+            let lake = Lake::open(&lake.lake)?;
+            let key = keys::revoke(&lake, &key_id).await?;
+            eprintln!(
+                "revoked {:?} key {} for {} at {}",
+                key.role,
+                key.key_id,
+                key.region,
+                key.revoked_at.unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Issue {
+                    lake,
+                    region,
+                    role,
+                    expires,
+                },
         } => {
             let lake = Lake::open(&lake.lake)?;
             let (tree, _) = stored::load(&lake, Scope::Published)
@@ -222,10 +247,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let region = tree
                 .resolve(&region)
                 .with_context(|| format!("no region {region}"))?;
-            let (token, key) = keys::issue(&lake, region, role).await?;
+            // The end of that day in China (UTC+8).
+            let expires = expires
+                .and_then(|day| day.succ_opt()?.and_hms_opt(0, 0, 0))
+                .map(|midnight| midnight.and_utc() - chrono::Duration::hours(8));
+            let (token, key) = keys::issue_until(&lake, region, role, expires).await?;
             eprintln!(
-                "{:?} key {} for {} {}; keep the token, it is not stored:",
-                key.role, key.key_id, key.region, region.name
+                "{:?} key {} for {} {}{}; keep the token, it is not stored:",
+                key.role,
+                key.key_id,
+                key.region,
+                region.name,
+                key.expires_at
+                    .as_deref()
+                    .map(|at| format!(", until {at}"))
+                    .unwrap_or_default()
             );
             println!("{token}");
             Ok(ExitCode::SUCCESS)

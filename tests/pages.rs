@@ -185,6 +185,21 @@ fn form(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// Signs in through the page with a key; returns the session cookie (`jz_session=…`).
+async fn session(server: &Server, token: &str) -> String {
+    let (status, headers, _) = server
+        .raw(
+            Request::post("/submit/sign-in")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("key={token}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
 async fn post_file(
     server: &Server,
     cookie: Option<&str>,
@@ -196,8 +211,9 @@ async fn post_file(
     let mut request = Request::post("/submit/upload")
         .header(header::CONTENT_TYPE, content_type)
         .header(header::HOST, "jiazheng.test");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, format!("theme=dark; jz_key={cookie}"));
+    if let Some(token) = cookie {
+        let session = session(server, token).await;
+        request = request.header(header::COOKIE, format!("theme=dark; {session}"));
     }
     if let Some(origin) = origin {
         request = request.header(header::ORIGIN, origin);
@@ -227,15 +243,18 @@ async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
         "SameSite=Strict",
         "Path=/submit",
         "Secure",
-        &format!("jz_key={}", server.token),
+        "jz_session=js_",
     ] {
         assert!(cookie.contains(part), "{cookie} lacks {part}");
     }
+    // The cookie holds a session reference, never the key.
+    let secret = server.token.rsplit('_').next().unwrap();
+    assert!(!cookie.contains(secret), "{cookie}");
     // The signed-in page names the key's region and is never cached.
     let (status, headers, body) = server
         .raw(
             Request::get("/submit")
-                .header(header::COOKIE, format!("jz_key={}", server.token))
+                .header(header::COOKIE, session(&server, &server.token).await)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -481,7 +500,7 @@ async fn a_file_over_the_limit_is_refused_by_the_page_before_anything_is_stored(
     );
     let request = Request::post("/submit/upload")
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::COOKIE, format!("jz_key={}", server.token))
+        .header(header::COOKIE, session(&server, &server.token).await)
         .body(Body::from(body))
         .unwrap();
     let response = tower::ServiceExt::oneshot(small, request).await.unwrap();
@@ -493,4 +512,42 @@ async fn a_file_over_the_limit_is_refused_by_the_page_before_anything_is_stored(
     assert!(String::from_utf8_lossy(&body).contains("文件过大"));
     assert_eq!(server.table_version(&names::dataset("outlets")).await, None);
     assert_eq!(server.table_version(names::SUBMISSIONS).await, None);
+}
+
+#[tokio::test]
+async fn signing_out_or_revoking_the_key_ends_the_session() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let (token, key) = keys::issue(&server.lake, tree.get("152201").unwrap(), Role::Submitter)
+        .await
+        .unwrap();
+    let page = |cookie: String| {
+        Request::get("/submit")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let signed_in = |body: Vec<u8>| String::from_utf8(body).unwrap().contains("id=\"upload\"");
+    let first = session(&server, &token).await;
+    let (_, _, body) = server.raw(page(first.clone())).await;
+    assert!(signed_in(body));
+    let (status, _, _) = server
+        .raw(
+            Request::post("/submit/sign-out")
+                .header(header::COOKIE, first.clone())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, body) = server.raw(page(first)).await;
+    assert!(
+        !signed_in(body),
+        "the cookie of a signed-out session opens nothing"
+    );
+
+    let second = session(&server, &token).await;
+    keys::revoke(&server.lake, &key.key_id).await.unwrap();
+    let (_, _, body) = server.raw(page(second)).await;
+    assert!(!signed_in(body), "a revoked key's session opens nothing");
 }

@@ -250,6 +250,14 @@ impl Lake {
         Ok(())
     }
 
+    /// Deletes an object; one that is already gone is no error.
+    pub async fn delete_object(&self, key: &str) -> Result<(), LakeError> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(ObjectStoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn get_object(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
         match self.store.get(&Path::from(key)).await {
             Ok(result) => Ok(Some(result.bytes().await?)),

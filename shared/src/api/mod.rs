@@ -147,7 +147,11 @@ fn period_or_latest(
 
 /// The build, for responses that change only with the code (catalogue, templates).
 fn build_stamp() -> Stamp {
-    Stamp(format!("build-{}", env!("CARGO_PKG_VERSION")))
+    Stamp(format!(
+        "build-{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        crate::periods::Period::current()
+    ))
 }
 
 /// Every route with its OpenAPI operation: the document cannot miss or invent a route.

@@ -16,7 +16,7 @@ pub enum ApiError {
     UnknownIndicator(String),
     #[error("no dataset {0:?}")]
     UnknownDataset(String),
-    #[error("{0:?} is not a half-year period such as 2023H2")]
+    #[error("{}", crate::periods::BadPeriod(.0.clone()))]
     BadPeriod(String),
     #[error("{0:?} is not a level: country, province, city, county or street")]
     BadLevel(String),
@@ -35,11 +35,13 @@ pub enum ApiError {
     #[error("{0}")]
     BadSubmission(String),
     #[error("{0}")]
+    NotSubmitting(String),
+    #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("the upload is larger than the limit of {0} bytes")]
-    TooLarge(usize),
+    TooLarge(u64),
     #[error("too many requests: at most {0} per second from one client")]
     TooManyRequests(u32),
     #[error("{0}")]
@@ -48,6 +50,10 @@ pub enum ApiError {
     QueryLimit(String),
     #[error("{0}")]
     RefusedQuery(String),
+    #[error("{0}")]
+    QueryTooLarge(String),
+    #[error("{0}")]
+    Busy(String),
     #[error(
         "cursor {0:?} points at a table version that does not exist; start from the first page"
     )]
@@ -72,19 +78,29 @@ impl ApiError {
             | ApiError::BadLevel(_)
             | ApiError::BadFormat(_)
             | ApiError::BadSubmission(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotSubmitting(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
-            ApiError::QueryLimit(_) | ApiError::RefusedQuery(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::QueryLimit(_) | ApiError::RefusedQuery(_) | ApiError::QueryTooLarge(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::DirectUploadOnly(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// What happened, as a client may read it: every detail quotes what the client sent,
+    /// so ID numbers in it are masked.
+    pub(super) fn detail(&self) -> String {
+        crate::identifiers::mask_id_numbers(&self.to_string()).into_owned()
+    }
+
     /// The stable part of the problem type URI.
-    fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             ApiError::UnknownRegion(_) => "unknown-region",
             ApiError::UnknownIndicator(_) => "unknown-indicator",
@@ -96,6 +112,7 @@ impl ApiError {
             ApiError::BadFormat(_) => "bad-format",
             ApiError::NothingPublished => "nothing-published",
             ApiError::BadSubmission(_) => "bad-submission",
+            ApiError::NotSubmitting(_) => "not-a-submitting-region",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooLarge(_) => "too-large",
@@ -103,6 +120,8 @@ impl ApiError {
             ApiError::BadQuery(_) => "bad-query",
             ApiError::QueryLimit(_) => "query-limit",
             ApiError::RefusedQuery(_) => "refused-query",
+            ApiError::QueryTooLarge(_) => "query-too-large",
+            ApiError::Busy(_) => "busy",
             ApiError::StaleCursor(_) => "stale-cursor",
             ApiError::DirectUploadOnly(_) => "direct-upload-only",
             ApiError::Internal(_) => "internal",
@@ -122,7 +141,9 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownDataset(d) => ApiError::UnknownDataset(d),
             IngestError::UnknownRegion(r) => ApiError::UnknownRegion(r),
             IngestError::Period(p) => ApiError::BadPeriod(p.0),
-            IngestError::RegionLevel(_) | IngestError::NoRegions | IngestError::Key(_) => {
+            IngestError::TooLarge { max, .. } => ApiError::TooLarge(max),
+            IngestError::RegionLevel(_) => ApiError::NotSubmitting(e.to_string()),
+            IngestError::NoRegions | IngestError::Key(_) | IngestError::Body(_) => {
                 ApiError::BadSubmission(e.to_string())
             }
             other => ApiError::Internal(other.to_string()),
@@ -164,7 +185,7 @@ impl IntoResponse for ApiError {
             kind: format!("https://jiazheng.example/problems/{}", self.kind()),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.to_string(),
+            detail: self.detail(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (
@@ -184,7 +205,7 @@ impl IntoResponse for ApiError {
                     header::HeaderValue::from_static("Bearer"),
                 );
             }
-            ApiError::TooManyRequests(_) => {
+            ApiError::TooManyRequests(_) | ApiError::Busy(_) => {
                 headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             }
             _ => {}
@@ -228,7 +249,7 @@ pub async fn as_problem(request: axum::extract::Request, next: axum::middleware:
         detail: if detail.is_empty() {
             status.canonical_reason().unwrap_or("Error").to_string()
         } else {
-            detail
+            crate::identifiers::mask_id_numbers(&detail).into_owned()
         },
     };
     let mut response = (

@@ -32,6 +32,8 @@ pub struct DatasetInfo {
     /// The field unique within a file.
     key: &'static str,
     fields: &'static [Field],
+    /// What one submitted file may hold; a file past any of these is refused.
+    limits: datasets::Limits,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -52,6 +54,7 @@ pub async fn list() -> (Extension<Stamp>, Json<DatasetList>) {
             openness: d.openness,
             key: d.key,
             fields: d.fields,
+            limits: d.limits(),
         })
         .collect();
     (

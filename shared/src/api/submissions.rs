@@ -1,7 +1,7 @@
 //! Direct uploads (`PUT /v1/submissions/{dataset}/{period}/{region}`) and submission status.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -12,7 +12,6 @@ use crate::ingest::{Outcome, Upload};
 use crate::report::{Report, Status};
 use crate::submissions::{self, Submission};
 use crate::uploads::{self, Pending, Ticket};
-use axum::extract::rejection::BytesRejection;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SubmissionView {
@@ -94,27 +93,40 @@ fn file_name(query: &UploadQuery, headers: &HeaderMap) -> Option<String> {
     responses(
         (status = 201, description = "Accepted: its rows are now current", body = SubmissionResponse),
         (status = 200, description = "The same bytes were accepted before; nothing written", body = SubmissionResponse),
-        (status = 422, description = "Rejected: the report says why, row by row", body = SubmissionResponse),
+        (status = 422, description = "Rejected: the report says why, row by row; or the region is a street or village, which do not submit files", content(
+            (SubmissionResponse = "application/json"),
+            (super::problem::Problem = "application/problem+json"))),
         (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key may not submit for this region", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than the upload limit", body = super::problem::Problem, content_type = "application/problem+json")))]
+        (status = 413, description = "The file is larger than the dataset's limit (see its `limits` in /v1/datasets)", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn upload(
     State(state): State<AppState>,
     Path((dataset, period, region)): Path<(String, String, String)>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<SubmissionResponse>), ApiError> {
+    // Key, role, region, dataset and declared size are all settled from the headers: a body
+    // that may not be sent is refused before a byte of it is read.
     let key = auth::caller(&state, &headers).await?;
+    let declared = crate::datasets::by_name(&dataset)
+        .ok_or_else(|| ApiError::UnknownDataset(dataset.clone()))?;
+    period
+        .parse::<crate::periods::Period>()
+        .map_err(|_| ApiError::BadPeriod(period.clone()))?;
     let tree = state.regions().await?;
-    let target = tree
-        .resolve(&region)
-        .ok_or_else(|| ApiError::UnknownRegion(region.clone()))?;
+    let target = crate::ingest::submitting_region(&tree, &region)?;
     auth::may_submit(&key, target)?;
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.upload_limit),
-        other => ApiError::BadSubmission(other.body_text()),
-    })?;
+    let max = declared
+        .limits()
+        .max_file_bytes
+        .min(state.upload_limit as u64);
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if length.is_some_and(|n| n > max) {
+        return Err(ApiError::TooLarge(max));
+    }
     let upload = Upload {
         file_name: file_name(&query, &headers)
             .unwrap_or_else(|| format!("{dataset}-{period}-{region}")),
@@ -122,7 +134,10 @@ pub async fn upload(
         period,
         region,
     };
-    let outcome = state.ingestor.submit_bytes(&upload, body).await?;
+    let outcome = state
+        .ingestor
+        .submit_stream(&upload, body.into_data_stream(), max)
+        .await?;
     let status = match (outcome.submission.status, outcome.duplicate) {
         (Status::Rejected, _) => StatusCode::UNPROCESSABLE_ENTITY,
         (Status::Accepted, true) => StatusCode::OK,

@@ -25,6 +25,9 @@ use crate::indicators::snapshot;
 use crate::periods::Period;
 use crate::regions::{COUNTRY_CODE, Level, Region};
 
+/// Room in an upload form's body for its other fields and part headers, beyond the file.
+const FORM_LIMIT_SLACK: usize = 64 * 1024;
+
 /// The page routes; uploads take the same body limit as the API's.
 pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()
@@ -35,7 +38,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/submit/sign-out", post(submit::sign_out))
         .route(
             "/submit/upload",
-            post(submit::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            post(submit::upload).layer(DefaultBodyLimit::max(upload_limit + FORM_LIMIT_SLACK)),
         )
         .route("/submit/{id}", get(report::page))
         .layer(axum::middleware::from_fn(server_timing))
@@ -214,7 +217,7 @@ impl IntoResponse for PageError {
                 tracing::error!(%detail, "page failed");
                 String::new()
             }
-            other => other.to_string(),
+            other => other.detail(),
         };
         let frame = Frame {
             lang,
@@ -225,7 +228,7 @@ impl IntoResponse for PageError {
         };
         let body = frame.render(html! {
             h1 { (heading) }
-            @if !detail.is_empty() { p #error role="alert" { (detail) } }
+            @if !detail.is_empty() { p #error role="alert" data-problem=(self.error.kind()) { (detail) } }
             p { a href=(link(lang, "/", &[])) { (lang.t("返回首页", "Back to the dashboard")) } }
         });
         (status, Html(body.into_string())).into_response()

@@ -1,6 +1,8 @@
 //! The submitter pages: sign in with a key, download templates, upload a file (its report is
-//! `report.rs`), see the region's past submissions. The key lives in an HttpOnly, SameSite=Strict
-//! cookie scoped to `/submit`, so script never sees it and other sites cannot post with it.
+//! `report.rs`), see the region's past submissions. Signing in opens a session
+//! ([`keys::open_session`]) whose reference — never the key — lives in an HttpOnly,
+//! SameSite=Strict cookie scoped to `/submit`, so script never sees it, other sites cannot post
+//! with it, and signing out or revoking the key ends it.
 
 use axum::extract::multipart::MultipartError;
 use axum::extract::{Form, Multipart, Query, State};
@@ -21,7 +23,7 @@ use crate::report::Status;
 use crate::reporting::reporting_counties;
 use crate::submissions;
 
-const COOKIE: &str = "jz_key";
+const COOKIE: &str = "jz_session";
 /// A signed-in browser stays signed in for a working day.
 const SESSION_SECONDS: u32 = 8 * 3600;
 /// Past submissions listed on the page (the API lists them all).
@@ -33,16 +35,20 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-/// The key in the request's cookie, if it is valid.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<Key>, ApiError> {
-    let token = headers
+/// The session reference in the request's cookie.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='));
-    match token {
-        Some(token) => keys::verify(state.lake(), token)
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+}
+
+/// The live key behind the request's session, if any.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<Key>, ApiError> {
+    match session_cookie(headers) {
+        Some(reference) => keys::session_key_of(state.lake(), reference)
             .await
             .map_err(|e| ApiError::Internal(e.to_string())),
         None => Ok(None),
@@ -144,26 +150,40 @@ pub async fn sign_in(
     let valid = keys::verify(state.lake(), token)
         .await
         .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
-    if valid.is_none() {
+    let Some(key) = valid else {
         let error = lang.t("密钥无效，请检查后重试。", "This key is not valid.");
         return Ok(private(
             StatusCode::UNAUTHORIZED,
             sign_in_page(lang, Some(error)),
         ));
-    }
+    };
+    let session = keys::open_session(
+        state.lake(),
+        &key,
+        std::time::Duration::from_secs(SESSION_SECONDS.into()),
+    )
+    .await
+    .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
     let mut response = Redirect::to(&link(lang, "/submit", &[])).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, cookie(&headers, token, SESSION_SECONDS));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&headers, &session, SESSION_SECONDS),
+    );
     Ok(response)
 }
 
 pub async fn sign_out(
+    State(state): State<AppState>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
     same_origin(&headers).map_err(lang.fail())?;
+    if let Some(reference) = session_cookie(&headers) {
+        keys::close_session(state.lake(), reference)
+            .await
+            .map_err(|e| lang.fail()(ApiError::Internal(e.to_string())))?;
+    }
     let mut response = Redirect::to(&link(lang, "/submit", &[])).into_response();
     response
         .headers_mut()
@@ -171,13 +191,14 @@ pub async fn sign_out(
     Ok(response)
 }
 
-/// The periods a file can be for: every half-year since reporting began up to the last one
-/// that has ended, and any period already published; newest first.
+/// The periods a file can be for: every half-year since reporting began up to the current
+/// one, newest first; the last one that has ended is preselected.
 fn periods(published: &[String]) -> (Vec<Period>, Period) {
-    let ended = Period::containing(chrono::Utc::now().date_naive()).previous();
+    let current = Period::current();
+    let ended = current.previous();
     let mut periods: Vec<Period> = published.iter().filter_map(|p| p.parse().ok()).collect();
-    let mut p = Period::FIRST_REPORTED;
-    while p <= ended {
+    let mut p = Period::FIRST;
+    while p <= current {
         periods.push(p);
         p = p.next();
     }
@@ -334,55 +355,41 @@ fn outcome(lang: Lang, status: Status, rows: i64, errors: i64) -> Markup {
     }
 }
 
-/// The upload form's fields, read in whatever order the browser sent them.
-#[derive(Default)]
-struct Fields {
-    dataset: String,
-    period: String,
-    region: String,
-    file: Option<(String, bytes::Bytes)>,
-}
-
-async fn fields(mut multipart: Multipart, limit: usize) -> Result<Fields, ApiError> {
-    let too_large = |e: MultipartError| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
-        _ => ApiError::BadSubmission(e.body_text()),
-    };
-    let mut fields = Fields::default();
-    while let Some(field) = multipart.next_field().await.map_err(too_large)? {
-        let name = field.name().unwrap_or_default().to_string();
-        match name.as_str() {
-            "file" => {
-                // Some browsers send the whole path the file was picked from.
-                let file_name = field
-                    .file_name()
-                    .and_then(|n| n.rsplit(['/', '\\']).next())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or("upload")
-                    .to_string();
-                let bytes = field.bytes().await.map_err(too_large)?;
-                fields.file = Some((file_name, bytes));
-            }
-            "dataset" | "period" | "region" => {
-                let text = field.text().await.map_err(too_large)?;
-                match name.as_str() {
-                    "dataset" => fields.dataset = text,
-                    "period" => fields.period = text,
-                    _ => fields.region = text,
-                }
-            }
-            _ => {}
+/// A short text field of the upload form, read up to `max` bytes.
+async fn small_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    max: usize,
+) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, 0))? {
+        text.extend_from_slice(&chunk);
+        if text.len() > max {
+            return Err(ApiError::BadSubmission(format!(
+                "the form field {:?} is too long",
+                field.name().unwrap_or_default()
+            )));
         }
     }
-    Ok(fields)
+    String::from_utf8(text).map_err(|_| ApiError::BadSubmission("a form field is not UTF-8".into()))
+}
+
+/// A malformed form, or one whose body passed the upload limit (`limit` bytes).
+fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
+        _ => ApiError::BadSubmission(e.body_text()),
+    }
 }
 
 /// Takes the form's file through the same pipeline as the API's PUT, then shows its report.
+/// The form sends dataset, period and region before the file (their order in the page), so
+/// the key is checked for that region before a byte of the file is read, and the file streams
+/// to the raw store under the dataset's size limit.
 pub async fn upload(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
-    multipart: Multipart,
+    mut multipart: Multipart,
 ) -> Result<Response, PageError> {
     let lang = Lang::from_query(q.lang.as_deref());
     let fail = lang.fail::<ApiError>();
@@ -392,29 +399,67 @@ pub async fn upload(
         .await
         .map_err(lang.fail())?
         .ok_or_else(|| fail(ApiError::Unauthorized("sign in first".into())))?;
-    let form = fields(multipart, state.upload_limit)
+    let (mut dataset, mut period, mut region) = (String::new(), String::new(), String::new());
+    let mut outcome = None;
+    let limit = state.upload_limit as u64;
+    while let Some(field) = multipart
+        .next_field()
         .await
-        .map_err(lang.fail())?;
-    let (file_name, bytes) = form
-        .file
-        .filter(|(_, b)| !b.is_empty())
-        .ok_or_else(|| fail(ApiError::BadSubmission("no file was chosen".into())))?;
-    let tree = state.regions().await.map_err(lang.fail())?;
-    let target = tree
-        .resolve(&form.region)
-        .ok_or_else(|| fail(ApiError::UnknownRegion(form.region.clone())))?;
-    auth::may_submit(&key, target).map_err(lang.fail())?;
-    let upload = Upload {
-        dataset: form.dataset,
-        period: form.period,
-        region: form.region,
-        file_name,
-    };
-    let outcome = state
-        .ingestor
-        .submit_bytes(&upload, bytes)
-        .await
-        .map_err(lang.fail())?;
+        .map_err(|e| fail(multipart_error(e, limit)))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "dataset" => dataset = small_text(field, 64).await.map_err(fail)?,
+            "period" => period = small_text(field, 64).await.map_err(fail)?,
+            "region" => region = small_text(field, 64).await.map_err(fail)?,
+            "file" => {
+                // A form sent without a chosen file has a file part with an empty name. Some
+                // browsers send the whole path the file was picked from.
+                let Some(file_name) = field
+                    .file_name()
+                    .and_then(|n| n.rsplit(['/', '\\']).next())
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                else {
+                    break;
+                };
+                if dataset.is_empty() || period.is_empty() || region.is_empty() {
+                    return Err(fail(ApiError::BadSubmission(
+                        "dataset, period and region must come before the file".into(),
+                    )));
+                }
+                let declared = datasets::by_name(&dataset)
+                    .ok_or_else(|| fail(ApiError::UnknownDataset(dataset.clone())))?;
+                period
+                    .parse::<Period>()
+                    .map_err(|_| fail(ApiError::BadPeriod(period.clone())))?;
+                let tree = state.regions().await.map_err(lang.fail())?;
+                let target =
+                    crate::ingest::submitting_region(&tree, &region).map_err(lang.fail())?;
+                auth::may_submit(&key, target).map_err(lang.fail())?;
+                let max = declared
+                    .limits()
+                    .max_file_bytes
+                    .min(state.upload_limit as u64);
+                let upload = Upload {
+                    dataset: dataset.clone(),
+                    period: period.clone(),
+                    region: region.clone(),
+                    file_name,
+                };
+                let submitted = state
+                    .ingestor
+                    .submit_stream(&upload, field, max)
+                    .await
+                    .map_err(lang.fail())?;
+                outcome = Some(submitted);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let outcome =
+        outcome.ok_or_else(|| fail(ApiError::BadSubmission("no file was chosen".into())))?;
     let mut params = vec![];
     if outcome.duplicate {
         params.push(("duplicate", "1"));
