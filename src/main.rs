@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use shared::ingest::{Ingestor, Upload};
 use shared::lake::{Lake, names};
 use shared::regions::stored::{self, Scope};
@@ -32,15 +32,17 @@ struct LakeArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API on this machine; an empty lake gets the sample data first.
+    /// Serve the API and the pages on this machine. The default lake (./data) gets the sample
+    /// data when it is empty; any other lake only when asked with --samples.
     Serve {
         #[command(flatten)]
         lake: LakeArg,
         #[arg(long, env = "JIAZHENG_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Sample data loaded into an empty lake.
-        #[arg(long, default_value = default_samples())]
-        samples: PathBuf,
+        /// Load this sample directory (its regions/ if the lake has none, then every file of
+        /// its submissions/) before serving; the repository's sample-data for the default lake.
+        #[arg(long)]
+        samples: Option<PathBuf>,
         /// Public reads allowed per second from one client address (0: no limit).
         #[arg(long, default_value_t = 50)]
         rate_limit: u32,
@@ -122,7 +124,18 @@ fn default_samples() -> &'static str {
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::runtime::init_tracing();
-    match run(Cli::parse()).await {
+    let matches = Cli::command().get_matches();
+    // Whether the lake was named (flag or environment) or is the default: only the default
+    // local lake gets the samples without being asked.
+    let lake_named = matches
+        .subcommand_matches("serve")
+        .and_then(|serve| serve.value_source("lake"))
+        .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, lake_named).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -137,7 +150,7 @@ async fn ingestor(lake: &LakeArg) -> anyhow::Result<Ingestor> {
     Ok(Ingestor::new(lake, Some(key)))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             lake,
@@ -146,12 +159,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rate_limit,
         } => {
             let ingestor = ingestor(&lake).await?;
-            if ingestor.lake().load(names::REGIONS).await?.is_none() {
-                eprintln!(
-                    "empty lake: loading the sample data from {}",
-                    samples.display()
-                );
-                let loaded = samples::load(&ingestor, &samples)
+            let empty = ingestor.lake().load(names::REGIONS).await?.is_none();
+            let samples = match samples {
+                Some(dir) => Some(dir),
+                None if empty && !lake_named => Some(PathBuf::from(default_samples())),
+                None if empty => bail!(
+                    "the lake {} is empty. Import the region tree first \
+                     (jiazheng regions import --lake {} sample-data/regions), or load the sample \
+                     data into it with --samples sample-data",
+                    lake.lake,
+                    lake.lake
+                ),
+                None => None,
+            };
+            if let Some(dir) = samples {
+                eprintln!("loading the sample data from {}", dir.display());
+                let loaded = samples::load(&ingestor, &dir)
                     .await
                     .context("loading the sample data")?;
                 eprintln!("loaded {} sample submissions", loaded.len());

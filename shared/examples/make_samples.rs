@@ -10,31 +10,61 @@ use chrono::NaiveDate;
 use shared::periods::Period;
 use shared::regions::RegionTree;
 use shared::regions::read_nbs_dir;
-use shared::samples::synth::{self, Datum, Sheet, Style};
+use shared::samples::synth::{self, Datum, Style};
 
-/// The six banners and cities of Xing'an League, each sending its files its own way.
-const COUNTIES: [(&str, Style, Style); 6] = [
-    ("152201", Style::Xlsx, Style::CsvUtf8),
-    ("152202", Style::CsvUtf8, Style::CsvUtf8),
-    ("152221", Style::Xlsx, Style::Xlsx),
-    ("152222", Style::CsvGbk, Style::CsvGbk),
-    ("152223", Style::CsvUtf8, Style::Xlsx),
-    ("152224", Style::Xlsx, Style::CsvGbk),
+/// The six banners and cities of Xing'an League, each sending its files its own way (by
+/// dataset: enterprises, outlets, then the other four).
+const COUNTIES: [(&str, [Style; 3]); 6] = [
+    ("152201", [Style::Xlsx, Style::CsvUtf8, Style::CsvUtf8]),
+    ("152202", [Style::CsvUtf8, Style::CsvUtf8, Style::Xlsx]),
+    ("152221", [Style::Xlsx, Style::Xlsx, Style::Xlsx]),
+    ("152222", [Style::CsvGbk, Style::CsvGbk, Style::CsvGbk]),
+    ("152223", [Style::CsvUtf8, Style::Xlsx, Style::CsvUtf8]),
+    ("152224", [Style::Xlsx, Style::CsvGbk, Style::CsvGbk]),
 ];
+
+/// 阿尔山市 had no complaints in 2023H2 and says so with a nil return (零报送).
+const NIL_RETURN: (&str, &str, &str) = ("2023H2", "152202", "complaints");
+/// 突泉县 has not sent its workers of 2023H2 yet: the league's workers figures are partial.
+const NOT_YET_SENT: (&str, &str, &str) = ("2023H2", "152224", "workers");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tree = read_nbs_dir(&root.join("sample-data/regions"))?;
+    let tree = read_nbs_dir(&root.join("sample-data/regions-inner-mongolia"))?;
     let out = root.join("sample-data/submissions");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
     for period in ["2023H1", "2023H2"] {
         let period: Period = period.parse()?;
-        for (code, enterprise_style, outlet_style) in COUNTIES {
+        for (code, [enterprise_style, outlet_style, other_style]) in COUNTIES {
             let county = tree.get(code).ok_or("county missing from the regions")?;
             let dir = out.join(period.to_string()).join(code);
             std::fs::create_dir_all(&dir)?;
             let enterprises = synth::enterprises(county, period, "sample");
             let outlets = synth::outlets(&tree, county, period, &enterprises, "sample");
-            for (sheet, style) in [(&enterprises, enterprise_style), (&outlets, outlet_style)] {
+            let trainings = synth::trainings(&tree, county, period, "sample");
+            // Between 20 and 60 workers: some streets fall under the disclosure threshold.
+            let size = 20 + county.prefix.bytes().map(usize::from).sum::<usize>() % 41;
+            let workers = synth::workers(&tree, county, &enterprises, size, "sample");
+            let shops = synth::shops(&tree, county, period, &enterprises, "sample");
+            let mut complaints = synth::complaints(&tree, county, period, &enterprises, "sample");
+            let here = (period.to_string(), code);
+            if (here.0.as_str(), here.1, "complaints") == NIL_RETURN {
+                complaints.rows.clear();
+            }
+            let sheets = [
+                (&enterprises, enterprise_style),
+                (&outlets, outlet_style),
+                (&trainings, other_style),
+                (&workers, other_style),
+                (&shops, other_style),
+                (&complaints, other_style),
+            ];
+            for (sheet, style) in sheets {
+                if (here.0.as_str(), here.1, sheet.dataset.name) == NOT_YET_SENT {
+                    continue;
+                }
                 let title = format!(
                     "{}{}{}情况统计表",
                     county.name,
@@ -438,22 +468,7 @@ fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::er
         "outside_region",
         synth::write(&xlsx, Style::Xlsx, "乌兰浩特市网点统计表")?,
     ));
-    let header_only = Sheet {
-        dataset: outlets.dataset,
-        rows: Vec::new(),
-    };
-    bad.push(raw(
-        "outlets-header-only.csv",
-        "outlets",
-        "empty_file",
-        synth::write(&header_only, Style::CsvUtf8, "")?,
-    ));
-    bad.push(raw(
-        "outlets-header-only.xlsx",
-        "outlets",
-        "empty_file",
-        synth::write(&header_only, Style::Xlsx, "标题")?,
-    ));
+    // A header with no rows is a nil return (零报送), accepted: not a bad file.
     bad.push(raw("empty.csv", "outlets", "empty_file", Vec::new()));
     bad.push(raw(
         "blank-lines.csv",
@@ -535,7 +550,7 @@ fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::er
     bad.push(raw(
         "old-excel-junk.xls",
         "outlets",
-        "unreadable_file",
+        "legacy_xls",
         [
             &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1][..],
             &[7; 600],

@@ -69,13 +69,68 @@ pub fn run_against(
     stdout
 }
 
-/// Starts `jiazheng serve --addr 127.0.0.1:0 --lake LAKE` from a prepared command (its
-/// environment set) and returns it with the address it printed (`127.0.0.1:port`), once it
-/// answers.
-pub fn serve(mut jiazheng: std::process::Command, lake: &str) -> (std::process::Child, String) {
+/// Imports the Inner Mongolia regions into LAKE and starts `jiazheng serve --addr 127.0.0.1:0
+/// --lake LAKE --samples sample-data` from a prepared command (its environment set); returns
+/// it with the address it printed (`127.0.0.1:port`), once it answers.
+pub fn serve(jiazheng: std::process::Command, lake: &str) -> (std::process::Child, String) {
+    serve_samples(jiazheng, lake, &repo("sample-data"))
+}
+
+/// A sample directory with only the enterprises and outlets of the six counties (the
+/// tests on S3, where every file costs round trips to the emulator).
+pub fn few_samples(into: &std::path::Path) -> PathBuf {
+    for period in ["2023H1", "2023H2"] {
+        for entry in std::fs::read_dir(repo(&format!("sample-data/submissions/{period}"))).unwrap()
+        {
+            let county = entry.unwrap().path();
+            let target = into
+                .join("submissions")
+                .join(period)
+                .join(county.file_name().unwrap());
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&county).unwrap() {
+                let file = file.unwrap().path();
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("enterprises") || name.starts_with("outlets") {
+                    std::fs::copy(&file, target.join(&name)).unwrap();
+                }
+            }
+        }
+    }
+    into.to_path_buf()
+}
+
+/// [`serve`] with another sample directory.
+pub fn serve_samples(
+    mut jiazheng: std::process::Command,
+    lake: &str,
+    samples_dir: &std::path::Path,
+) -> (std::process::Child, String) {
     use std::process::Stdio;
+    // The import runs in the same environment (an S3 lake needs its credentials).
+    let mut import = self::jiazheng();
+    for (name, value) in jiazheng.get_envs() {
+        match value {
+            Some(value) => import.env(name, value),
+            None => import.env_remove(name),
+        };
+    }
+    let imported = import
+        .args(["regions", "import", "--lake", lake])
+        .arg(samples::inner_mongolia())
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
     let mut child = jiazheng
-        .args(["serve", "--addr", "127.0.0.1:0", "--lake", lake])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--lake",
+            lake,
+            "--samples",
+        ])
+        .arg(samples_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -106,12 +161,12 @@ impl Server {
     pub async fn with_regions() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        samples::import_regions(&lake, &samples::checkout_dir())
+        samples::import_regions(&lake, &samples::inner_mongolia())
             .await
             .unwrap();
         let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[42; 32]).unwrap()));
         let router = api::router(api::AppState::new(ingestor));
-        let tree = regions::read_nbs_dir(&repo("sample-data/regions")).unwrap();
+        let tree = regions::read_nbs_dir(&samples::inner_mongolia()).unwrap();
         let (token, _) = keys::issue(&lake, tree.get("15").unwrap(), keys::Role::Submitter)
             .await
             .unwrap();
@@ -124,7 +179,7 @@ impl Server {
     }
 
     pub async fn tree(&self) -> RegionTree {
-        regions::read_nbs_dir(&repo("sample-data/regions")).unwrap()
+        regions::read_nbs_dir(&samples::inner_mongolia()).unwrap()
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, serde_json::Value) {
@@ -216,7 +271,7 @@ async fn rows_of(name: &str, table: &deltalake::DeltaTable) -> Vec<(String, Stri
 /// Communities per code prefix (2, 4, 6 and 9 digits), counted straight from the NBS
 /// villages file: a residents' committee ends in 001–199.
 pub fn community_counts() -> BTreeMap<String, u64> {
-    let file = std::fs::File::open(repo("sample-data/regions/villages.csv.gz")).unwrap();
+    let file = std::fs::File::open(samples::inner_mongolia().join("villages.csv.gz")).unwrap();
     let mut counts = BTreeMap::new();
     for line in BufReader::new(flate2::read::GzDecoder::new(file))
         .lines()

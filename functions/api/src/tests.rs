@@ -23,6 +23,9 @@ async fn with_samples() -> (tempfile::TempDir, Lake, api::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
     let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[7; 32]).unwrap()));
+    samples::import_regions(&lake, &samples::inner_mongolia())
+        .await
+        .unwrap();
     samples::load(&ingestor, &samples::checkout_dir())
         .await
         .unwrap();

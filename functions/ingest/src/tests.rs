@@ -15,7 +15,7 @@ fn event() -> Value {
 async fn lake_with_uploads() -> (tempfile::TempDir, Ingestor) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-    samples::import_regions(&lake, &samples::checkout_dir())
+    samples::import_regions(&lake, &samples::inner_mongolia())
         .await
         .unwrap();
     let submissions = samples::checkout_dir().join("submissions/2023H2/152201");

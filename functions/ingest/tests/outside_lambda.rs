@@ -11,7 +11,7 @@ fn replays_an_upload_key_given_on_the_command_line() {
     rt.block_on(async {
         let lake = shared::lake::Lake::open(lake.to_str().unwrap()).unwrap();
         let samples = shared::samples::checkout_dir();
-        shared::samples::import_regions(&lake, &samples)
+        shared::samples::import_regions(&lake, &shared::samples::inner_mongolia())
             .await
             .unwrap();
         let file = std::fs::read(samples.join("submissions/2023H2/152202/outlets.csv")).unwrap();

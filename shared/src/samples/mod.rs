@@ -1,8 +1,9 @@
 //! Loading the shipped sample data into an empty lake, so that a newcomer's first
 //! `jiazheng serve` shows real figures.
 //!
-//! Layout: `regions/` holds NBS division files; `submissions/{period}/{region}/{dataset}.{ext}`
-//! holds the files as county offices would send them.
+//! Layout: `regions/` holds the NBS 2023 division of the whole country (so 全国 and every
+//! province have their real denominators); `regions-inner-mongolia/` the subset the tests use;
+//! `submissions/{period}/{region}/{dataset}.{ext}` the files as county offices would send them.
 
 pub mod synth;
 
@@ -40,14 +41,15 @@ pub struct SampleFile {
     pub upload: Upload,
 }
 
-/// The sample submissions under `dir/submissions`, in the order they must be sent:
-/// by period, then region, then enterprises before the datasets that refer to them.
-pub fn files(dir: &Path) -> Result<Vec<SampleFile>, SampleError> {
+/// The sample submissions under `root` (`{period}/{region}/{dataset}.{ext}`), in the order
+/// they must be sent: by period, then region, then enterprises before the datasets that refer
+/// to them.
+pub fn files(root: &Path) -> Result<Vec<SampleFile>, SampleError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| SampleError::Io { path, source }
     };
-    let root = dir.join("submissions");
+    let root = root.to_path_buf();
     let mut out = Vec::new();
     for period in sorted_dir(&root).map_err(io(&root))? {
         for region in sorted_dir(&period).map_err(io(&period))? {
@@ -106,20 +108,37 @@ pub fn checkout_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-data")
 }
 
-/// Imports the sample region subset (Inner Mongolia) into the lake.
-pub async fn import_regions(lake: &Lake, dir: &Path) -> Result<RegionTree, SampleError> {
-    let tree = regions::read_nbs_dir(&dir.join("regions"))?;
+/// The Inner Mongolia subset of the division shipped with the samples: small enough for
+/// tests that import regions again and again.
+pub fn inner_mongolia() -> PathBuf {
+    checkout_dir().join("regions-inner-mongolia")
+}
+
+/// Imports the NBS division files of a directory into the lake.
+pub async fn import_regions(lake: &Lake, regions: &Path) -> Result<RegionTree, SampleError> {
+    let tree = regions::read_nbs_dir(regions)?;
     regions::stored::save(lake, &tree).await?;
     Ok(tree)
 }
 
-/// Imports the sample regions and submits every sample file; all must be accepted.
+/// Loads a sample directory: its `regions/` when the lake has none yet, then every file under
+/// its `submissions/`; all must be accepted.
 pub async fn load(ingestor: &Ingestor, dir: &Path) -> Result<Vec<Outcome>, SampleError> {
-    import_regions(ingestor.lake(), dir).await?;
+    if regions::stored::load(ingestor.lake(), regions::stored::Scope::Published)
+        .await?
+        .is_none()
+    {
+        import_regions(ingestor.lake(), &dir.join("regions")).await?;
+    }
+    submit_all(ingestor, &dir.join("submissions")).await
+}
+
+/// Submits every sample file under `root`, refreshing each period once at the end.
+pub async fn submit_all(ingestor: &Ingestor, root: &Path) -> Result<Vec<Outcome>, SampleError> {
     let bulk = ingestor.for_bulk_load();
     let mut outcomes = Vec::new();
     let mut periods = std::collections::BTreeSet::new();
-    for sample in files(dir)? {
+    for sample in files(root)? {
         let bytes = std::fs::read(&sample.path).map_err(|source| SampleError::Io {
             path: sample.path.display().to_string(),
             source,
