@@ -3,11 +3,24 @@
 
 The inputs are the files that were submitted (as listed in a manifest: path, dataset, period,
 region), the NBS region files, and jiazheng's published values (JSON). Nothing here reuses
-jiazheng's code or SQL: the definitions are written again from DESIGN.md, in DuckDB's dialect,
-over the raw CSV files (English headers and codes, raw ID numbers).
+jiazheng's code or SQL: the definitions are written again from DESIGN.md and the issue texts,
+in DuckDB's dialect, over the raw CSV files (English headers and codes, raw ID numbers):
 
-Exit status 0 when every value agrees exactly (numerators and denominators equal, values within
-1e-9), 1 otherwise, with the differences listed.
+- A county is due when it has streets. A file for a region covers every due county inside it
+  (a header-only file is a nil return: it covers them with no rows).
+- A county counts for an indicator when files cover it for every dataset the indicator reads
+  (its own and, for a rate over another indicator, that one's). A region's value is computed
+  over its counting counties only, numerator and denominator alike; its state is `reported`
+  (all due counties count), `partial` or `not_reported` (no numbers at all).
+- Disclosure (values about workers): withheld when the workers it is about, or those without
+  the attribute, number fewer than 5; then, in every group of a published parent and its
+  reported children, either none is withheld or at least two are and the parent minus the
+  published children again has 5 or more on both sides — else the published child with the
+  fewest workers (then the lowest code) is withheld too, or the parent when none is left;
+  finest groups first, repeated until nothing changes.
+
+Exit status 0 when every value agrees exactly (states, county counts, numerators and
+denominators equal, values within 1e-9), 1 otherwise, with the differences listed.
 """
 
 import argparse
@@ -20,6 +33,7 @@ import duckdb
 LEVELS = [("country", 0), ("province", 2), ("city", 4), ("county", 6), ("street", 9)]
 DATASETS = ["enterprises", "outlets", "trainings", "workers", "shops", "complaints"]
 MODES = ["standalone", "embedded", "partnership", "online"]
+FEWEST = 5
 
 
 def has(service):
@@ -65,6 +79,11 @@ def region_prefix(code):
     return code
 
 
+def has_rows(path):
+    with open(path, encoding="utf-8-sig") as f:
+        return sum(1 for line in f if line.strip()) > 1
+
+
 def load(con, regions_dir, manifest):
     for name in ["provinces", "cities", "areas", "streets", "villages"]:
         con.execute(
@@ -83,7 +102,8 @@ def load(con, regions_dir, manifest):
     )
     by_dataset = {d: [] for d in DATASETS}
     for row in manifest:
-        by_dataset[row["dataset"]].append(row)
+        if has_rows(row["path"]):
+            by_dataset[row["dataset"]].append(row)
     for dataset, rows in by_dataset.items():
         if not rows:
             continue
@@ -99,69 +119,151 @@ def levels_of(dataset):
     return LEVELS[:4] if dataset == "enterprises" else LEVELS
 
 
-def compute(con, period, manifest):
-    """{(indicator, prefix, breakdown): (numerator, denominator, value, suppressed)}"""
-    out = {}
+def datasets_of(ind):
+    dataset, _, den, *_ = INDICATORS[ind]
+    out = [dataset]
+    if isinstance(den, tuple) and den[0] == "indicator":
+        other = INDICATORS[den[1]][0]
+        if other not in out:
+            out.append(other)
+    return out
+
+
+def due_in(due, prefix, level):
+    """The due counties a region answers for: those inside it; a street's own county."""
+    if level == "street":
+        return {prefix[:6]} & due
+    return {c for c in due if c.startswith(prefix)}
+
+
+def grouped(con, dataset, expr, n, dims, counties):
+    """expr per prefix of n digits (and breakdown), over the rows of the given counties."""
     tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    if dataset not in tables or not counties:
+        return {}
+    con.execute("CREATE OR REPLACE TEMP TABLE counting AS SELECT unnest(?::VARCHAR[]) AS county", [sorted(counties)])
+    group = ", ".join(["prefix"] + dims)
+    rows = con.execute(
+        f"""SELECT substr(code, 1, {n}) AS prefix, {''.join(d + ', ' for d in dims)} {expr} AS x
+            FROM {dataset}
+            WHERE period = ? AND substr(code, 1, 6) IN (SELECT county FROM counting)
+            GROUP BY {group}""",
+        [PERIOD[0]],
+    ).fetchall()
+    return {(r[0], r[1] if dims else ""): float(r[-1] or 0) for r in rows}
+
+
+PERIOD = [None]
+
+
+def compute(con, period, manifest, due):
+    """{(indicator, prefix, breakdown): dict(status, reported, due, numerator, denominator,
+    value, people, suppressed)}"""
+    PERIOD[0] = period
+    covered = {d: set() for d in DATASETS}
+    for r in manifest:
+        if r["period"] == period:
+            covered[r["dataset"]] |= {c for c in due if c.startswith(region_prefix(r["region"]))}
+    out = {}
     for ind, (dataset, num, den, unit, breakdown, people) in INDICATORS.items():
+        counting = set(due)
+        for d in datasets_of(ind):
+            counting &= covered[d]
+        dims = [breakdown] if breakdown else []
         for level, n in levels_of(dataset):
-            dims = [breakdown] if breakdown else []
-            if dataset in tables:
-                den_sql = den[1] if isinstance(den, tuple) and den[0] == "rows" else "0"
-                pop_sql = "count(DISTINCT id_number)" if people else "0"
-                group = ", ".join(["prefix"] + dims)
-                rows = con.execute(
-                    f"""SELECT substr(code, 1, {n}) AS prefix, {''.join(d + ', ' for d in dims)}
-                               {num} AS n, {den_sql} AS d, {pop_sql} AS pop
-                        FROM {dataset} WHERE period = ? GROUP BY {group}""",
-                    [period],
-                ).fetchall()
+            numerators = grouped(con, dataset, num, n, dims, counting)
+            rows_den = grouped(con, dataset, den[1], n, dims, counting) if isinstance(den, tuple) and den[0] == "rows" else {}
+            other = {}
+            if isinstance(den, tuple) and den[0] == "indicator":
+                o_dataset, o_num = INDICATORS[den[1]][0], INDICATORS[den[1]][1]
+                other = grouped(con, o_dataset, o_num, n, [], counting)
+            pops = grouped(con, dataset, "count(DISTINCT id_number)", n, dims, counting) if people else {}
+            if counting:
+                con.execute("CREATE OR REPLACE TEMP TABLE counting AS SELECT unnest(?::VARCHAR[]) AS county", [sorted(counting)])
+                communities = dict(con.execute(
+                    f"SELECT substr(code, 1, {n}), count(*) FROM communities WHERE substr(code, 1, 6) IN (SELECT county FROM counting) GROUP BY 1"
+                ).fetchall())
             else:
-                rows = []
-            measured = {}
-            for r in rows:
-                key = (r[0], r[1] if breakdown else "")
-                measured[key] = r[-3:]
-            prefixes = [p for (p,) in con.execute("SELECT prefix FROM units WHERE level = ?", [level]).fetchall()]
-            communities = dict(
-                con.execute(
-                    f"SELECT substr(code, 1, {n}), count(*) FROM communities GROUP BY 1"
-                ).fetchall()
-            )
-            for prefix in prefixes:
+                communities = {}
+            for (prefix,) in con.execute("SELECT prefix FROM units WHERE level = ?", [level]).fetchall():
+                owed = due_in(due, prefix, level)
+                got = owed & counting
+                status = "not_reported" if not got else ("reported" if got == owed else "partial")
                 for b in (MODES if breakdown else [""]):
-                    numerator, rows_den, pop = measured.get((prefix, b), (0, 0, 0))
-                    numerator = float(numerator or 0)
-                    if den is None:
-                        denominator = None
-                    elif den == "communities":
-                        denominator = float(communities.get(prefix, 0))
-                    elif den[0] == "rows":
-                        denominator = float(rows_den or 0)
-                    else:
-                        other = out.get((den[1], prefix, ""))
-                        denominator = other[0] if other else 0.0
-                    if denominator is None:
-                        value = numerator
-                    elif denominator > 0:
-                        value = numerator / denominator * (1 if unit == "count" else 100)
-                    else:
-                        value = None
-                    suppressed = people and (pop or 0) < 5
-                    out[(ind, prefix, b)] = (numerator, denominator, value, suppressed)
-    # report_rate: counties with streets, covered for every dataset by a submitted file.
-    counties = [c for (c,) in con.execute(
-        "SELECT code FROM areas WHERE code IN (SELECT areaCode FROM streets)"
-    ).fetchall()]
-    covered = {d: [region_prefix(r["region"]) for r in manifest if r["dataset"] == d and r["period"] == period] for d in DATASETS}
-    complete = {c for c in counties if all(any(c.startswith(p) for p in covered[d]) for d in DATASETS)}
+                    cell = {"status": status, "reported": len(got), "due": len(owed), "suppressed": False,
+                            "numerator": None, "denominator": None, "value": None, "people": 0.0}
+                    if status != "not_reported":
+                        numerator = numerators.get((prefix, b), 0.0)
+                        if den is None:
+                            denominator = None
+                        elif den == "communities":
+                            denominator = float(communities.get(prefix, 0))
+                        elif den[0] == "rows":
+                            denominator = rows_den.get((prefix, b), 0.0)
+                        else:
+                            denominator = other.get((prefix, ""), 0.0)
+                        if denominator is None:
+                            value = numerator
+                        elif denominator > 0:
+                            value = numerator / denominator * (1 if unit == "count" else 100)
+                        else:
+                            value = None
+                        cell.update(numerator=numerator, denominator=denominator, value=value,
+                                    people=pops.get((prefix, b), 0.0))
+                    out[(ind, prefix, b)] = cell
+        if people:
+            withhold(out, ind)
+    # report_rate: counties covered for every dataset, of the due counties.
+    complete = {c for c in due if all(c in covered[d] for d in DATASETS)}
     for level, n in LEVELS[:4]:
         for (prefix,) in con.execute("SELECT prefix FROM units WHERE level = ?", [level]).fetchall():
-            inside = [c for c in counties if c.startswith(prefix)]
-            done = [c for c in inside if c in complete]
-            value = len(done) / len(inside) * 100 if inside else None
-            out[("report_rate", prefix, "")] = (float(len(done)), float(len(inside)), value, False)
+            owed = due_in(due, prefix, level)
+            done = owed & complete
+            value = len(done) / len(owed) * 100 if owed else None
+            out[("report_rate", prefix, "")] = {
+                "status": "reported", "reported": len(done), "due": len(owed), "suppressed": False,
+                "numerator": float(len(done)), "denominator": float(len(owed)), "value": value, "people": 0.0,
+            }
     return out
+
+
+def parent_prefix(prefix):
+    """The prefix of the published level above: street 9 -> county 6 -> city 4 -> province 2 -> country."""
+    return {9: prefix[:6], 6: prefix[:4], 4: prefix[:2], 2: ""}.get(len(prefix))
+
+
+def withhold(out, ind):
+    cells = {p: c for (i, p, b), c in out.items() if i == ind and c["status"] != "not_reported"}
+    hidden = {p for p, c in cells.items() if c["numerator"] < FEWEST or c["people"] - c["numerator"] < FEWEST}
+    children = {}
+    for p in cells:
+        parent = parent_prefix(p)
+        if parent is not None and parent in cells:
+            children.setdefault(parent, []).append(p)
+    parents = sorted(children, key=lambda p: -len(p))
+    changed = True
+    while changed:
+        changed = False
+        for parent in parents:
+            if parent in hidden:
+                continue
+            group = children[parent]
+            inside = [c for c in group if c in hidden]
+            if not inside:
+                continue
+            shown = [c for c in group if c not in hidden]
+            about = cells[parent]["numerator"] - sum(cells[c]["numerator"] for c in shown)
+            among = cells[parent]["people"] - sum(cells[c]["people"] for c in shown)
+            if len(inside) >= 2 and about >= FEWEST and among - about >= FEWEST:
+                continue
+            if shown:
+                hidden.add(min(shown, key=lambda c: (cells[c]["people"], c)))
+            else:
+                hidden.add(parent)
+            changed = True
+    for p in hidden:
+        cell = cells[p]
+        cell.update(suppressed=True, numerator=None, denominator=None, value=None)
 
 
 def prefix_of(level, code):
@@ -182,11 +284,13 @@ def main():
 
     con = duckdb.connect()
     load(con, args.regions, manifest)
+    due = {c for (c,) in con.execute("SELECT code FROM areas WHERE code IN (SELECT areaCode FROM streets)").fetchall()}
     periods = sorted({r["period"] for r in manifest})
-    expected = {p: compute(con, p, manifest) for p in periods}
+    expected = {p: compute(con, p, manifest, due) for p in periods}
 
     problems = []
     seen = set()
+    states = {}
     for row in published:
         period = row["period"]
         key = (row["indicator"], prefix_of(row["level"], row["region"]), row.get("breakdown") or "")
@@ -195,32 +299,41 @@ def main():
         if want is None:
             problems.append(f"{period} {key}: published but not expected")
             continue
-        numerator, denominator, value, suppressed = want
-        if bool(row["suppressed"]) != suppressed:
-            problems.append(f"{period} {key}: suppressed {row['suppressed']} != {suppressed}")
+        states[want["status"]] = states.get(want["status"], 0) + 1
+        if (row["status"], row["counties_reported"], row["counties_due"]) != (want["status"], want["reported"], want["due"]):
+            problems.append(f"{period} {key}: state {row['status']} {row['counties_reported']}/{row['counties_due']} != "
+                            f"{want['status']} {want['reported']}/{want['due']}")
             continue
-        if suppressed:
-            if row["value"] is not None or row["numerator"] is not None:
-                problems.append(f"{period} {key}: suppressed value published")
+        if want["status"] != "reported" and row.get("met") is not None:
+            problems.append(f"{period} {key}: a {want['status']} value judged against its target")
+        if bool(row["suppressed"]) != want["suppressed"]:
+            problems.append(f"{period} {key}: suppressed {row['suppressed']} != {want['suppressed']}")
             continue
-        if row["numerator"] != numerator or row["denominator"] != denominator:
-            problems.append(f"{period} {key}: {row['numerator']}/{row['denominator']} != {numerator}/{denominator}")
+        if want["status"] == "not_reported" or want["suppressed"]:
+            if any(row[f] is not None for f in ("value", "numerator", "denominator")):
+                problems.append(f"{period} {key}: numbers published for a {want['status']}/withheld value")
+            continue
+        if row["numerator"] != want["numerator"] or row["denominator"] != want["denominator"]:
+            problems.append(f"{period} {key}: {row['numerator']}/{row['denominator']} != {want['numerator']}/{want['denominator']}")
+        value = want["value"]
         if (row["value"] is None) != (value is None) or (value is not None and abs(row["value"] - value) > 1e-9):
             problems.append(f"{period} {key}: value {row['value']} != {value}")
-        previous = expected.get(periods[periods.index(period) - 1]) if periods.index(period) > 0 else None
-        if previous is not None:
-            before = previous.get(key)
-            change = None
-            if before and not before[3] and before[2] is not None and value is not None:
-                change = value - before[2]
-            got = row.get("change")
-            if (got is None) != (change is None) or (change is not None and abs(got - change) > 1e-9):
-                problems.append(f"{period} {key}: change {got} != {change}")
+        at = periods.index(period)
+        before = expected[periods[at - 1]].get(key) if at > 0 else None
+        change = None
+        if (before and before["status"] == "reported" and want["status"] == "reported"
+                and before["value"] is not None and value is not None):
+            change = value - before["value"]
+        got = row.get("change")
+        if (got is None) != (change is None) or (change is not None and abs(got - change) > 1e-9):
+            problems.append(f"{period} {key}: change {got} != {change}")
     missing = [(p,) + k for p in periods for k in expected[p] if (p,) + k not in seen]
     problems += [f"{m}: expected but not published" for m in missing[:20]]
 
+    withheld = sum(1 for p in periods for c in expected[p].values() if c["suppressed"])
     print(f"checked {len(published)} published values of {len(INDICATORS) + 1} indicators "
-          f"over {len(periods)} periods: {len(problems)} differences")
+          f"over {len(periods)} periods ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}; "
+          f"{withheld} withheld): {len(problems)} differences")
     for p in problems[:40]:
         print("  " + p)
     return 1 if problems else 0

@@ -53,7 +53,8 @@ async fn keys_decide_who_may_write_where() {
         (Some(&county), "150000", StatusCode::FORBIDDEN),
         (Some(&league), "150000", StatusCode::FORBIDDEN),
         (Some(&league), "150100", StatusCode::FORBIDDEN),
-        (Some(&county), "152201001", StatusCode::BAD_REQUEST),
+        // A street does not submit files: refused by meaning, before the body is read.
+        (Some(&county), "152201001", StatusCode::UNPROCESSABLE_ENTITY),
     ];
     let before = state_of_lake(&server).await;
     for dataset in ["outlets", "enterprises"] {

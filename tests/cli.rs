@@ -45,13 +45,96 @@ fn serve_loads_the_samples_into_an_empty_lake_and_answers() {
     assert_eq!(wulanhaote["denominator"], 61.0);
 }
 
+/// Distinct county codes of the national streets file: the counties due to report, counted
+/// without the library.
+fn national_counties_with_streets() -> usize {
+    use std::io::BufRead;
+    let file = std::fs::File::open(repo("sample-data/regions/streets.csv.gz")).unwrap();
+    let mut counties = std::collections::BTreeSet::new();
+    for line in std::io::BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .skip(1)
+    {
+        let line = line.unwrap();
+        counties.insert(line.split(',').nth(2).unwrap().to_string());
+    }
+    counties.len()
+}
+
+#[test]
+fn a_first_serve_shows_the_whole_country_and_an_explicit_empty_lake_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default lake (./data) of a plain first run gets the national division and samples.
+    let mut child = jiazheng()
+        .current_dir(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, country) = http_get(&addr, "/v1/regions/000000");
+    let (_, coverage) = http_get(
+        &addr,
+        "/v1/indicators/outlet_coverage?period=2023H2&region=000000",
+    );
+    let (_, provinces) = http_get(
+        &addr,
+        "/v1/indicators/outlet_coverage?period=2023H2&region=000000&level=province",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(country["communities"], 124_649, "{country}");
+    // 全国 is honest: partial, 6 counties of every county of China.
+    let all = &coverage["data"][0];
+    assert_eq!(all["status"], "partial", "{all}");
+    assert_eq!(all["counties_reported"], 6);
+    assert_eq!(all["counties_due"], national_counties_with_streets());
+    let provinces = provinces["data"].as_array().unwrap();
+    assert_eq!(provinces.len(), 31);
+    assert_eq!(
+        provinces
+            .iter()
+            .filter(|p| p["status"] == "not_reported")
+            .count(),
+        30
+    );
+
+    // An explicit lake that is empty gets no fake data, and says what to do.
+    let out = jiazheng()
+        .args(["serve", "--addr", "127.0.0.1:0", "--lake"])
+        .arg(dir.path().join("production"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("regions import") && said.contains("--samples"),
+        "{said}"
+    );
+    assert!(!dir.path().join("production/tables").exists());
+}
+
 #[test]
 fn submit_says_what_is_wrong_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().to_str().unwrap();
     let import = jiazheng()
         .args(["regions", "import", "--lake", lake])
-        .arg(repo("sample-data/regions"))
+        .arg(repo("sample-data/regions-inner-mongolia"))
         .output()
         .unwrap();
     assert!(import.status.success());

@@ -209,8 +209,14 @@ struct Served {
     log: PathBuf,
 }
 
-/// `jiazheng serve` under `prlimit --as`, loading the samples into the empty lake first.
+/// `jiazheng serve` under `prlimit --as`, with the Inner Mongolia regions and the samples.
 fn serve_capped(lake: &str, log: &Path) -> Served {
+    let imported = jiazheng()
+        .args(["regions", "import", "--lake", lake])
+        .arg(shared::samples::inner_mongolia())
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
     let mut cmd = Command::new("prlimit");
     cmd.arg(format!("--as={ADDRESS_SPACE_BYTES}"))
         .arg("--")
@@ -223,7 +229,9 @@ fn serve_capped(lake: &str, log: &Path) -> Served {
             lake,
             "--rate-limit",
             "0",
+            "--samples",
         ])
+        .arg(repo("sample-data"))
         .env_remove("JIAZHENG_LAKE")
         .env_remove("JIAZHENG_ID_HMAC_KEY")
         .env("MALLOC_ARENA_MAX", "2")

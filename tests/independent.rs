@@ -53,14 +53,60 @@ async fn duckdb_agrees_with_every_published_value() {
         .iter()
         .map(|p| p.parse().unwrap())
         .collect();
+    // Most leagues and cities submit one file per dataset for all their counties; one in
+    // four of those sends no trainings at all (not reported). Every third submits county by
+    // county: some of its counties leave the workers out (partial), and some have no shops
+    // to report (a nil return, header only).
+    let mut send = async |sheet: &Sheet, region: &Region, period: Period| {
+        let path = files.join(format!(
+            "{period}-{}-{}.csv",
+            region.code(),
+            sheet.dataset.name
+        ));
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(&path, synth::write(sheet, Style::CsvEnglish, "").unwrap()).unwrap();
+        let upload = Upload {
+            dataset: sheet.dataset.name.into(),
+            period: period.to_string(),
+            region: region.code(),
+            file_name: path.display().to_string(),
+        };
+        let outcome = ingestor.submit_file(&upload, &path).await.unwrap();
+        assert!(
+            outcome.accepted(),
+            "{}: {:?}",
+            path.display(),
+            outcome.report.issues.first()
+        );
+        writeln!(
+            manifest,
+            "{},{},{period},{}",
+            path.display(),
+            sheet.dataset.name,
+            region.code()
+        )
+        .unwrap();
+    };
     for &period in &periods {
-        // Each league or city submits one file per dataset for all its counties.
-        for city in tree.within(country, Level::City) {
+        for (c, city) in tree.within(country, Level::City).into_iter().enumerate() {
             let counties: Vec<&Region> = tree
                 .within(city, Level::County)
                 .into_iter()
                 .filter(|c| !synth::communities(&tree, c).is_empty())
                 .collect();
+            if c % 3 == 2 {
+                for (k, county) in counties.iter().enumerate() {
+                    for mut sheet in county_sheets(&tree, county, period) {
+                        match sheet.dataset.name {
+                            "workers" if k % 3 == 1 => continue,
+                            "shops" if k % 4 == 2 => sheet.rows.clear(),
+                            _ => {}
+                        }
+                        send(&sheet, county, period).await;
+                    }
+                }
+                continue;
+            }
             let mut merged: Vec<Sheet> = Vec::new();
             for county in counties {
                 for (i, sheet) in county_sheets(&tree, county, period).into_iter().enumerate() {
@@ -71,34 +117,10 @@ async fn duckdb_agrees_with_every_published_value() {
                 }
             }
             for sheet in merged.iter().filter(|s| !s.rows.is_empty()) {
-                let path = files.join(format!(
-                    "{period}-{}-{}.csv",
-                    city.code(),
-                    sheet.dataset.name
-                ));
-                std::fs::create_dir_all(&files).unwrap();
-                std::fs::write(&path, synth::write(sheet, Style::CsvEnglish, "").unwrap()).unwrap();
-                let upload = Upload {
-                    dataset: sheet.dataset.name.into(),
-                    period: period.to_string(),
-                    region: city.code(),
-                    file_name: path.display().to_string(),
-                };
-                let outcome = ingestor.submit_file(&upload, &path).await.unwrap();
-                assert!(
-                    outcome.accepted(),
-                    "{}: {:?}",
-                    path.display(),
-                    outcome.report.issues.first()
-                );
-                writeln!(
-                    manifest,
-                    "{},{},{period},{}",
-                    path.display(),
-                    sheet.dataset.name,
-                    city.code()
-                )
-                .unwrap();
+                if c % 4 == 1 && sheet.dataset.name == "trainings" {
+                    continue;
+                }
+                send(sheet, city, period).await;
             }
         }
     }
@@ -134,7 +156,10 @@ async fn duckdb_agrees_with_every_published_value() {
 
     let output = std::process::Command::new(python)
         .arg(repo("scripts/verify_indicators.py"))
-        .args(["--regions", repo("sample-data/regions").to_str().unwrap()])
+        .args([
+            "--regions",
+            repo("sample-data/regions-inner-mongolia").to_str().unwrap(),
+        ])
         .args(["--manifest", manifest_path.to_str().unwrap()])
         .args(["--jiazheng", published_path.to_str().unwrap()])
         .output()

@@ -104,11 +104,16 @@ async fn targets_change_lineage_and_the_province_denominator() {
     assert_eq!(key_city["target_deadline"], "2023H2");
     assert_eq!(key_city["met"], key_city["value"].as_f64().unwrap() >= 90.0);
 
-    // The province's denominator is every community of Inner Mongolia, reported or not.
+    // The province is partly reported: its denominator is the communities of the two counties
+    // that reported, not all 2,793 of Inner Mongolia.
     let (_, province) = server
         .get("/v1/indicators/outlet_coverage?period=2023H2&region=150000")
         .await;
-    assert_eq!(one(&province, "150000")["denominator"], 2793.0);
+    let both = f64::from(county.communities + hohhot.communities);
+    assert_eq!(one(&province, "150000")["denominator"], both);
+    assert_eq!(one(&province, "150000")["status"], "partial");
+    assert_eq!(one(&province, "150000")["counties_reported"], 2);
+    assert_eq!(one(&province, "150000")["met"], serde_json::Value::Null);
     assert_eq!(
         one(&province, "150000")["submissions"]
             .as_array()

@@ -194,7 +194,7 @@ fn the_command_line_logs_no_id_number() {
             .output()
             .unwrap()
     };
-    let regions = repo("sample-data/regions");
+    let regions = repo("sample-data/regions-inner-mongolia");
     assert!(
         jiazheng(&[
             "regions",

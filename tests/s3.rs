@@ -202,9 +202,11 @@ fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(body)))
 }
 
-/// `jiazheng serve` on the S3 lake; loads the samples first, as on any empty lake.
+/// `jiazheng serve` on the S3 lake, with the regions and the enterprises and outlets samples.
 fn serve(moto: &Moto) -> (Process, String) {
-    let (child, addr) = support::serve(moto.jiazheng(), LAKE);
+    let samples = tempfile::tempdir().unwrap();
+    let few = support::few_samples(samples.path());
+    let (child, addr) = support::serve_samples(moto.jiazheng(), LAKE, &few);
     (Process(child), format!("http://{addr}"))
 }
 
@@ -423,7 +425,7 @@ fn six_county_ingests_at_once_all_commit_on_s3() {
     let import = moto
         .jiazheng()
         .args(["regions", "import", "--lake", LAKE])
-        .arg(repo("sample-data/regions"))
+        .arg(repo("sample-data/regions-inner-mongolia"))
         .output()
         .unwrap();
     assert!(

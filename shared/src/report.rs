@@ -56,6 +56,7 @@ pub enum Problem {
     SumExceedsTotal { parts: String, total: String },
     UnknownEnterprise,
     NoEnterprisesYet,
+    NilReturn,
 }
 
 impl Problem {
@@ -103,14 +104,16 @@ impl Problem {
             Problem::SumExceedsTotal { .. } => "sum_exceeds_total",
             Problem::UnknownEnterprise => "unknown_enterprise",
             Problem::NoEnterprisesYet => "no_enterprises_yet",
+            Problem::NilReturn => "nil_return",
         }
     }
 
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::UnknownColumn | Problem::UnknownEnterprise | Problem::NoEnterprisesYet => {
-                Severity::Warning
-            }
+            Problem::UnknownColumn
+            | Problem::UnknownEnterprise
+            | Problem::NoEnterprisesYet
+            | Problem::NilReturn => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -160,6 +163,10 @@ impl Problem {
             Problem::UnknownEnterprise => "该企业不在本期已报送的家政企业名单中".into(),
             Problem::NoEnterprisesYet => {
                 "本期尚无已报送的家政企业名单，暂未核对企业代码；请先报送家政企业".into()
+            }
+            Problem::NilReturn => {
+                "零报送：表头正确、没有数据行，已按“本期无此项数据”接收，并替换此前报送的数据"
+                    .into()
             }
         }
     }
@@ -224,6 +231,7 @@ impl Problem {
                 "This enterprise is not among the enterprises reported for the period".into()
             }
             Problem::NoEnterprisesYet => "No enterprises are reported for the period yet, so credit codes were not cross-checked; submit the enterprises first".into(),
+            Problem::NilReturn => "Nil return: the template's header and no data rows, accepted as \"none this period\"; it replaces any earlier file".into(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct SubmissionRef {
     pub region: String,
     pub status: Status,
     pub decided_at: String,
+    /// Data rows of the file: 0 for a nil return (零报送).
+    pub rows: i64,
 }
 
 impl From<&Submission> for SubmissionRef {
@@ -36,6 +38,7 @@ impl From<&Submission> for SubmissionRef {
             region: s.region.clone(),
             status: s.status,
             decided_at: s.decided_at.clone(),
+            rows: s.rows,
         }
     }
 }

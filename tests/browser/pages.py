@@ -135,6 +135,36 @@ def click(driver, element):
     )
 
 
+def area_row(driver, name):
+    """The text of an area's row in the table of areas within the region."""
+    for row in driver.find_elements(By.CSS_SELECTOR, "#children ~ div tbody tr"):
+        if row.find_element(By.TAG_NAME, "th").text == name:
+            return row.text
+    raise AssertionError(f"no row for {name}")
+
+
+def area_cell(driver, name, column):
+    """The text of one area's cell under a column heading of the areas table."""
+    headings = [
+        th.text
+        for th in driver.find_elements(By.CSS_SELECTOR, "#children ~ div thead th")
+    ]
+    at = headings.index(column)
+    for row in driver.find_elements(By.CSS_SELECTOR, "#children ~ div tbody tr"):
+        cells = row.find_elements(By.CSS_SELECTOR, "th, td")
+        if cells[0].text == name:
+            return cells[at].text
+    raise AssertionError(f"no row for {name}")
+
+
+def status_row(driver, name):
+    """The text of a county's row on the status page."""
+    for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr"):
+        if row.find_element(By.TAG_NAME, "th").text == name:
+            return row.text
+    raise AssertionError(f"no row for {name}")
+
+
 def follow(driver, text):
     """Opens the link with this text in the table of areas within the region."""
     table = driver.find_element(By.CSS_SELECTOR, "#children ~ div table")
@@ -201,15 +231,26 @@ def citizen(driver):
     visit(driver, "01-country")
     follow(driver, "内蒙古自治区")
     assert "内蒙古自治区" in h1(driver)
+    # 呼和浩特市 has sent nothing: its coverage is not reported, never a zero (its report
+    # rate, the last column, is a real 0%).
+    hohhot = area_cell(driver, "呼和浩特市", "社区家政服务网点覆盖率")
+    assert hohhot == "未报送", hohhot
+    # 兴安盟's coverage bar is drawn; the chart names the areas left out.
+    assert "未报送（未画出）" in driver.find_element(By.ID, "charts").find_element(By.XPATH, "..").text
     visit(driver, "02-inner-mongolia")
     follow(driver, "兴安盟")
     assert "兴安盟" in h1(driver), h1(driver)
     crumbs = driver.find_element(By.CSS_SELECTOR, "nav.crumbs").text
     assert "内蒙古自治区" in crumbs, crumbs
-    # The charts are there, with the 90% line of the coverage target.
+    # The charts are there, with the line of the target that applies to 兴安盟: not the key
+    # cities' 90%, but full coverage by 2025.
     svgs = driver.find_elements(By.CSS_SELECTOR, "#charts ~ .charts svg")
     assert len(svgs) >= 2, len(svgs)
-    assert "90.0%" in svgs[0].get_attribute("innerHTML")
+    assert "100.0%" in svgs[0].get_attribute("innerHTML")
+    assert "90.0%" not in svgs[0].get_attribute("innerHTML")
+    # 突泉县 has not sent its workers yet: the league's worker figures cover 5 of 6 counties.
+    credential = driver.find_element(By.ID, "value-credential_rate").text
+    assert "部分报送 (5/6)" in credential, credential
     visit(driver, "03-xingan")
 
     # Sort the areas by coverage: descending first, the header says so.
@@ -258,6 +299,9 @@ def citizen(driver):
     pick(driver, "152200")
     assert "兴安盟" in h1(driver), h1(driver)
     assert "乌兰浩特市" in driver.find_element(By.TAG_NAME, "table").text
+    # 阿尔山市 had no complaints (a nil return); 突泉县 has not sent its workers.
+    assert "零报送" in status_row(driver, "阿尔山市"), status_row(driver, "阿尔山市")
+    assert "未报送" in status_row(driver, "突泉县"), status_row(driver, "突泉县")
     visit(driver, "07-status-xingan")
     return before
 

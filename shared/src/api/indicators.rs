@@ -62,11 +62,14 @@ pub struct ValuesQuery {
 }
 
 /// The columns of a value in CSV and Parquet.
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 17] = [
     "region",
     "name",
     "level",
     "breakdown",
+    "status",
+    "counties_reported",
+    "counties_due",
     "value",
     "numerator",
     "denominator",
@@ -145,7 +148,7 @@ pub async fn values(
             asked: level.to_string(),
         });
     }
-    let read = snapshot::query(state.lake(), indicator.id, period, region, level)
+    let read = snapshot::query(state.lake(), &tree, indicator.id, period, region, level)
         .await?
         .ok_or(ApiError::NothingPublished)?;
     let stamp = stamp(&read, &tree);
@@ -226,7 +229,7 @@ pub async fn long(
         .filter(|i| level <= i.finest_level())
         .map(|i| i.id)
         .collect();
-    let read = snapshot::query_many(state.lake(), &ids, period, region, level).await?;
+    let read = snapshot::query_many(state.lake(), &tree, &ids, period, region, level).await?;
     let version = read.as_ref().map_or(-1, |r| r.version);
     let rows: Vec<LongRow<'_>> = read
         .iter()

@@ -70,7 +70,8 @@ pub async fn run(
     auth::may_query(&key)?;
     let format = Format::negotiate(q.format.as_deref(), &headers)?;
     let limits = Limits::default();
-    let answer = sql::run(state.lake(), &request.sql, limits).await?;
+    let tree = state.regions().await?;
+    let answer = sql::run(state.lake(), tree.tree.clone(), &request.sql, limits).await?;
     let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
     for batch in &answer.batches {
         writer.write(batch).map_err(LakeError::from)?;

@@ -1,9 +1,13 @@
 //! Computing every indicator of a period with DataFusion, for every region at once.
 //!
 //! One query per dataset (and breakdown) aggregates the period's rows with GROUPING SETS over
-//! the code prefixes of each level, so distinct counts are exact at every level. The region
-//! tree then supplies names, community denominators and the zeros of regions without rows;
-//! targets, disclosure control and lineage are applied per value.
+//! the code prefixes of each level, so distinct counts are exact at every level. Rows exist
+//! only for counties with a current accepted file, so each aggregate already covers exactly
+//! the counties that reported; [`coverage`](super::coverage) says which those are, supplies
+//! the denominators over them and each value's reporting state. Regions no county of which
+//! reported are not stored at all: readers fill them in as `not_reported`, never as zeros.
+//! Targets are judged on fully reported values only; disclosure control runs over the whole
+//! period at the end ([`disclosure`](super::disclosure)).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,10 +15,12 @@ use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::prelude::SessionContext;
 
+use super::coverage::{Coverage, Reach};
 use super::targets;
-use super::{CATALOGUE, Denominator, Indicator, Source, Unit, snapshot};
+use super::{
+    CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure, snapshot,
+};
 use crate::datasets::{Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
@@ -39,10 +45,15 @@ pub struct Value {
     pub target_deadline: Option<crate::periods::Period>,
     pub met: Option<bool>,
     pub gap: Option<f64>,
-    /// Withheld: too few people behind the value to publish it.
+    /// Withheld: too few people behind the value (or a sibling) to publish it.
     pub suppressed: bool,
     /// The submissions whose rows the value was computed from.
     pub submissions: Vec<String>,
+    pub status: ReportingState,
+    pub counties_reported: u32,
+    pub counties_due: u32,
+    /// Distinct people behind the value, for disclosure control; never published.
+    pub people: f64,
 }
 
 /// Every value of a period, with the table versions they were computed from.
@@ -102,12 +113,20 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
             read_measures(&group, &batches, &mut measures)?;
         }
     }
-    measure_reporting(&ctx, &tree, period, &mut measures).await?;
+    let log = submissions::read_session(&ctx).await?;
+    let statuses = match tree.country() {
+        Some(country) => reporting::status(&log, &tree, &period.to_string(), country),
+        None => Vec::new(),
+    };
+    measure_reporting(&statuses, &tree, &mut measures);
+    let coverage = Coverage::new(&statuses);
 
     let mut values = Vec::new();
     for indicator in CATALOGUE {
-        assemble(indicator, period, &measures, &tree, &mut values);
+        let reach = coverage.reach(&tree, indicator);
+        assemble(indicator, period, &measures, &tree, &reach, &mut values);
     }
+    disclosure::apply(&mut values);
     Ok(Computed {
         period,
         values,
@@ -258,23 +277,13 @@ fn read_measures(
 }
 
 /// `report_rate`: counties with a current accepted file of every dataset, from the log.
-async fn measure_reporting(
-    ctx: &SessionContext,
-    tree: &RegionTree,
-    period: Period,
-    out: &mut Measures,
-) -> Result<(), LakeError> {
+fn measure_reporting(statuses: &[reporting::CountyStatus], tree: &RegionTree, out: &mut Measures) {
     let Some(indicator) = CATALOGUE
         .iter()
         .find(|i| matches!(i.source, Source::ReportRate))
     else {
-        return Ok(());
+        return;
     };
-    let log = submissions::read_session(ctx).await?;
-    let Some(country) = tree.country() else {
-        return Ok(());
-    };
-    let statuses = reporting::status(&log, tree, &period.to_string(), country);
     for region in tree.iter().filter(|r| r.level <= Level::County) {
         let inside: Vec<&reporting::CountyStatus> = statuses
             .iter()
@@ -295,15 +304,17 @@ async fn measure_reporting(
             },
         );
     }
-    Ok(())
 }
 
-/// One value per region at each published level (and per breakdown value).
+/// One value per region at each published level (and per breakdown value) that at least
+/// one reporting county reaches; `report_rate` for every region, since reporting is what it
+/// measures.
 fn assemble(
     indicator: &'static Indicator,
     period: Period,
     measures: &Measures,
     tree: &RegionTree,
+    reach: &Reach,
     out: &mut Vec<Value>,
 ) {
     let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
@@ -313,45 +324,109 @@ fn assemble(
     };
     let finest = indicator.finest_level();
     let empty = Measured::default();
+    let report_rate = matches!(indicator.source, Source::ReportRate);
     for region in tree.iter().filter(|r| r.level <= finest) {
+        let (status, reported, due) = if report_rate {
+            let m = measures
+                .get(&(indicator.id, region.prefix.clone(), String::new()))
+                .unwrap_or(&empty);
+            (
+                ReportingState::Reported,
+                m.numerator as u32,
+                m.denominator as u32,
+            )
+        } else {
+            reach.state(tree, region)
+        };
+        if status == ReportingState::NotReported {
+            continue;
+        }
         for breakdown in &breakdowns {
-            let key = |id: &'static str| {
+            let key = |id: &'static str, prefix: &str| {
                 (
                     id,
-                    region.prefix.clone(),
+                    prefix.to_string(),
                     breakdown.unwrap_or_default().to_string(),
                 )
             };
-            let measured = measures.get(&key(indicator.id)).unwrap_or(&empty);
-            let denominator = match indicator.source {
-                Source::ReportRate
-                | Source::Rows {
-                    denominator: Denominator::Rows(_),
-                    ..
-                } => Some(measured.denominator),
-                Source::Rows {
-                    denominator: Denominator::None,
-                    ..
-                } => None,
-                Source::Rows {
-                    denominator: Denominator::Communities,
-                    ..
-                } => Some(f64::from(region.communities)),
+            let (measured, denominator) = match indicator.source {
                 Source::Rows {
                     denominator: Denominator::Indicator(other),
                     ..
-                } => Some(measures.get(&key(other)).map_or(0.0, |m| m.numerator)),
+                } => {
+                    // Over the counties that reported both datasets; both are plain counts.
+                    let own = summed(measures, reach, tree, region, |p| key(indicator.id, p));
+                    let of = summed(measures, reach, tree, region, |p| key(other, p));
+                    let denominator = of.numerator;
+                    (own, Some(denominator))
+                }
+                Source::Rows { denominator, .. } => {
+                    let measured = measures
+                        .get(&key(indicator.id, &region.prefix))
+                        .cloned()
+                        .unwrap_or_default();
+                    let denominator = match denominator {
+                        Denominator::None => None,
+                        Denominator::Communities => Some(f64::from(reach.communities(region))),
+                        Denominator::Rows(_) | Denominator::Indicator(_) => {
+                            Some(measured.denominator)
+                        }
+                    };
+                    (measured, denominator)
+                }
+                Source::ReportRate => {
+                    let measured = measures
+                        .get(&key(indicator.id, &region.prefix))
+                        .cloned()
+                        .unwrap_or_default();
+                    let denominator = Some(measured.denominator);
+                    (measured, denominator)
+                }
             };
             out.push(value(
                 indicator,
                 period,
                 region,
                 *breakdown,
-                measured,
+                &measured,
                 denominator,
+                (status, reported, due),
             ));
         }
     }
+}
+
+/// A measure summed over the reporting counties inside `region` (for a street: the street's
+/// own, when its county reported).
+fn summed(
+    measures: &Measures,
+    reach: &Reach,
+    tree: &RegionTree,
+    region: &Region,
+    key: impl Fn(&str) -> (&'static str, String, String),
+) -> Measured {
+    let of = |prefix: &str| measures.get(&key(prefix)).cloned().unwrap_or_default();
+    if region.level >= Level::Street {
+        return if reach.reported(region) > 0 {
+            of(&region.prefix)
+        } else {
+            Measured::default()
+        };
+    }
+    let mut total = Measured::default();
+    let mut submissions = BTreeSet::new();
+    for county in reach.counties_in(region) {
+        if tree.get(county).is_none() {
+            continue;
+        }
+        let m = of(county);
+        total.numerator += m.numerator;
+        total.denominator += m.denominator;
+        total.population += m.population;
+        submissions.extend(m.submissions);
+    }
+    total.submissions = submissions.into_iter().collect();
+    total
 }
 
 fn value(
@@ -361,6 +436,7 @@ fn value(
     breakdown: Option<&'static str>,
     measured: &Measured,
     denominator: Option<f64>,
+    (status, counties_reported, counties_due): (ReportingState, u32, u32),
 ) -> Value {
     let numerator = measured.numerator;
     let value = match denominator {
@@ -371,11 +447,12 @@ fn value(
         }),
         Some(_) => None,
     };
-    let suppressed = indicator
-        .disclosure_min
-        .is_some_and(|min| measured.population < f64::from(min));
     let target = targets::applicable(indicator.targets, region, period);
-    let assessment = target.map(|t| t.assess(if suppressed { None } else { value }));
+    // Only a value that speaks for the whole region is held against the target.
+    let judged = (status == ReportingState::Reported)
+        .then_some(value)
+        .flatten();
+    let assessment = target.map(|t| t.assess(judged));
     Value {
         indicator: indicator.id,
         breakdown,
@@ -383,15 +460,19 @@ fn value(
         code: region.code(),
         name: region.name.clone(),
         level: region.level,
-        value: if suppressed { None } else { value },
-        numerator: if suppressed { None } else { Some(numerator) },
-        denominator: if suppressed { None } else { denominator },
+        value,
+        numerator: Some(numerator),
+        denominator,
         target: assessment.map(|a| a.target),
         target_deadline: assessment.and_then(|a| a.deadline),
         met: assessment.and_then(|a| a.met),
         gap: assessment.and_then(|a| a.gap),
-        suppressed,
+        suppressed: false,
         submissions: measured.submissions.clone(),
+        status,
+        counties_reported,
+        counties_due,
+        people: measured.population,
     }
 }
 

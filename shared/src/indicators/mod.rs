@@ -4,6 +4,8 @@
 
 mod catalogue;
 mod compute;
+mod coverage;
+mod disclosure;
 pub mod snapshot;
 pub mod targets;
 
@@ -33,6 +35,49 @@ impl Unit {
             Unit::Count => "",
             Unit::Percent => "%",
             Unit::PerHundred => "/100",
+        }
+    }
+}
+
+/// How much of a region a value speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportingState {
+    /// Every county of the region that is due has a current accepted file of the data.
+    Reported,
+    /// Some have: the value is computed over those counties only, and says how many.
+    Partial,
+    /// None has: there is no value, and no zero either.
+    NotReported,
+}
+
+impl ReportingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportingState::Reported => "reported",
+            ReportingState::Partial => "partial",
+            ReportingState::NotReported => "not_reported",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportingState> {
+        [
+            ReportingState::Reported,
+            ReportingState::Partial,
+            ReportingState::NotReported,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+
+    /// The state of a region with `reported` of its `due` counties in.
+    pub fn of(reported: u32, due: u32) -> ReportingState {
+        if reported == 0 {
+            ReportingState::NotReported
+        } else if reported >= due {
+            ReportingState::Reported
+        } else {
+            ReportingState::Partial
         }
     }
 }
@@ -103,6 +148,27 @@ impl Indicator {
         }
     }
 
+    /// Every dataset the value is computed from: its own, and that of an indicator it is
+    /// divided by. A county counts for the value only when it has reported all of them.
+    pub fn datasets(&self) -> Vec<&'static Dataset> {
+        let mut all: Vec<&'static Dataset> = self.dataset().into_iter().collect();
+        if let Source::Rows {
+            denominator: Denominator::Indicator(other),
+            ..
+        } = self.source
+            && let Some(other) = by_id(other).and_then(Indicator::dataset)
+            && !all.iter().any(|d| d.name == other.name)
+        {
+            all.push(other);
+        }
+        all
+    }
+
+    /// Whether the value is about people (workers) and so falls under disclosure control.
+    pub fn about_people(&self) -> bool {
+        self.disclosure_min.is_some()
+    }
+
     /// The finest level the indicator is published at: streets for community-level rows,
     /// counties for enterprises (registered by county) and for reporting (done by counties).
     pub fn finest_level(&self) -> Level {
@@ -149,6 +215,12 @@ mod tests {
             assert!(!i.clause.is_empty(), "{}", i.id);
             if let Some(b) = i.breakdown {
                 assert!(i.dataset().and_then(|d| d.field(b)).is_some(), "{}", i.id);
+                // Disclosure control protects sums up the hierarchy only.
+                assert!(
+                    !i.about_people(),
+                    "{}: a breakdown of a value about people",
+                    i.id
+                );
             }
             if let Source::Rows {
                 denominator: Denominator::Indicator(other),

@@ -1,13 +1,17 @@
 //! The published snapshot: every indicator value of every period, a small Delta table
 //! partitioned by period. Refreshes replace one period atomically; the API reads nothing else.
 //! Each row carries its lineage (the submissions it was computed from, the table versions
-//! read) and, for withheld values, only the fact that they are withheld.
+//! read), its reporting state and, for withheld values, only the fact that they are withheld.
+//!
+//! Only values some reporting county reaches are stored; a read fills the other regions in
+//! from the tree as `not_reported` with no numbers ([`not_reported`]), so the stored table
+//! grows with what was reported, not with the 45,000 regions of the country.
 
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch,
+    StringArray, StringBuilder,
 };
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -15,9 +19,10 @@ use deltalake::datafusion::prelude::{col, lit};
 use serde::Serialize;
 
 use super::compute::{Computed, Value};
+use super::{CATALOGUE, Indicator, ReportingState, targets};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
-use crate::regions::{Level, Region};
+use crate::regions::{Level, Region, RegionTree};
 
 fn schema() -> SchemaRef {
     let float = |name: &str| Field::new(name, DataType::Float64, true);
@@ -36,6 +41,9 @@ fn schema() -> SchemaRef {
         Field::new("met", DataType::Boolean, true),
         float("gap"),
         Field::new("suppressed", DataType::Boolean, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("counties_reported", DataType::Int64, false),
+        Field::new("counties_due", DataType::Int64, false),
         Field::new(
             "submissions",
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
@@ -89,6 +97,13 @@ fn to_batch(period: &str, sources: &str, values: &[Value]) -> Result<RecordBatch
             Arc::new(BooleanArray::from_iter(
                 values.iter().map(|v| Some(v.suppressed)),
             )),
+            text(values, |v| v.status.as_str()),
+            Arc::new(Int64Array::from_iter_values(
+                values.iter().map(|v| i64::from(v.counties_reported)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                values.iter().map(|v| i64::from(v.counties_due)),
+            )),
             Arc::new(submissions.finish()),
             Arc::new(StringArray::from_iter_values(
                 values.iter().map(|_| sources),
@@ -133,9 +148,15 @@ pub struct Row {
     pub target_deadline: Option<String>,
     pub met: Option<bool>,
     pub gap: Option<f64>,
-    /// Change against the previous half-year (percentage points for rates).
+    /// Change against the previous half-year (percentage points for rates), where both
+    /// half-years are fully reported.
     pub change: Option<f64>,
     pub suppressed: bool,
+    /// `reported`, `partial` (computed over the counties that reported) or `not_reported`
+    /// (no value at all).
+    pub status: ReportingState,
+    pub counties_reported: u32,
+    pub counties_due: u32,
     pub submissions: Vec<String>,
 }
 
@@ -148,7 +169,7 @@ pub struct Read {
     pub rows: Vec<Row>,
 }
 
-const COLUMNS: [&str; 17] = [
+const COLUMNS: [&str; 20] = [
     "region",
     "name",
     "level",
@@ -166,6 +187,9 @@ const COLUMNS: [&str; 17] = [
     "prefix",
     "period",
     "indicator",
+    "status",
+    "counties_reported",
+    "counties_due",
 ];
 
 fn optional(array: &Float64Array, i: usize) -> Option<f64> {
@@ -190,6 +214,8 @@ fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<(String, Row)>, TableVersions
         let submissions = batch.column(12).as_list::<i32>();
         let source_text = t(13)?;
         let indicator = t(16)?;
+        let status = t(17)?;
+        let (reported, due) = (read::int(batch, 18)?, read::int(batch, 19)?);
         for i in 0..batch.num_rows() {
             if sources.is_empty() {
                 sources = serde_json::from_str(source_text.value(i)).unwrap_or_default();
@@ -211,6 +237,10 @@ fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<(String, Row)>, TableVersions
                     gap: optional(&gap, i),
                     change: None,
                     suppressed: suppressed.value(i),
+                    status: ReportingState::parse(status.value(i))
+                        .unwrap_or(ReportingState::NotReported),
+                    counties_reported: u32::try_from(reported.value(i)).unwrap_or(0),
+                    counties_due: u32::try_from(due.value(i)).unwrap_or(0),
                     submissions: subs
                         .as_string::<i32>()
                         .iter()
@@ -228,12 +258,13 @@ fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<(String, Row)>, TableVersions
 /// with the change since the previous half-year.
 pub async fn query(
     lake: &Lake,
+    tree: &RegionTree,
     indicator: &str,
     period: Period,
     within: &Region,
     level: Level,
 ) -> Result<Option<Read>, LakeError> {
-    Ok(query_many(lake, &[indicator], period, within, level)
+    Ok(query_many(lake, tree, &[indicator], period, within, level)
         .await?
         .map(|many| Read {
             version: many.version,
@@ -255,18 +286,67 @@ pub struct ReadMany {
 /// DataFusion and the period is a partition, so only the two periods asked for are read.
 pub async fn query_many(
     lake: &Lake,
+    tree: &RegionTree,
     indicators: &[&str],
     period: Period,
     within: &Region,
     level: Level,
 ) -> Result<Option<ReadMany>, LakeError> {
-    query_levels(lake, indicators, period, within, &[level]).await
+    query_levels(lake, tree, indicators, period, within, &[level]).await
+}
+
+/// A value nobody reported: the region and how many counties are due, and no numbers.
+pub fn not_reported(tree: &RegionTree, region: &Region, breakdown: Option<&str>) -> Row {
+    Row {
+        region: region.code(),
+        name: region.name.clone(),
+        level: region.level,
+        breakdown: breakdown.map(str::to_string),
+        value: None,
+        numerator: None,
+        denominator: None,
+        target: None,
+        target_deadline: None,
+        met: None,
+        gap: None,
+        change: None,
+        suppressed: false,
+        status: ReportingState::NotReported,
+        counties_reported: 0,
+        counties_due: tree.counties_due(region),
+        submissions: Vec::new(),
+    }
+}
+
+/// The regions and breakdowns a read of `indicator` at `levels` inside `within` covers.
+fn expected<'t>(
+    tree: &'t RegionTree,
+    indicator: &'static Indicator,
+    within: &'t Region,
+    levels: &[Level],
+) -> Vec<(&'t Region, Option<&'static str>)> {
+    let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
+        indicator.breakdown_values().into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut out = Vec::new();
+    for &level in levels.iter().filter(|l| **l <= indicator.finest_level()) {
+        for region in tree.within(within, level) {
+            for breakdown in &breakdowns {
+                out.push((region, *breakdown));
+            }
+        }
+    }
+    out
 }
 
 /// [`query_many`] at several levels at once (a page shows a region, the areas within and the
-/// counties): still one scan; rows carry their level.
+/// counties): still one scan; rows carry their level. Regions without a stored value are
+/// filled in as not reported.
 pub async fn query_levels(
     lake: &Lake,
+    tree: &RegionTree,
     indicators: &[&str],
     period: Period,
     within: &Region,
@@ -299,10 +379,6 @@ pub async fn query_levels(
                 .and(col("prefix").like(lit(format!("{}%", within.prefix)))),
         )?
         .select_columns(&COLUMNS)?
-        .sort(vec![
-            col("prefix").sort(true, false),
-            col("breakdown").sort(true, true),
-        ])?
         .collect()
         .await?;
     let (current, previous_batches): (Vec<RecordBatch>, Vec<RecordBatch>) = {
@@ -324,29 +400,52 @@ pub async fn query_levels(
         }
         (current, earlier)
     };
-    let (mut rows, sources) = rows_of(&current)?;
+    let (stored, sources) = rows_of(&current)?;
     let (before, _) = rows_of(&previous_batches)?;
-    let before: std::collections::HashMap<(String, String, Option<String>), Option<f64>> = before
+    type Key = (String, String, Option<String>);
+    let before: std::collections::HashMap<Key, Row> = before
         .into_iter()
-        .map(|(indicator, b)| ((indicator, b.region, b.breakdown), b.value))
+        .map(|(indicator, b)| ((indicator, b.region.clone(), b.breakdown.clone()), b))
         .collect();
-    for (indicator, row) in &mut rows {
-        let earlier = before
-            .get(&(indicator.clone(), row.region.clone(), row.breakdown.clone()))
-            .copied()
-            .flatten();
-        row.change = match (row.value, earlier) {
-            (Some(now), Some(then)) => Some(now - then),
-            _ => None,
+    let mut stored: std::collections::HashMap<Key, Row> = stored
+        .into_iter()
+        .map(|(indicator, row)| ((indicator, row.region.clone(), row.breakdown.clone()), row))
+        .collect();
+    let mut rows = Vec::new();
+    for id in indicators {
+        let Some(indicator) = CATALOGUE.iter().find(|i| i.id == *id) else {
+            continue;
         };
+        for (region, breakdown) in expected(tree, indicator, within, levels) {
+            let key = (id.to_string(), region.code(), breakdown.map(str::to_string));
+            let mut row = stored
+                .remove(&key)
+                .unwrap_or_else(|| not_reported(tree, region, breakdown));
+            if let Some(then) = before.get(&key)
+                && row.status == ReportingState::Reported
+                && then.status == ReportingState::Reported
+                && let (Some(now), Some(then)) = (row.value, then.value)
+            {
+                row.change = Some(now - then);
+            }
+            rows.push((id.to_string(), row));
+        }
     }
-    // The sort above is stable per indicator; this puts the indicators in the asked order.
-    rows.sort_by_key(|(indicator, _)| indicators.iter().position(|i| i == indicator));
     Ok(Some(ReadMany {
         version,
         sources,
         rows,
     }))
+}
+
+/// The target a region is held to in a period for an indicator, from the one rule the
+/// snapshot applies (for pages that show the target of a region nobody reported for).
+pub fn target_of(
+    indicator: &Indicator,
+    region: &Region,
+    period: Period,
+) -> Option<(f64, Option<Period>)> {
+    targets::applicable(indicator.targets, region, period).map(|t| (t.target_value(), t.deadline))
 }
 
 /// The periods that have published values, oldest first.

@@ -171,6 +171,9 @@ pub enum RegionError {
 #[derive(Debug, Clone, Default)]
 pub struct RegionTree {
     by_prefix: BTreeMap<String, Region>,
+    /// Counties due to report inside each region of county level or above (see
+    /// [`RegionTree::counties_due`]).
+    due: BTreeMap<String, u32>,
 }
 
 impl RegionTree {
@@ -215,14 +218,39 @@ impl RegionTree {
                 region.communities = n;
             }
         }
-        RegionTree { by_prefix }
+        RegionTree::indexed(by_prefix)
     }
 
     /// Rebuilds a tree from stored regions (counts already computed).
     pub fn from_regions(regions: impl IntoIterator<Item = Region>) -> RegionTree {
-        RegionTree {
-            by_prefix: regions.into_iter().map(|r| (r.prefix.clone(), r)).collect(),
+        RegionTree::indexed(regions.into_iter().map(|r| (r.prefix.clone(), r)).collect())
+    }
+
+    /// Counts, for every region, the counties due to report inside it: county-level units
+    /// with at least one street (NBS lists a few 市辖区 placeholders without any).
+    fn indexed(by_prefix: BTreeMap<String, Region>) -> RegionTree {
+        let mut due: BTreeMap<String, u32> = BTreeMap::new();
+        for (prefix, region) in &by_prefix {
+            if region.level == Level::Street && prefix.len() >= 6 {
+                due.insert(prefix[..6].to_string(), 1);
+            }
         }
+        let counties: Vec<String> = due.keys().cloned().collect();
+        for county in counties {
+            for digits in [0, 2, 4] {
+                *due.entry(county[..digits].to_string()).or_default() += 1;
+            }
+        }
+        RegionTree { by_prefix, due }
+    }
+
+    /// Counties due to report inside `region`: for a street, its county (1).
+    pub fn counties_due(&self, region: &Region) -> u32 {
+        let key = match region.level {
+            Level::Street | Level::Village => region.prefix.get(..6).unwrap_or_default(),
+            _ => region.prefix.as_str(),
+        };
+        self.due.get(key).copied().unwrap_or(0)
     }
 
     pub fn len(&self) -> usize {
@@ -312,7 +340,8 @@ impl RegionTree {
             .collect()
     }
 
-    /// Keeps only the units of the given levels (the API does not need 600k villages).
+    /// Keeps only the units of the given levels (the API does not need 600k villages); the
+    /// counties due are kept as they were counted.
     pub fn retain_levels(&mut self, keep: impl Fn(Level) -> bool) {
         self.by_prefix.retain(|_, r| keep(r.level));
     }

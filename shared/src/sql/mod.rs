@@ -11,6 +11,7 @@
 //! row cap.
 
 pub mod guard;
+mod values_view;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -31,7 +32,7 @@ use tokio::sync::Semaphore;
 
 use crate::datasets::{self, Openness, columns};
 use crate::lake::{Lake, LakeError, names};
-use crate::regions::Level;
+use crate::regions::{Level, RegionTree};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -139,7 +140,11 @@ pub fn views() -> Vec<(&'static str, &'static str)> {
 }
 
 /// A session that knows the published views, the allowed functions and nothing else.
-async fn session(lake: &Lake, engine: &Engine) -> Result<SessionContext, SqlError> {
+async fn session(
+    lake: &Lake,
+    tree: &RegionTree,
+    engine: &Engine,
+) -> Result<SessionContext, SqlError> {
     let config = SessionConfig::new()
         .with_target_partitions(2)
         .with_batch_size(BATCH_ROWS)
@@ -178,7 +183,10 @@ async fn session(lake: &Lake, engine: &Engine) -> Result<SessionContext, SqlErro
             .update_datafusion_session(&ctx.state())
             .map_err(LakeError::from)?;
         let provider = table.table_provider().await.map_err(LakeError::from)?;
-        let frame = ctx.read_table(provider).map_err(lake_err)?;
+        let stored = ctx.read_table(provider).map_err(lake_err)?;
+        let frame = values_view::with_not_reported(&ctx, stored, tree)
+            .await
+            .map_err(lake_err)?;
         ctx.register_table("indicator_values", frame.into_view())
             .map_err(lake_err)?;
     }
@@ -220,7 +228,12 @@ async fn session(lake: &Lake, engine: &Engine) -> Result<SessionContext, SqlErro
 }
 
 /// Runs one analyst query within `limits`, on the query engine's own threads.
-pub async fn run(lake: &Lake, sql: &str, limits: Limits) -> Result<Answer, SqlError> {
+pub async fn run(
+    lake: &Lake,
+    tree: Arc<RegionTree>,
+    sql: &str,
+    limits: Limits,
+) -> Result<Answer, SqlError> {
     guard::check(sql)?;
     let engine = engine()?;
     let _slot = tokio::time::timeout(limits.timeout, engine.gate.acquire())
@@ -231,7 +244,7 @@ pub async fn run(lake: &Lake, sql: &str, limits: Limits) -> Result<Answer, SqlEr
     let sql = sql.to_string();
     let task = engine
         .runtime
-        .spawn(async move { execute(&lake, &sql, limits, engine).await });
+        .spawn(async move { execute(&lake, &tree, &sql, limits, engine).await });
     let abort = task.abort_handle();
     match tokio::time::timeout(limits.timeout, task).await {
         Ok(Ok(answer)) => answer,
@@ -245,11 +258,12 @@ pub async fn run(lake: &Lake, sql: &str, limits: Limits) -> Result<Answer, SqlEr
 
 async fn execute(
     lake: &Lake,
+    tree: &RegionTree,
     sql: &str,
     limits: Limits,
     engine: &Engine,
 ) -> Result<Answer, SqlError> {
-    let ctx = session(lake, engine).await?;
+    let ctx = session(lake, tree, engine).await?;
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -324,7 +338,7 @@ mod tests {
             "SELECT array_repeat(1, 2147483647)",
             "SELECT string_agg(column1, ',') FROM (VALUES ('a'))",
         ] {
-            let refused = run(&lake, sql, Limits::default()).await;
+            let refused = run(&lake, Arc::default(), sql, Limits::default()).await;
             assert!(
                 matches!(refused, Err(SqlError::Invalid(_) | SqlError::NotAQuery(_))),
                 "{sql}: {refused:?}"
@@ -332,6 +346,7 @@ mod tests {
         }
         let answer = run(
             &lake,
+            Arc::default(),
             "SELECT 1 + 1 AS two, round(2.5) AS r",
             Limits::default(),
         )
@@ -342,6 +357,7 @@ mod tests {
         // The row cap cuts a long answer.
         let capped = run(
             &lake,
+            Arc::default(),
             &format!("SELECT * FROM {}, {}", rows(100, "a"), rows(100, "b")),
             Limits {
                 max_rows: 10,
@@ -366,7 +382,7 @@ mod tests {
             max_rows: 10,
         };
         let started = std::time::Instant::now();
-        let result = run(&lake, &slow, tight).await;
+        let result = run(&lake, Arc::default(), &slow, tight).await;
         assert!(matches!(result, Err(SqlError::Timeout(_))), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -375,16 +391,23 @@ mod tests {
             "SELECT a.column1 + b.column1 * 100 + c.column1 * 10000 + d.column1 * 1000000 AS v FROM {} ORDER BY v DESC",
             ["a", "b", "c", "d"].map(|t| rows(100, t)).join(", ")
         );
-        let result = run(&lake, &big, Limits::default()).await;
+        let result = run(&lake, Arc::default(), &big, Limits::default()).await;
         assert!(
             matches!(result, Err(SqlError::Memory(_) | SqlError::Timeout(_))),
             "{result:?}"
         );
 
         // Two hostile queries at once: both cut off, and the engine still answers.
-        let (a, b) = tokio::join!(run(&lake, &slow, tight), run(&lake, &big, tight));
+        let (a, b) = tokio::join!(
+            run(&lake, Arc::default(), &slow, tight),
+            run(&lake, Arc::default(), &big, tight)
+        );
         assert!(a.is_err() && b.is_err(), "{a:?} {b:?}");
-        assert!(run(&lake, "SELECT 1", Limits::default()).await.is_ok());
+        assert!(
+            run(&lake, Arc::default(), "SELECT 1", Limits::default())
+                .await
+                .is_ok()
+        );
     }
 
     proptest::proptest! {
@@ -404,8 +427,8 @@ mod tests {
             let soup = pieces.join(" ");
             let deep = format!("SELECT 1{}", "+1".repeat(depth));
             runtime.block_on(async {
-                let _ = run(&lake, &soup, limits).await;
-                let answer = run(&lake, &deep, limits).await;
+                let _ = run(&lake, Arc::default(), &soup, limits).await;
+                let answer = run(&lake, Arc::default(), &deep, limits).await;
                 assert!(answer.is_ok(), "{deep}: {answer:?}");
             });
         }

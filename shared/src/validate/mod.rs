@@ -3,7 +3,8 @@
 //! only the keys seen so far (as 128-bit fingerprints) are remembered for uniqueness.
 //!
 //! Any error rejects the whole file; from the first error on, no more batches are produced
-//! but every row is still checked so the report is complete.
+//! but every row is still checked so the report is complete. A file with the template's
+//! header and no data rows is a nil return (零报送): accepted, with a notice.
 
 mod batch;
 pub mod header;
@@ -158,7 +159,8 @@ impl<'a> Validator<'a> {
         }
         let header_row = self.columns.as_ref().map(|c| c.row).filter(|r| *r > 0);
         if header_row.is_some() && self.findings.summary.rows == 0 {
-            self.findings.add(Problem::EmptyFile, At::default());
+            // The template's header and no rows: "none this period" (零报送), a valid return.
+            self.findings.add(Problem::NilReturn, At::default());
         }
         let last = if self.findings.has_errors() || self.batch.is_empty() {
             None

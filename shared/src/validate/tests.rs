@@ -174,11 +174,13 @@ fn id_numbers_are_replaced_and_never_shown() {
 fn files_without_header_or_rows() {
     let (checked, _) = check(&ENTERPRISES, "");
     assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
+    // The template's header and no rows: a nil return, accepted with a notice.
     let (checked, _) = check(
         &ENTERPRISES,
         "统一社会信用代码,企业名称,注册地区县代码,是否员工制,是否重点联系企业,产教融合型企业,是否龙头企业\n",
     );
-    assert_eq!(codes(&checked), [(None, "empty_file".to_string())]);
+    assert_eq!(codes(&checked), [(None, "nil_return".to_string())]);
+    assert!(!checked.findings.has_errors());
     let (checked, _) = check(&ENTERPRISES, "a,b,c\n1,2,3\n");
     assert_eq!(codes(&checked), [(None, "no_header".to_string())]);
 }

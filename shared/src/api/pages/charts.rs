@@ -23,6 +23,8 @@ pub struct Chart<'a> {
     pub bars: Vec<Bar>,
     /// A target drawn as a dashed line, with its label.
     pub reference: Option<(f64, String)>,
+    /// Lines under the chart: which areas are left out (not reported), what a mark means.
+    pub notes: Vec<String>,
 }
 
 const WIDTH: f64 = 520.0;
@@ -78,6 +80,7 @@ impl Chart<'_> {
                         text.ref-label x=(at) y="12" text-anchor="middle" { (label) }
                     }
                 }
+                @for note in &self.notes { p.muted.note { (note) } }
             }
         }
     }
@@ -116,6 +119,7 @@ mod tests {
                 },
             ],
             reference: Some((90.0, "90%".into())),
+            notes: vec!["未报送：丙".into()],
         }
         .render()
         .into_string();
@@ -129,5 +133,6 @@ mod tests {
         assert!(chart.contains("50.0%"));
         assert!(chart.contains("—"));
         assert_eq!(chart.matches("<rect").count(), 1);
+        assert!(chart.contains("未报送：丙"));
     }
 }

@@ -14,7 +14,7 @@ use super::charts::{Bar, Chart};
 use super::{Frame, Lang, PageError, Place, Section, figures, link, public};
 use crate::api::{AppState, Stamp};
 use crate::indicators::snapshot::{self, ReadMany, Row};
-use crate::indicators::{CATALOGUE, Indicator, by_id};
+use crate::indicators::{CATALOGUE, Indicator, ReportingState, by_id};
 use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree};
 
@@ -94,7 +94,7 @@ pub async fn page(
         .collect();
     levels.dedup();
     let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
-    let read = snapshot::query_levels(lake, &ids, period, region, &levels)
+    let read = snapshot::query_levels(lake, tree, &ids, period, region, &levels)
         .await
         .map_err(lang.fail())?;
     let version = read.as_ref().map_or(-1, |r| r.version);
@@ -103,6 +103,7 @@ pub async fn page(
         lang,
         tree,
         region,
+        period,
         &values,
         chart_level(region),
         child_level,
@@ -255,7 +256,8 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
                 }
                 tbody {
                     @for indicator in CATALOGUE {
-                        @let row = own.one(indicator.id, &code);
+                        @let row = own.one(indicator.id, &code).map(|r| with_target(indicator, region, period, r));
+                        @let row = row.as_ref();
                         tr id=(format!("value-{}", indicator.id)) {
                             th scope="row" { a href=(format!("#def-{}", indicator.id)) { (figures::name(lang, indicator)) } }
                             @if indicator.breakdown.is_some() {
@@ -290,6 +292,19 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
     }
 }
 
+/// A row with the target its region is held to, also where nobody reported (the stored row
+/// of a region nobody reported for has no numbers at all).
+fn with_target(indicator: &Indicator, region: &Region, period: Period, row: &Row) -> Row {
+    let mut row = row.clone();
+    if row.target.is_none()
+        && let Some((target, deadline)) = snapshot::target_of(indicator, region, period)
+    {
+        row.target = Some(target);
+        row.target_deadline = deadline.map(|d| d.to_string());
+    }
+    row
+}
+
 /// The label of a breakdown value: the Chinese choice, or its English code.
 fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
     let zh = indicator
@@ -307,6 +322,7 @@ fn charts(
     lang: Lang,
     tree: &RegionTree,
     region: &Region,
+    period: Period,
     values: &Values,
     by_county: Option<Level>,
     by_child: Option<Level>,
@@ -317,24 +333,55 @@ fn charts(
         if level > indicator.finest_level() {
             return None;
         }
-        let mut bars: Vec<Bar> = tree
-            .within(region, level)
-            .iter()
-            .map(|u| Bar {
-                label: u.name.clone(),
-                value: values
-                    .one(id, &u.code())
-                    .filter(|r| !r.suppressed)
-                    .and_then(|r| r.value),
-            })
-            .collect();
+        let areas = tree.within(region, level);
+        // Areas nobody reported for are left out and named under the chart; areas only partly
+        // reported are marked.
+        let mut missing = Vec::new();
+        let mut partly = false;
+        let mut bars: Vec<Bar> = Vec::new();
+        for area in &areas {
+            let row = values.one(id, &area.code());
+            match row.map(|r| r.status) {
+                Some(ReportingState::NotReported) | None => missing.push(area.name.clone()),
+                Some(state) => {
+                    let mark = state == ReportingState::Partial;
+                    partly |= mark;
+                    bars.push(Bar {
+                        label: format!("{}{}", area.name, if mark { "*" } else { "" }),
+                        value: row.filter(|r| !r.suppressed).and_then(|r| r.value),
+                    });
+                }
+            }
+        }
         bars.sort_by(|a, b| descending(a.value, b.value));
-        let reference = indicator.targets.first().map(|t| {
-            (
-                t.target_value(),
-                target_label(lang, indicator, t.target_value()),
-            )
-        });
+        // The target that applies to the areas (the same rule as the table); a line only when
+        // they share one.
+        let mut applying: Vec<f64> = areas
+            .iter()
+            .filter_map(|a| snapshot::target_of(indicator, a, period).map(|(t, _)| t))
+            .collect();
+        applying.dedup();
+        let reference = match applying[..] {
+            [t] => Some((t, target_label(lang, indicator, t))),
+            _ => None,
+        };
+        let mut notes = Vec::new();
+        if partly {
+            notes.push(
+                lang.t(
+                    "* 部分报送：仅按已报送的旗县（市、区）计算。",
+                    "* Partly reported: computed over the counties that reported.",
+                )
+                .to_string(),
+            );
+        }
+        if !missing.is_empty() {
+            notes.push(format!(
+                "{}{}",
+                lang.t("未报送（未画出）：", "Not reported (not drawn): "),
+                missing.join(lang.t("、", ", "))
+            ));
+        }
         // Titled from the catalogue, so the chart says what the table says.
         let name = figures::name(lang, indicator);
         let of_level = figures::level(lang, level);
@@ -348,6 +395,7 @@ fn charts(
             unit: indicator.unit,
             bars,
             reference,
+            notes,
         })
     };
     let coverage = bars_of(COVERAGE, by_county);
@@ -370,6 +418,7 @@ fn charts(
             })
             .collect(),
         reference: None,
+        notes: Vec::new(),
     });
     html! {
         h2 id="charts" { (lang.t("图表", "Charts")) }

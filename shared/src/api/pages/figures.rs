@@ -4,7 +4,7 @@ use maud::{Markup, html};
 
 use super::Lang;
 use crate::indicators::snapshot::Row;
-use crate::indicators::{Indicator, Unit};
+use crate::indicators::{Indicator, ReportingState, Unit};
 use crate::periods::Period;
 use crate::regions::Level;
 
@@ -43,14 +43,32 @@ pub fn change(lang: Lang, unit: Unit, delta: f64) -> String {
     }
 }
 
-/// The value cell of a row: the figure, "withheld" or a dash.
+/// The value cell of a row: the figure (with how much of the area it covers when only part
+/// of it reported), "not reported", "withheld" or a dash. Never a zero for a missing report.
 pub fn cell(lang: Lang, indicator: &Indicator, row: Option<&Row>) -> Markup {
     match row {
+        Some(r) if r.status == ReportingState::NotReported => html! {
+            span.state.missing title=(lang.t("本地区尚无旗县（市、区）报送该数据", "No county of the area has reported these data")) {
+                (lang.t("未报送", "not reported"))
+            }
+        },
         Some(r) if r.suppressed => {
             html! { span.muted title=(lang.t("涉及人数过少，不予公开", "Too few people to publish")) { (lang.t("不公开", "withheld")) } }
         }
-        Some(Row { value: Some(v), .. }) => html! { (value(indicator.unit, *v)) },
+        Some(r @ Row { value: Some(v), .. }) => html! {
+            (value(indicator.unit, *v))
+            @if r.status == ReportingState::Partial { br; (partial(lang, r)) }
+        },
         _ => html! { "—" },
+    }
+}
+
+/// "Partly reported (n/m)": the counties the value covers of those due.
+pub fn partial(lang: Lang, row: &Row) -> Markup {
+    html! {
+        span.state.partial title=(lang.t("仅按已报送的旗县（市、区）计算", "Computed over the counties that reported")) {
+            (lang.t("部分报送", "partly reported")) " (" (row.counties_reported) "/" (row.counties_due) ")"
+        }
     }
 }
 
@@ -139,6 +157,9 @@ mod tests {
             gap: Some(19.7),
             change: None,
             suppressed: false,
+            status: crate::indicators::ReportingState::Reported,
+            counties_reported: 1,
+            counties_due: 1,
             submissions: Vec::new(),
         };
         let at = |p: &str| met(Lang::Zh, &row, p.parse().unwrap()).into_string();

@@ -160,7 +160,11 @@ fn cell(lang: Lang, d: &DatasetStatus) -> Markup {
     html! {
         @match (&d.current, &d.latest) {
             (Some(current), latest) => {
-                a.met href=(report(current)) { "✓ " (lang.t("已接收", "accepted")) } " " span.muted { (date(current)) }
+                @if current.rows == 0 {
+                    a.met href=(report(current)) { "✓ " (lang.t("零报送", "nil return")) } " " span.muted { (date(current)) }
+                } @else {
+                    a.met href=(report(current)) { "✓ " (lang.t("已接收", "accepted")) } " " span.muted { (date(current)) }
+                }
                 @if let Some(later) = latest.as_ref().filter(|l| l.status == Status::Rejected && l.submission_id != current.submission_id) {
                     br; a.unmet href=(report(later)) { (lang.t("之后一次未通过", "a later file was rejected")) } " " span.muted { (date(later)) }
                 }
