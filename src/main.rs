@@ -62,6 +62,17 @@ enum Command {
         region: String,
         file: PathBuf,
     },
+    /// Finish what an interruption left halfway: commits without a decision, uploads without
+    /// one, decisions without a report, indicators older than their tables. Prints what it
+    /// did (JSON).
+    Repair {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Leave alone what is younger than this many seconds: it may belong to an ingest
+        /// still running elsewhere.
+        #[arg(long, default_value_t = shared::repair::GRACE.as_secs())]
+        grace: u64,
+    },
     /// The region tree.
     Regions {
         #[command(subcommand)]
@@ -178,6 +189,11 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
                     .await
                     .context("loading the sample data")?;
                 eprintln!("loaded {} sample submissions", loaded.len());
+            } else {
+                // Whatever an interruption left halfway is finished before serving.
+                shared::repair::all(&ingestor, shared::repair::GRACE)
+                    .await
+                    .context("reconciling the lake")?;
             }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -239,6 +255,13 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(2))
             }
+        }
+        Command::Repair { lake, grace } => {
+            let ingestor = ingestor(&lake).await?;
+            let repaired =
+                shared::repair::all(&ingestor, std::time::Duration::from_secs(grace)).await?;
+            println!("{}", serde_json::to_string_pretty(&repaired)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
             command: KeysCommand::Revoke { lake, key_id },

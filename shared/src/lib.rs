@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod datasets;
+pub mod failpoints;
 pub mod identifiers;
 pub mod indicators;
 pub mod ingest;
@@ -14,6 +15,7 @@ pub mod lake;
 pub mod periods;
 pub mod privacy;
 pub mod regions;
+pub mod repair;
 pub mod report;
 pub mod reporting;
 pub mod runtime;

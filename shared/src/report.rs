@@ -365,6 +365,9 @@ pub struct Report {
     /// Row number of the header row in the sheet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header_row: Option<usize>,
+    /// The dataset table version an accepted file's rows were committed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_version: Option<i64>,
     pub summary: Summary,
     pub issues: Vec<Issue>,
 }

@@ -7,6 +7,7 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::json::ReaderBuilder;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,11 @@ pub struct Submission {
     pub report_key: String,
     /// The dataset table version that made an accepted file current.
     pub table_version: Option<i64>,
+    /// The exact version of the raw object the decision was made on (S3 version id), so a
+    /// later write to the same key cannot change what the rows came from; locally the
+    /// content hash pins it.
+    #[serde(default)]
+    pub raw_version: Option<String>,
 }
 
 impl Submission {
@@ -57,6 +63,7 @@ impl Submission {
             text("raw_key"),
             text("report_key"),
             Field::new("table_version", DataType::Int64, true),
+            Field::new("raw_version", DataType::Utf8, true),
         ]))
     }
 
@@ -76,9 +83,11 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
         Some(table) => table,
         None => lake.handle(names::SUBMISSIONS)?,
     };
+    // Merge: a log written before a column existed gains it (the old rows read as null).
     let mut attempt = table
         .write(vec![batch.clone()])
         .with_save_mode(SaveMode::Append)
+        .with_schema_mode(SchemaMode::Merge)
         .await;
     // Two first writers may race to create the table: the loser appends to the winner's.
     if attempt.is_err()
@@ -87,6 +96,7 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
         attempt = table
             .write(vec![batch])
             .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
             .await;
     }
     attempt?;
@@ -175,6 +185,7 @@ mod tests {
             warnings: 0,
             decided_at: "2023-07-01T00:00:00Z".into(),
             raw_key: String::new(),
+            raw_version: None,
             report_key: String::new(),
             table_version: version,
         }

@@ -1,6 +1,7 @@
 //! The ingest Lambda: runs on S3 `ObjectCreated` events for `uploads/` — delivered through
 //! the SQS queue of the SAM template, or straight from S3 — one submission per record,
-//! through the same pipeline as every other way in. Outside Lambda it processes the upload
+//! through the same pipeline as every other way in; and, on a schedule, reconciles whatever a
+//! timed-out or throttled invocation left halfway. Outside Lambda it processes the upload
 //! keys given as arguments against `JIAZHENG_LAKE`.
 
 use aws_lambda_events::sqs::SqsEvent;
@@ -24,9 +25,14 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-/// An SQS batch (the template's path) or a bare S3 event.
+/// An SQS batch (the template's path), a bare S3 event, or the scheduled reconciliation
+/// (`{"repair": true}`).
 async fn dispatch(ingestor: &Ingestor, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let payload = event.payload;
+    if payload["repair"] == true {
+        let repaired = shared::repair::all(ingestor, shared::repair::GRACE).await?;
+        return Ok(json!({ "repaired": repaired }));
+    }
     if payload["Records"][0]["eventSource"] == "aws:sqs" {
         let batch: SqsEvent = serde_json::from_value(payload)?;
         Ok(handle_queue(ingestor, batch).await)

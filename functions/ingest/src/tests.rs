@@ -130,3 +130,32 @@ async fn an_sqs_batch_of_s3_notifications_ingests_and_reports_no_failures() {
         "00000000-0000-0000-0000-000000000000"
     );
 }
+
+/// The template's schedule invokes the function with `{"repair": true}`: uploads whose event
+/// was lost (older than the grace period, never decided) are decided then.
+#[tokio::test]
+async fn the_scheduled_reconciliation_decides_uploads_nothing_announced() {
+    let (dir, ingestor) = lake_with_uploads().await;
+    let twenty_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(1200);
+    for key in [
+        "uploads/enterprises/2023H2/152201/e2023h2-152201.xlsx",
+        "uploads/outlets/2023H2/152201/o2023h2_152201.csv",
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(key))
+            .unwrap()
+            .set_modified(twenty_minutes_ago)
+            .unwrap();
+    }
+    let event: Value =
+        serde_json::from_str(include_str!("../events/scheduled-repair.json")).unwrap();
+    let result = dispatch(&ingestor, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    let decided = result["repaired"]["decided"].as_array().unwrap();
+    assert_eq!(decided.len(), 2, "{result}");
+    let report = ingestor.report("o2023h2_152201").await.unwrap().unwrap();
+    assert_eq!(report.summary.rows, 59);
+    assert!(report.table_version.is_some());
+}

@@ -12,7 +12,7 @@ pub mod targets;
 use serde::Serialize;
 
 pub use catalogue::CATALOGUE;
-pub use compute::{Computed, Value, compute_period, refresh};
+pub use compute::{Computed, Value, compute_period, is_fresh, refresh};
 pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 
 use crate::datasets::{Dataset, Kind};

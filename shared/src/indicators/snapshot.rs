@@ -118,7 +118,9 @@ pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError>
     let period = computed.period.to_string();
     let sources = serde_json::to_string(&computed.sources)?;
     let partitions = vec!["period".to_string()];
-    let mut staged = lake.stage(names::INDICATOR_VALUES, &schema(), &partitions)?;
+    let mut staged = lake
+        .stage(names::INDICATOR_VALUES, &schema(), &partitions)?
+        .failing_at(crate::failpoints::SNAPSHOT_WRITING);
     for chunk in computed.values.chunks(CHUNK) {
         staged.write(to_batch(&period, &sources, chunk)?).await?;
     }
@@ -446,6 +448,30 @@ pub fn target_of(
     period: Period,
 ) -> Option<(f64, Option<Period>)> {
     targets::applicable(indicator.targets, region, period).map(|t| (t.target_value(), t.deadline))
+}
+
+/// The table versions a period's published values were computed from, or `None` when the
+/// period has never been published.
+pub async fn sources_of(lake: &Lake, period: Period) -> Result<Option<TableVersions>, LakeError> {
+    let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    let batches = ctx
+        .table("indicator_values")
+        .await?
+        .filter(col("period").eq(lit(period.to_string())))?
+        .select_columns(&["sources"])?
+        .limit(0, Some(1))?
+        .collect()
+        .await?;
+    for batch in &batches {
+        if batch.num_rows() > 0 {
+            let text = read::text(batch, 0)?;
+            return Ok(Some(serde_json::from_str(text.value(0))?));
+        }
+    }
+    Ok(None)
 }
 
 /// The periods that have published values, oldest first.

@@ -8,26 +8,19 @@
 //! the rows of its own earlier attempt.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use bytes::Bytes;
-use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::logstore::object_store::ObjectStoreExt;
-use futures::TryStreamExt;
-use tokio::sync::mpsc;
-
-use crate::datasets::{self, Dataset, Kind, columns};
+use crate::datasets::{self, Dataset, Kind};
 use crate::indicators;
 use crate::lake::{Lake, LakeError, names, read};
 use crate::periods::{BadPeriod, Period};
 use crate::privacy::Pseudonymizer;
-use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region, RegionTree};
-use crate::report::{At, Problem, Report, Status};
+use crate::report::{Report, Status};
 use crate::submissions::{self, Submission};
 use crate::validate::ValidateError;
 
 mod job;
+mod process;
 mod receive;
 
 use job::{Job, Parsed};
@@ -212,181 +205,9 @@ impl Ingestor {
         }
     }
 
-    /// Checks the raw upload at `key` and, when it has no error, makes its rows the current
-    /// ones for its dataset, period and region. Idempotent: an upload already decided is not
-    /// processed again.
-    pub async fn process(&self, key: &UploadKey, file_name: &str) -> Result<Outcome, IngestError> {
-        // A file's name is the submitter's text: it may hold an ID number too.
-        let file_name = &*crate::identifiers::mask_id_numbers(file_name);
-        if let Some(outcome) = self.settled(key).await? {
-            return Ok(outcome);
-        }
-        let dataset = key.dataset;
-        let (published, _) = stored::load(&self.lake, Scope::Published)
-            .await?
-            .ok_or(IngestError::NoRegions)?;
-        let region = submitting_region(&published, &key.region)?.clone();
-        let (tree, _) = stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix))
-            .await?
-            .ok_or(IngestError::NoRegions)?;
-        let mut enterprises = self.enterprise_codes(dataset, key.period).await?;
-        // With no enterprise reported yet, one warning for the file says more than one per row.
-        let no_enterprises = enterprises.as_ref().is_some_and(HashSet::is_empty);
-        if no_enterprises {
-            enterprises = None;
-        }
-        let mut staged = self.lake.stage(
-            &names::dataset(dataset.name),
-            &dataset.schema(),
-            &datasets::Dataset::partition_columns(),
-        )?;
-
-        let raw_key = key.to_string();
-        let object = match self
-            .lake
-            .store()
-            .get(&crate::lake::Lake::object_path(&raw_key))
-            .await
-        {
-            Ok(object) => object,
-            Err(deltalake::ObjectStoreError::NotFound { .. }) => {
-                return Err(IngestError::MissingUpload(raw_key));
-            }
-            Err(e) => return Err(LakeError::from(e).into()),
-        };
-        let size = object.meta.size as i64;
-        let stream = object.into_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-
-        let (tx, mut rx) = mpsc::channel::<RecordBatch>(2);
-        let job = Job {
-            dataset,
-            period: key.period,
-            region: region.clone(),
-            tree: Arc::new(tree),
-            submission_id: key.id.clone(),
-            pseudonymizer: self.pseudonymizer.clone(),
-            enterprises,
-            size: size as u64,
-        };
-        let worker = tokio::task::spawn_blocking(move || job.run(reader, tx));
-        let mut write_error = None;
-        while let Some(batch) = rx.recv().await {
-            if write_error.is_none()
-                && let Err(e) = staged.write(batch).await
-            {
-                write_error = Some(e);
-            }
-        }
-        let parsed = worker
-            .await
-            .map_err(|e| IngestError::Worker(e.to_string()))??;
-        if let Some(e) = write_error {
-            staged.abort();
-            return Err(e.into());
-        }
-
-        let Parsed {
-            mut checked,
-            sha256,
-        } = parsed;
-        if no_enterprises {
-            checked
-                .findings
-                .add(Problem::NoEnterprisesYet, At::default());
-        }
-        let accepted = !checked.findings.has_errors();
-        let mut table_version = None;
-        if accepted {
-            let counties: Vec<String> = if region.level == Level::County {
-                vec![region.prefix.clone()]
-            } else {
-                published
-                    .within(&region, Level::County)
-                    .iter()
-                    .map(|r| r.prefix.clone())
-                    .collect()
-            };
-            let mut metadata = serde_json::Map::new();
-            metadata.insert("jiazheng.submission".into(), key.id.clone().into());
-            let version = staged
-                .commit_replacing(
-                    &[
-                        (columns::PERIOD, vec![key.period.to_string()]),
-                        (columns::COUNTY, counties),
-                    ],
-                    metadata,
-                )
-                .await?;
-            table_version = Some(version);
-        } else {
-            staged.abort();
-        }
-
-        let status = if accepted {
-            Status::Accepted
-        } else {
-            Status::Rejected
-        };
-        let summary = checked.findings.summary;
-        let report = Report {
-            submission_id: key.id.clone(),
-            dataset: dataset.name.to_string(),
-            period: key.period.to_string(),
-            region: region.code(),
-            file_name: file_name.to_string(),
-            status,
-            header_row: checked.header_row,
-            summary: summary.clone(),
-            issues: checked.findings.issues,
-        };
-        self.lake
-            .put_object(
-                &key.report_key(),
-                Bytes::from(serde_json::to_vec_pretty(&report).map_err(LakeError::from)?),
-            )
-            .await?;
-        let submission = Submission {
-            submission_id: key.id.clone(),
-            dataset: dataset.name.to_string(),
-            period: key.period.to_string(),
-            region: region.code(),
-            file_name: file_name.to_string(),
-            content_sha256: sha256,
-            size_bytes: size,
-            status,
-            rows: summary.rows as i64,
-            errors: summary.errors as i64,
-            warnings: summary.warnings as i64,
-            decided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            raw_key,
-            report_key: key.report_key(),
-            table_version,
-        };
-        submissions::record(&self.lake, &submission).await?;
-        tracing::info!(
-            submission = %submission.submission_id,
-            dataset = dataset.name,
-            period = %key.period,
-            region = %submission.region,
-            status = ?status,
-            rows = summary.rows,
-            errors = summary.errors,
-            "submission decided"
-        );
-        if accepted && self.refresh_each {
-            indicators::refresh(&self.lake, key.period).await?;
-        }
-        Ok(Outcome {
-            submission,
-            report,
-            duplicate: false,
-        })
-    }
-
     /// Credit codes of the enterprises reported for the period, when the dataset refers to
     /// enterprises.
-    async fn enterprise_codes(
+    pub(super) async fn enterprise_codes(
         &self,
         dataset: &Dataset,
         period: Period,

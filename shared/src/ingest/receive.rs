@@ -60,10 +60,11 @@ impl Ingestor {
         let mut received = Received::new();
         received.update(&bytes);
         let key = self.key_for(upload, received).await?;
-        if let Some(outcome) = self.settled(&key).await? {
+        if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
         self.lake.put_object(&key.to_string(), bytes).await?;
+        crate::failpoints::hit(crate::failpoints::RAW_KEPT);
         self.process(&key, &upload.file_name).await
     }
 
@@ -87,11 +88,12 @@ impl Ingestor {
             received.update(&buf[..n]);
         }
         let key = self.key_for(upload, received).await?;
-        if let Some(outcome) = self.settled(&key).await? {
+        if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
         let mut file = tokio::fs::File::open(path).await.map_err(io)?;
         self.lake.put_stream(&key.to_string(), &mut file).await?;
+        crate::failpoints::hit(crate::failpoints::RAW_KEPT);
         self.process(&key, &upload.file_name).await
     }
 
@@ -129,10 +131,11 @@ impl Ingestor {
             .await
             .map_err(spool_error)?;
         let key = self.key_for(upload, received).await?;
-        if let Some(outcome) = self.settled(&key).await? {
+        if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
         self.lake.put_stream(&key.to_string(), &mut spool).await?;
+        crate::failpoints::hit(crate::failpoints::RAW_KEPT);
         self.process(&key, &upload.file_name).await
     }
 

@@ -26,6 +26,9 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStoreError
 use futures::StreamExt;
 use url::Url;
 
+mod history;
+pub use history::{Commit, keys as commit_keys};
+
 /// Names of the lake's tables, relative to the root.
 pub mod names {
     pub const REGIONS: &str = "tables/regions";
@@ -258,6 +261,15 @@ impl Lake {
         }
     }
 
+    /// Whether an object exists.
+    pub async fn has_object(&self, key: &str) -> Result<bool, LakeError> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(ObjectStoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn get_object(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
         match self.store.get(&Path::from(key)).await {
             Ok(result) => Ok(Some(result.bytes().await?)),
@@ -352,6 +364,7 @@ impl Lake {
             schema: schema.clone(),
             writer,
             partitions: partitions.to_vec(),
+            staged_point: None,
         })
     }
 }
@@ -412,6 +425,8 @@ pub struct StagedWrite {
     schema: SchemaRef,
     writer: RecordBatchWriter,
     partitions: Vec<String>,
+    /// The failpoint between writing the files and committing them.
+    staged_point: Option<&'static str>,
 }
 
 /// How many times a commit is retried against concurrent writers of the same partitions.
@@ -427,6 +442,12 @@ impl StagedWrite {
         self.writer.reset();
     }
 
+    /// Names the failpoint hit once the files are written and before they are committed.
+    pub fn failing_at(mut self, point: &'static str) -> StagedWrite {
+        self.staged_point = Some(point);
+        self
+    }
+
     /// Commits the staged files, removing every current file whose partition values match
     /// `replace` (column → accepted values). Returns the new table version.
     ///
@@ -439,6 +460,9 @@ impl StagedWrite {
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<i64, LakeError> {
         let adds = self.writer.flush().await?;
+        if let Some(point) = self.staged_point {
+            crate::failpoints::hit(point);
+        }
         let predicate = replace
             .iter()
             .map(|(column, values)| {
