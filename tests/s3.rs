@@ -19,6 +19,7 @@ use support::repo;
 const BUCKET: &str = "jiazheng";
 const QUEUE: &str = "jiazheng-ingest";
 const LAKE: &str = "s3://jiazheng/lake";
+const SECRET: &str = "jiazheng/id-hmac-key";
 
 fn tools() -> PathBuf {
     let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
@@ -77,6 +78,11 @@ impl Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         moto.script(&["setup", BUCKET, QUEUE, "lake/uploads/"]);
+        moto.script(&[
+            "secret",
+            SECRET,
+            "0123456789abcdef0123456789abcdef-test-key",
+        ]);
         moto
     }
 
@@ -88,10 +94,9 @@ impl Moto {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env(
-                "JIAZHENG_ID_HMAC_KEY",
-                "0123456789abcdef0123456789abcdef-test-key",
-            )
+            // The ID-number key comes from Secrets Manager, as on AWS.
+            .env("JIAZHENG_ID_HMAC_SECRET", SECRET)
+            .env_remove("JIAZHENG_ID_HMAC_KEY")
             .env_remove("JIAZHENG_LAKE")
     }
 
@@ -110,9 +115,30 @@ impl Moto {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Every version of an object of the lake, oldest last: id, size, sha256, latest.
+    fn versions(&self, key: &str) -> Vec<Value> {
+        let key = format!("lake/{key}");
+        serde_json::from_str(&self.script(&["versions", BUCKET, &key])).unwrap()
+    }
+
     /// The SQS event Lambda would get for the notifications now in the queue.
     fn notifications(&self) -> Value {
         serde_json::from_str(&self.script(&["receive", QUEUE, "10"])).unwrap()
+    }
+
+    /// The same server as storage options, for a lake opened in the test's own process.
+    fn lake(&self) -> shared::lake::Lake {
+        shared::lake::Lake::open_with(
+            LAKE,
+            [
+                ("aws_endpoint", self.endpoint.as_str()),
+                ("aws_allow_http", "true"),
+                ("aws_access_key_id", "testing"),
+                ("aws_secret_access_key", "testing"),
+                ("aws_region", "us-east-1"),
+            ],
+        )
+        .unwrap()
     }
 
     fn jiazheng(&self) -> Command {
@@ -295,9 +321,11 @@ fn presigned_upload_queue_event_lambda_ingest_api_and_an_independent_reader() {
     let wulanhaote = issue_key(&moto, "152201");
     let arxan = issue_key(&moto, "152202");
 
-    // A submitter asks for an upload URL; another county's key may not.
-    let ask = |token: &str, file_name: &str| {
-        let body = json!({ "dataset": "outlets", "period": "2024H1", "region": "152201", "file_name": file_name });
+    // A submitter asks for an upload URL for a file of a given size; another county's key
+    // may not.
+    let ask_for = |token: &str, dataset: &str, file_name: &str, size: usize| {
+        let body = json!({ "dataset": dataset, "period": "2024H1", "region": "152201",
+            "file_name": file_name, "size_bytes": size });
         let auth = format!("Bearer {token}");
         http(
             "POST",
@@ -309,18 +337,31 @@ fn presigned_upload_queue_event_lambda_ingest_api_and_an_independent_reader() {
             body.to_string().as_bytes(),
         )
     };
-    let (status, _) = ask(&arxan, "outlets.csv");
+    let ask =
+        |token: &str, file_name: &str, size: usize| ask_for(token, "outlets", file_name, size);
+    let file = sample("2023H2/152201/outlets.csv");
+    let (status, _) = ask(&arxan, "outlets.csv", file.len());
     assert_eq!(status, 403);
-    let (status, body) = ask(&wulanhaote, "乌兰浩特 网点.csv");
+    let (status, body) = ask(&wulanhaote, "乌兰浩特 网点.csv", file.len());
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let ticket = json_of(&body);
     let id = ticket["submission_id"].as_str().unwrap().to_string();
     let (_, state) = http("GET", &format!("{base}/v1/submissions/{id}"), &[], b"");
     assert_eq!(json_of(&state)["status"], "pending");
+    // The URL is signed for this size, once: S3 refuses any other length or a second PUT.
+    let url = ticket["upload_url"].as_str().unwrap().to_string();
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-length%3Bhost%3Bif-none-match"),
+        "{url}"
+    );
+    assert_eq!(
+        ticket["headers"],
+        json!({"Content-Length": file.len().to_string(), "If-None-Match": "*"})
+    );
+    let upload_key = ticket["pending"]["key"].as_str().unwrap().to_string();
 
     // The file goes straight to S3 over HTTP, and S3 notifies the queue.
-    let file = sample("2023H2/152201/outlets.csv");
-    let (status, body) = http("PUT", ticket["upload_url"].as_str().unwrap(), &[], &file);
+    let (status, body) = http("PUT", &url, &[("If-None-Match", "*")], &file);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let batch = moto.notifications();
     assert_eq!(batch["Records"].as_array().unwrap().len(), 1, "{batch}");
@@ -353,6 +394,38 @@ fn presigned_upload_queue_event_lambda_ingest_api_and_an_independent_reader() {
     assert_eq!(state["status"], "accepted", "{state}");
     assert_eq!(state["submission"]["file_name"], "乌兰浩特 网点.csv");
     assert_eq!(state["submission"]["current"], true);
+
+    // The decision pinned the object version it read.
+    let versions = moto.versions(&upload_key);
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    let pinned = state["submission"]["raw_version"].clone();
+    assert_eq!(pinned, versions[0]["version"], "{state}");
+    assert_eq!(state["submission"]["content_sha256"], versions[0]["sha256"]);
+    // A second PUT with the signed condition is refused by S3 itself.
+    let other = sample("2023H2/152202/outlets.csv");
+    let (status, _) = http("PUT", &url, &[("If-None-Match", "*")], &other);
+    assert_eq!(status, 412);
+    assert_eq!(moto.versions(&upload_key).len(), 1);
+    // One that leaves it out (AWS would refuse the signature; moto does not check) writes a
+    // new version, and its notification changes nothing: the decision stands on the pinned
+    // version, which the bucket keeps.
+    let (status, _) = http("PUT", &url, &[], &other);
+    assert_eq!(status, 200);
+    let replaced = ingest.invoke(&moto.notifications());
+    assert_eq!(
+        replaced["results"][0]["results"][0]["duplicate"], true,
+        "{replaced}"
+    );
+    assert_eq!(
+        moto.read_delta("print(table('tables/outlets').version())"),
+        outlets_after
+    );
+    let versions = moto.versions(&upload_key);
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let kept = versions.iter().find(|v| v["version"] == pinned).unwrap();
+    assert_eq!(kept["sha256"], state["submission"]["content_sha256"]);
+    let (_, now) = http("GET", &format!("{base}/v1/submissions/{id}"), &[], b"");
+    assert_eq!(json_of(&now)["submission"]["raw_version"], pinned);
 
     // The API function answers an API Gateway v2 event from the same lake.
     let api = Function::start(&moto, "api");
@@ -392,10 +465,10 @@ fn presigned_upload_queue_event_lambda_ingest_api_and_an_independent_reader() {
     assert_eq!(from_reader, json!(from_api));
 
     // A rejected file on S3: the tables stay as they were and the report is readable.
-    let (status, body) = ask(&wulanhaote, "broken.csv");
+    let bad = std::fs::read(repo("tests/fixtures/bad/outlets-mode.csv")).unwrap();
+    let (status, body) = ask(&wulanhaote, "broken.csv", bad.len());
     assert_eq!(status, 201);
     let ticket = json_of(&body);
-    let bad = std::fs::read(repo("tests/fixtures/bad/outlets-mode.csv")).unwrap();
     let (status, _) = http("PUT", ticket["upload_url"].as_str().unwrap(), &[], &bad);
     assert_eq!(status, 200);
     let result = ingest.invoke(&moto.notifications());
@@ -417,6 +490,42 @@ fn presigned_upload_queue_event_lambda_ingest_api_and_an_independent_reader() {
     assert_eq!(status, 200);
     assert!(report.starts_with(&[0xEF, 0xBB, 0xBF]));
     assert!(String::from_utf8_lossy(&report).lines().count() > 1);
+
+    // Too big: refused when announced, and an upload bigger than announced (which AWS would
+    // refuse for its signed length) is rejected from its size alone, before a byte is read.
+    let (_, datasets) = http("GET", &format!("{base}/v1/datasets"), &[], b"");
+    let shops_max = json_of(&datasets)["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "shops")
+        .unwrap()["limits"]["max_file_bytes"]
+        .as_u64()
+        .unwrap() as usize;
+    let (status, body) = ask_for(&wulanhaote, "shops", "shops.csv", shops_max + 1);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        json_of(&body)["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/too-large")
+    );
+    let (status, body) = ask_for(&wulanhaote, "shops", "shops.csv", 100);
+    assert_eq!(status, 201);
+    let ticket = json_of(&body);
+    let huge = vec![b'a'; shops_max + 1];
+    let (status, _) = http("PUT", ticket["upload_url"].as_str().unwrap(), &[], &huge);
+    assert_eq!(status, 200);
+    let result = ingest.invoke(&moto.notifications());
+    let decided = &result["results"][0]["results"][0];
+    assert_eq!(decided["status"], "rejected", "{result}");
+    let id = decided["submission_id"].as_str().unwrap();
+    let (_, report) = http("GET", &format!("{base}/v1/submissions/{id}"), &[], b"");
+    let report = json_of(&report);
+    assert_eq!(
+        report["report"]["issues"][0]["code"], "file_too_large",
+        "{report}"
+    );
 }
 
 #[test]
@@ -476,4 +585,88 @@ fn six_county_ingests_at_once_all_commit_on_s3() {
     );
     assert_eq!(seen["commits"], 6, "{seen}");
     assert_eq!(seen["rows"], Value::Object(rows_in_files), "{seen}");
+}
+
+/// A `jiazheng` command on the S3 lake that must succeed; its stdout.
+fn must(moto: &Moto, args: &[&str]) -> Vec<u8> {
+    let out = moto.jiazheng().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_commit_or_the_log_heals_on_s3() {
+    use shared::failpoints;
+    use shared::samples::synth::{self, Style};
+    use support::consistency::{PERIOD, consistent, outlets_file, requires_failpoints};
+
+    requires_failpoints();
+    let moto = Moto::start();
+    let regions = repo("sample-data/regions-inner-mongolia");
+    must(
+        &moto,
+        &[
+            "regions",
+            "import",
+            "--lake",
+            LAKE,
+            regions.to_str().unwrap(),
+        ],
+    );
+    let tree = shared::regions::read_nbs_dir(&regions).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let submit = |dataset: &str, file: &Path| {
+        let mut cmd = moto.jiazheng();
+        cmd.args(["submit", "--lake", LAKE, "--dataset", dataset])
+            .args(["--period", PERIOD, "--region", "152201"])
+            .arg(file);
+        cmd
+    };
+    let enterprises = synth::enterprises(
+        tree.get("152201").unwrap(),
+        PERIOD.parse().unwrap(),
+        "crash",
+    );
+    let path = work.path().join("enterprises.csv");
+    std::fs::write(
+        &path,
+        synth::write(&enterprises, Style::CsvUtf8, "").unwrap(),
+    )
+    .unwrap();
+    assert!(submit("enterprises", &path).status().unwrap().success());
+    let (first, _) = outlets_file(work.path(), &tree, "152201", "first");
+    assert!(submit("outlets", &first).status().unwrap().success());
+
+    let lake = moto.lake();
+    for point in [failpoints::DATA_COMMITTED, failpoints::LOG_WRITTEN] {
+        for resend in [true, false] {
+            let (file, rows) =
+                outlets_file(work.path(), &tree, "152201", &format!("{point}-{resend}"));
+            let crashed = submit("outlets", &file)
+                .env(failpoints::ENV, point)
+                .output()
+                .unwrap();
+            assert!(
+                crashed.status.code().is_none(),
+                "{point}: did not die: {crashed:?}"
+            );
+            if resend {
+                let out = submit("outlets", &file).output().unwrap();
+                assert!(out.status.success(), "{point}: {out:?}");
+            } else {
+                must(&moto, &["repair", "--lake", LAKE, "--grace", "0"]);
+            }
+            let (_, current) = consistent(&lake, "152201").await.unwrap_or_else(|e| {
+                panic!(
+                    "{point}, {}: {e}",
+                    if resend { "resent" } else { "repaired" }
+                )
+            });
+            assert_eq!(current, rows, "{point} resend={resend}");
+        }
+    }
 }

@@ -4,8 +4,12 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The environment variable holding the HMAC key (hex or any string of 32+ bytes).
+/// The environment variable holding the HMAC key (any string of 32+ bytes), for a lake run by
+/// hand. On AWS the key stays out of the environment: see [`SECRET_ENV`].
 pub const KEY_ENV: &str = "JIAZHENG_ID_HMAC_KEY";
+/// The environment variable naming the Secrets Manager secret (ARN or name) that holds the
+/// key; the functions read it with their own role, once per instance.
+pub const SECRET_ENV: &str = "JIAZHENG_ID_HMAC_SECRET";
 const MIN_KEY_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +18,10 @@ pub enum KeyError {
         "{KEY_ENV} is not set: ID numbers cannot be pseudonymised. Set it to a secret of at least {MIN_KEY_BYTES} bytes (on AWS it comes from SSM)"
     )]
     Missing,
-    #[error("{KEY_ENV} is too short: use at least {MIN_KEY_BYTES} bytes")]
+    #[error("the ID-number key is too short: use at least {MIN_KEY_BYTES} bytes")]
     TooShort,
+    #[error("cannot read the ID-number key from Secrets Manager ({secret}): {reason}")]
+    Secret { secret: String, reason: String },
 }
 
 /// HMAC-SHA256 keyed hashing of ID numbers.
@@ -58,11 +64,17 @@ impl Pseudonymizer {
 /// Where a local lake keeps its generated key.
 const LOCAL_KEY: &str = "local/id-hmac-key";
 
-/// The key for a lake: from [`KEY_ENV`] when set; otherwise, for a lake on this machine only,
-/// a random key generated once and kept in the lake, so a newcomer's local run works without
-/// set-up while keeping pseudonyms stable across runs. A lake elsewhere without the variable
-/// is an error: production keys come from the secret store, never from the lake.
+/// The key for a lake: from the secret named by [`SECRET_ENV`] (AWS), else from [`KEY_ENV`];
+/// otherwise, for a lake on this machine only, a random key generated once and kept in the
+/// lake, so a newcomer's local run works without set-up while keeping pseudonyms stable
+/// across runs. A lake elsewhere without either is an error: production keys come from the
+/// secret store, never from the lake.
 pub async fn for_lake(lake: &crate::lake::Lake) -> Result<Pseudonymizer, LocalKeyError> {
+    if let Ok(secret) = std::env::var(SECRET_ENV)
+        && !secret.is_empty()
+    {
+        return Ok(from_secret(&secret).await?);
+    }
     match Pseudonymizer::from_env() {
         Err(KeyError::Missing) if lake.is_local() => {}
         other => return Ok(other?),
@@ -76,6 +88,27 @@ pub async fn for_lake(lake: &crate::lake::Lake) -> Result<Pseudonymizer, LocalKe
         .await?;
     tracing::warn!("{KEY_ENV} is not set: generated a key for this local lake");
     Ok(Pseudonymizer::new(&key)?)
+}
+
+/// Reads the key from Secrets Manager (endpoint, region and credentials from the standard AWS
+/// environment). The secret's text is the key, as for [`KEY_ENV`].
+async fn from_secret(secret: &str) -> Result<Pseudonymizer, KeyError> {
+    let failed = |reason: String| KeyError::Secret {
+        secret: secret.to_string(),
+        reason,
+    };
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let value = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| failed(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
+    match (value.secret_string(), value.secret_binary()) {
+        (Some(text), _) => Pseudonymizer::new(text.as_bytes()),
+        (None, Some(bytes)) => Pseudonymizer::new(bytes.as_ref()),
+        (None, None) => Err(failed("the secret has no value".into())),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

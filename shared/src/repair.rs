@@ -187,7 +187,7 @@ async fn finish(
     match key {
         Some(key) if lake.has_object(raw_key).await? => {
             let file_name = commit.meta(commit_keys::FILE_NAME).unwrap_or(raw_key);
-            ingestor.decide(&key, file_name).await?;
+            ingestor.decide(&key, file_name, None).await?;
             out.completed.push(id.to_string());
         }
         _ => {
@@ -289,7 +289,7 @@ async fn undecided_uploads(
             Some(pending) => pending.file_name,
             None => key.clone(),
         };
-        ingestor.decide(&upload, &file_name).await?;
+        ingestor.decide(&upload, &file_name, None).await?;
         out.decided.push(upload.id);
     }
     Ok(())
@@ -309,7 +309,7 @@ async fn missing_reports(ingestor: &Ingestor, out: &mut Repaired) -> Result<(), 
         if !lake.has_object(&submission.raw_key).await? {
             continue;
         }
-        ingestor.decide(&key, &submission.file_name).await?;
+        ingestor.decide(&key, &submission.file_name, None).await?;
         out.reported.push(submission.submission_id);
     }
     Ok(())

@@ -39,9 +39,13 @@ pub struct Pending {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub submission_id: String,
-    /// PUT the file's bytes here, as they are.
+    /// PUT the file's bytes here, as they are, with `headers`.
     pub upload_url: String,
     pub method: &'static str,
+    /// Headers the PUT must carry exactly: they are signed. `Content-Length` binds the URL to
+    /// the size announced, `If-None-Match: *` makes it single-use (a second PUT gets 412).
+    #[schema(example = json!({"Content-Length": "20480", "If-None-Match": "*"}))]
+    pub headers: std::collections::BTreeMap<&'static str, String>,
     pub expires_in_seconds: u64,
     /// Poll this until the status is no longer `pending`.
     pub status_url: String,
@@ -56,6 +60,12 @@ pub enum UploadError {
     NotOnS3,
     #[error("{0:?} is not a file type we read: send .csv, .txt, .tsv, .xlsx or .xls")]
     FileType(String),
+    #[error("a {dataset} file may have at most {max} bytes; {size} were announced")]
+    TooLarge {
+        dataset: &'static str,
+        size: u64,
+        max: u64,
+    },
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
@@ -66,17 +76,26 @@ fn pending_key(id: &str) -> String {
     format!("pending/{id}.json")
 }
 
-/// Notes the upload and signs a URL for it. `region` must already be checked as one the
-/// caller may submit for.
+/// Notes the upload and signs a URL for exactly `size` bytes. `region` must already be
+/// checked as one the caller may submit for.
 pub async fn request(
     lake: &Lake,
     dataset: &str,
     period: &str,
     region: &str,
     file_name: &str,
+    size: u64,
 ) -> Result<Ticket, UploadError> {
     let dataset = datasets::by_name(dataset)
         .ok_or_else(|| IngestError::UnknownDataset(dataset.to_string()))?;
+    let max = dataset.limits().max_file_bytes;
+    if size > max {
+        return Err(UploadError::TooLarge {
+            dataset: dataset.name,
+            size,
+            max,
+        });
+    }
     let period: Period = period.parse().map_err(IngestError::from)?;
     let extension = file_name
         .rsplit_once('.')
@@ -91,7 +110,10 @@ pub async fn request(
         id: id.clone(),
         extension,
     };
-    let Some(url) = lake.presigned_put(&key.to_string(), URL_LIFETIME).await? else {
+    let Some(put) = lake
+        .presigned_put(&key.to_string(), size, URL_LIFETIME)
+        .await?
+    else {
         return Err(UploadError::NotOnS3);
     };
     let pending = Pending {
@@ -108,8 +130,9 @@ pub async fn request(
     Ok(Ticket {
         status_url: format!("/v1/submissions/{id}"),
         submission_id: id,
-        upload_url: url.to_string(),
+        upload_url: put.url.to_string(),
         method: "PUT",
+        headers: put.headers.into_iter().collect(),
         expires_in_seconds: URL_LIFETIME.as_secs(),
         pending,
     })

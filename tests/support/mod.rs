@@ -17,6 +17,8 @@ use shared::regions::{self, RegionTree};
 use shared::{api, keys, samples};
 use tower::ServiceExt;
 
+pub mod consistency;
+
 pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }

@@ -41,10 +41,14 @@ async fn dispatch(ingestor: &Ingestor, event: LambdaEvent<Value>) -> Result<Valu
     }
 }
 
-/// The bucket and key of every record of an S3 notification. Read by hand rather than as an
+/// An object an S3 notification announces: bucket, key and (in a versioned bucket) the
+/// version that was written, which is the one decided on.
+type Object = (String, String, Option<String>);
+
+/// The objects of every record of an S3 notification. Read by hand rather than as an
 /// `S3Event`: S3-compatible servers (moto among them) leave out fields AWS sends, such as
-/// `userIdentity`, and only these two matter here.
-fn objects(notification: &Value) -> Vec<(String, String)> {
+/// `userIdentity`, and only these matter here.
+fn objects(notification: &Value) -> Vec<Object> {
     notification["Records"]
         .as_array()
         .into_iter()
@@ -54,6 +58,7 @@ fn objects(notification: &Value) -> Vec<(String, String)> {
             Some((
                 s3["bucket"]["name"].as_str()?.to_string(),
                 s3["object"]["key"].as_str()?.to_string(),
+                s3["object"]["versionId"].as_str().map(str::to_string),
             ))
         })
         .collect()
@@ -84,12 +89,9 @@ async fn handle_queue(ingestor: &Ingestor, batch: SqsEvent) -> Value {
 /// Processes every object of the notification. A key that is not an upload is logged and
 /// skipped (retrying cannot fix it); any other failure fails the invocation (or the SQS
 /// message) so it is retried, which is safe because processing an upload twice decides it once.
-async fn ingest_objects(
-    ingestor: &Ingestor,
-    objects: Vec<(String, String)>,
-) -> Result<Value, Error> {
+async fn ingest_objects(ingestor: &Ingestor, objects: Vec<Object>) -> Result<Value, Error> {
     let mut results = Vec::new();
-    for (bucket, raw_key) in objects {
+    for (bucket, raw_key, version) in objects {
         let decoded = shared::ingest::decode_event_key(&raw_key);
         let Some(key) = ingestor.lake().relative_key(&bucket, &decoded) else {
             tracing::warn!(%bucket, key = %raw_key, "object outside the lake, skipped");
@@ -110,7 +112,9 @@ async fn ingest_objects(
         let file_name = shared::uploads::pending(ingestor.lake(), &upload.id)
             .await?
             .map_or_else(|| upload.to_string(), |p| p.file_name);
-        let outcome = ingestor.process(&upload, &file_name).await?;
+        let outcome = ingestor
+            .process_version(&upload, &file_name, version.as_deref())
+            .await?;
         results.push(json!({
             "key": raw_key,
             "submission_id": outcome.submission.submission_id,

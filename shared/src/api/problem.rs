@@ -158,6 +158,7 @@ impl From<crate::uploads::UploadError> for ApiError {
         match e {
             UploadError::NotOnS3 => ApiError::DirectUploadOnly(e.to_string()),
             UploadError::FileType(_) => ApiError::BadSubmission(e.to_string()),
+            UploadError::TooLarge { max, .. } => ApiError::TooLarge(max),
             UploadError::Ingest(e) => e.into(),
             UploadError::Lake(e) => e.into(),
         }

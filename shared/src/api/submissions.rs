@@ -304,6 +304,10 @@ pub struct UploadRequest {
     region: String,
     #[schema(pattern = "^[^/]+[.](csv|txt|tsv|xlsx|xls)$", example = "outlets.xlsx")]
     file_name: String,
+    /// The file's exact size: the upload URL is signed for it, and a size over the dataset's
+    /// limit is refused here (413).
+    #[schema(example = 20480)]
+    size_bytes: u64,
 }
 
 /// Asks for a presigned URL to PUT a file straight to S3; the bucket's event then runs the
@@ -317,6 +321,7 @@ pub struct UploadRequest {
         (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key may not submit for this region", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The lake is not on S3: PUT the file to the API", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The announced size is over the dataset's limit (see its `limits` in /v1/datasets)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body lacks a field", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn request_upload(
@@ -334,6 +339,7 @@ pub async fn request_upload(
         &request.period,
         &target.code(),
         &request.file_name,
+        request.size_bytes,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(ticket)))

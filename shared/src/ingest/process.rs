@@ -64,8 +64,19 @@ impl Ingestor {
     /// submission that an earlier crash left halfway is finished; an upload already decided is
     /// not processed again.
     pub async fn process(&self, key: &UploadKey, file_name: &str) -> Result<Outcome, IngestError> {
+        self.process_version(key, file_name, None).await
+    }
+
+    /// The same for one version of the raw object (the one an S3 event announced): a later
+    /// PUT to the same key cannot change what the decision reads.
+    pub async fn process_version(
+        &self,
+        key: &UploadKey,
+        file_name: &str,
+        version: Option<&str>,
+    ) -> Result<Outcome, IngestError> {
         repair::table(self, key.dataset, repair::GRACE).await?;
-        self.decide(key, file_name).await
+        self.decide(key, file_name, version).await
     }
 
     /// The steps of a decision, without reconciling first.
@@ -73,13 +84,17 @@ impl Ingestor {
         &self,
         key: &UploadKey,
         file_name: &str,
+        version: Option<&str>,
     ) -> Result<Outcome, IngestError> {
         // A file's name is the submitter's text: it may hold an ID number too.
         let file_name = crate::identifiers::mask_id_numbers(file_name).into_owned();
         if let Some(outcome) = self.already_decided(key).await? {
             return Ok(outcome);
         }
-        let earlier = self.earlier(key).await?;
+        let mut earlier = self.earlier(key).await?;
+        if earlier.raw_version.is_none() {
+            earlier.raw_version = version.map(str::to_string);
+        }
         let (decision, staged) = self.check(key, file_name, &earlier).await?;
         let table_version = self.commit(&decision, staged, &earlier).await?;
         let report = self.write_report(&decision, table_version).await?;

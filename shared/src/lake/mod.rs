@@ -27,7 +27,9 @@ use futures::StreamExt;
 use url::Url;
 
 mod history;
+mod presign;
 pub use history::{Commit, keys as commit_keys};
+pub use presign::{PresignedPut, SIGNED_HEADERS};
 
 /// Names of the lake's tables, relative to the root.
 pub mod names {
@@ -60,6 +62,8 @@ pub enum LakeError {
     Arrow(#[from] deltalake::arrow::error::ArrowError),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot sign an upload URL: {0}")]
+    Signing(String),
     #[error("{table}: a concurrent writer kept winning; gave up after {attempts} attempts")]
     Contended { table: String, attempts: usize },
 }
@@ -82,6 +86,15 @@ impl Lake {
     /// Opens the lake at a local path (created if missing) or a URL (`s3://bucket/prefix`,
     /// `memory://`). S3 is configured by the standard AWS environment.
     pub fn open(location: &str) -> Result<Lake, LakeError> {
+        Lake::open_with(location, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// The same with storage options (object_store's names, e.g. `aws_endpoint`) that take
+    /// precedence over the environment: for a process that talks to two stores.
+    pub fn open_with<K: Into<String>, V: Into<String>>(
+        location: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Lake, LakeError> {
         let root = if location.contains("://") {
             let mut url =
                 Url::parse(location).map_err(|_| LakeError::Location(location.to_string()))?;
@@ -101,7 +114,10 @@ impl Lake {
             Url::from_directory_path(&path)
                 .map_err(|_| LakeError::Location(location.to_string()))?
         };
-        let options = HashMap::new();
+        let options: HashMap<String, String> = options
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let store = DeltaTableBuilder::from_url(root.clone())?
             .with_storage_options(options.clone())
             .build_storage()?
@@ -276,30 +292,6 @@ impl Lake {
             Err(ObjectStoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// A URL that lets its holder PUT one object of this lake for `expires`, signed with
-    /// SigV4 by object_store from the same AWS environment the lake reads. `None` for a lake
-    /// that is not on S3 (nothing to sign: files go through the API instead).
-    pub async fn presigned_put(
-        &self,
-        key: &str,
-        expires: std::time::Duration,
-    ) -> Result<Option<Url>, LakeError> {
-        use deltalake::logstore::object_store::aws::AmazonS3Builder;
-        use deltalake::logstore::object_store::signer::Signer;
-        if self.root.scheme() != "s3" {
-            return Ok(None);
-        }
-        let bucket = self.root.host_str().unwrap_or_default();
-        let signer = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()?;
-        let full = format!("{}{key}", self.root.path().trim_start_matches('/'));
-        let url = signer
-            .signed_url(axum::http::Method::PUT, &Path::from(full), expires)
-            .await?;
-        Ok(Some(url))
     }
 
     /// The object store rooted at the lake, for streaming reads of raw uploads.
