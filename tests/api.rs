@@ -84,7 +84,8 @@ async fn keys_decide_who_may_write_where() {
             request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let body = serde_json::json!({
-            "dataset": "outlets", "period": "2023H2", "region": region, "file_name": "outlets.csv"
+            "dataset": "outlets", "period": "2023H2", "region": region, "file_name": "outlets.csv",
+            "size_bytes": 100
         });
         request.body(Body::from(body.to_string())).unwrap()
     };

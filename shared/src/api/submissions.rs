@@ -327,9 +327,15 @@ pub struct UploadRequest {
 pub async fn request_upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(request): Json<UploadRequest>,
-) -> Result<(StatusCode, Json<Ticket>), ApiError> {
+    request: Result<Json<UploadRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    // Who is asking comes before what they ask: a caller without a key learns 401, not
+    // which fields the body lacks.
     let key = auth::caller(&state, &headers).await?;
+    let Json(request) = match request {
+        Ok(request) => request,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     let tree = state.regions().await?;
     let target = crate::ingest::submitting_region(&tree, &request.region)?;
     auth::may_submit(&key, target)?;
@@ -342,5 +348,5 @@ pub async fn request_upload(
         request.size_bytes,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ticket)))
+    Ok((StatusCode::CREATED, Json(ticket)).into_response())
 }
