@@ -88,7 +88,8 @@ fn older_than(millis: i64, grace: Duration) -> bool {
 pub async fn all(ingestor: &Ingestor, grace: Duration) -> Result<Repaired, IngestError> {
     let mut repaired = Repaired::default();
     for dataset in datasets::ALL {
-        table_into(ingestor, dataset, grace, &mut repaired).await?;
+        let log = submissions::all(ingestor.lake()).await?;
+        table_into(ingestor, dataset, grace, &log, &mut repaired).await?;
     }
     undecided_uploads(ingestor, grace, &mut repaired).await?;
     missing_reports(ingestor, &mut repaired).await?;
@@ -117,21 +118,27 @@ pub async fn all(ingestor: &Ingestor, grace: Duration) -> Result<Repaired, Inges
     Ok(repaired)
 }
 
-/// One dataset table's unfinished commits (run before each ingest of the dataset).
+/// One dataset table's unfinished commits (run before each ingest of the dataset), given the
+/// log as it stands; returns the log, read again if the reconciliation changed it.
 pub async fn table(
     ingestor: &Ingestor,
     dataset: &'static Dataset,
     grace: Duration,
-) -> Result<Repaired, IngestError> {
+    log: Vec<Submission>,
+) -> Result<Vec<Submission>, IngestError> {
     let mut repaired = Repaired::default();
-    table_into(ingestor, dataset, grace, &mut repaired).await?;
-    Ok(repaired)
+    table_into(ingestor, dataset, grace, &log, &mut repaired).await?;
+    if repaired.is_empty() {
+        return Ok(log);
+    }
+    Ok(submissions::all(ingestor.lake()).await?)
 }
 
 async fn table_into(
     ingestor: &Ingestor,
     dataset: &'static Dataset,
     grace: Duration,
+    log: &[Submission],
     out: &mut Repaired,
 ) -> Result<(), IngestError> {
     let lake = ingestor.lake();
@@ -141,7 +148,6 @@ async fn table_into(
     if commits.is_empty() {
         return Ok(());
     }
-    let log = submissions::all(lake).await?;
     let owned: HashMap<&str, Vec<i64>> = log.iter().fold(HashMap::new(), |mut owned, s| {
         if let Some(v) = s.table_version {
             owned.entry(s.submission_id.as_str()).or_default().push(v);

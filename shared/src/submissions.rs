@@ -99,8 +99,29 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
             .with_schema_mode(SchemaMode::Merge)
             .await;
     }
-    attempt?;
+    let table = attempt?;
+    compact(table).await;
     Ok(())
+}
+
+/// Files the log may have before it is compacted. Every decision appends a one-row file, and
+/// every ingest reads the whole log: without compaction a deadline day of a thousand files
+/// makes each read open a thousand Parquet files.
+const MAX_LOG_FILES: usize = 32;
+
+/// Rewrites the log's small files into one once there are too many. Best effort: the log is
+/// correct either way, and a concurrent writer's append does not conflict with the rewrite.
+async fn compact(table: deltalake::DeltaTable) {
+    let files = table
+        .snapshot()
+        .map(|s| s.log_data().num_files())
+        .unwrap_or(0);
+    if files <= MAX_LOG_FILES {
+        return;
+    }
+    if let Err(error) = table.optimize().await {
+        tracing::warn!(%error, files, "could not compact the submission log");
+    }
 }
 
 /// Every decision ever logged, oldest first.

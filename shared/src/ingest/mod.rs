@@ -174,9 +174,12 @@ impl Ingestor {
 
     /// The outcome already decided for this upload, if it still stands: a rejected file, or
     /// an accepted one that is still current (re-sending an older file makes it current again).
-    pub(crate) async fn settled(&self, key: &UploadKey) -> Result<Option<Outcome>, IngestError> {
-        let log = submissions::all(&self.lake).await?;
-        let Some((submission, current)) = submissions::latest(&log)
+    pub(crate) async fn settled_in(
+        &self,
+        key: &UploadKey,
+        log: &[Submission],
+    ) -> Result<Option<Outcome>, IngestError> {
+        let Some((submission, current)) = submissions::latest(log)
             .into_iter()
             .find(|(s, _)| s.submission_id == key.id)
         else {

@@ -75,8 +75,11 @@ impl Ingestor {
         file_name: &str,
         version: Option<&str>,
     ) -> Result<Outcome, IngestError> {
-        repair::table(self, key.dataset, repair::GRACE).await?;
-        self.decide(key, file_name, version).await
+        // The log is read once for the reconciliation and the decision (again only if the
+        // reconciliation changed it): on deadline day it is the biggest read of an ingest.
+        let log = submissions::all(&self.lake).await?;
+        let log = repair::table(self, key.dataset, repair::GRACE, log).await?;
+        self.decide_in(key, file_name, version, &log).await
     }
 
     /// The steps of a decision, without reconciling first.
@@ -86,12 +89,24 @@ impl Ingestor {
         file_name: &str,
         version: Option<&str>,
     ) -> Result<Outcome, IngestError> {
+        let log = submissions::all(&self.lake).await?;
+        self.decide_in(key, file_name, version, &log).await
+    }
+
+    /// The same, given the log as it stands.
+    async fn decide_in(
+        &self,
+        key: &UploadKey,
+        file_name: &str,
+        version: Option<&str>,
+        log: &[Submission],
+    ) -> Result<Outcome, IngestError> {
         // A file's name is the submitter's text: it may hold an ID number too.
         let file_name = crate::identifiers::mask_id_numbers(file_name).into_owned();
-        if let Some(outcome) = self.already_decided(key).await? {
+        if let Some(outcome) = self.already_decided_in(key, log).await? {
             return Ok(outcome);
         }
-        let mut earlier = self.earlier(key).await?;
+        let mut earlier = self.earlier(key, log).await?;
         if earlier.raw_version.is_none() {
             earlier.raw_version = version.map(str::to_string);
         }
@@ -115,7 +130,16 @@ impl Ingestor {
         &self,
         key: &UploadKey,
     ) -> Result<Option<Outcome>, IngestError> {
-        let outcome = self.settled(key).await?;
+        let log = submissions::all(&self.lake).await?;
+        self.already_decided_in(key, &log).await
+    }
+
+    async fn already_decided_in(
+        &self,
+        key: &UploadKey,
+        log: &[Submission],
+    ) -> Result<Option<Outcome>, IngestError> {
+        let outcome = self.settled_in(key, log).await?;
         if let Some(outcome) = &outcome
             && outcome.accepted()
             && self.refresh_each
@@ -127,7 +151,7 @@ impl Ingestor {
 
     /// A data commit made for this submission by an attempt that did not finish, and the raw
     /// version it (or an earlier decision) pinned.
-    async fn earlier(&self, key: &UploadKey) -> Result<Earlier, IngestError> {
+    async fn earlier(&self, key: &UploadKey, log: &[Submission]) -> Result<Earlier, IngestError> {
         let table = names::dataset(key.dataset.name);
         let mark = repair::watermark(&self.lake, &table).await?;
         let mut earlier = Earlier::default();
@@ -138,7 +162,6 @@ impl Ingestor {
             }
         }
         if earlier.raw_version.is_none() {
-            let log = submissions::all(&self.lake).await?;
             earlier.raw_version = log
                 .iter()
                 .rev()
