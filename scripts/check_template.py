@@ -63,6 +63,9 @@ def main(path, binaries):
                     problems.append(f"{name}.{event_name}: HTTP method {method!r}")
                 if not str(eprops.get("Path", "")).startswith("/"):
                     problems.append(f"{name}.{event_name}: path must start with /")
+            elif kind in ("Schedule", "ScheduleV2"):
+                if '"repair": true' not in str(eprops.get("Input", "")):
+                    problems.append(f"{name}.{event_name}: a schedule must invoke the repair")
             elif kind == "SQS":
                 if ref_target(eprops.get("Queue")) not in by_type("AWS::SQS::Queue"):
                     problems.append(f"{name}.{event_name}: Queue must name a queue of the template")
@@ -107,6 +110,14 @@ def main(path, binaries):
         rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
         if not any("uploads/" in str(r.get("Prefix", "")) for r in rules):
             problems.append(f"{name}: lifecycle rule for raw uploads")
+        # Raw uploads are the evidence behind decisions: no version of them may expire.
+        for rule in rules:
+            if "NoncurrentVersionExpiration" not in rule and "ExpirationInDays" not in rule:
+                continue
+            prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix", ""))
+            prefix = prefix.get("Fn::Sub", "") if isinstance(prefix, dict) else str(prefix)
+            if "${LakePrefix}/uploads/".startswith(prefix):
+                problems.append(f"{name}: rule {rule.get('Id')} expires raw uploads, the evidence")
         queues = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
         if not any(ref_target(q.get("Queue")) in by_type("AWS::SQS::Queue")
                    and q.get("Event", "").startswith("s3:ObjectCreated") for q in queues):
@@ -126,12 +137,90 @@ def main(path, binaries):
             problems.append(f"no Glue table {table}")
     if "workers" in glue_tables:
         problems.append("workers (personal data) must not be in the Glue catalog")
-    secret = str(globals_fn.get("Environment", {}).get("Variables", {}).get("JIAZHENG_ID_HMAC_KEY"))
-    if "resolve:secretsmanager" not in secret and "resolve:ssm" not in secret:
-        problems.append("JIAZHENG_ID_HMAC_KEY must come from Secrets Manager or SSM")
+    problems += check_secrets(functions, globals_fn, by_type)
+    problems += check_edge(resources, by_type, ref_target)
+    problems += check_alarms(functions, by_type, ref_target)
     for output in ["ApiUrl", "LakeBucketName", "Lake", "GlueDatabase"]:
         if output not in template.get("Outputs", {}):
             problems.append(f"missing output {output}")
+    return problems
+
+
+def check_secrets(functions, globals_fn, by_type):
+    """The ID-number key never sits in the environment: each function is told the secret's
+    ARN and may read that secret."""
+    problems = []
+    secrets = by_type("AWS::SecretsManager::Secret")
+    if not secrets:
+        problems.append("missing a AWS::SecretsManager::Secret for the ID-number key")
+    global_vars = globals_fn.get("Environment", {}).get("Variables", {})
+    for name, fn in functions.items():
+        variables = {**global_vars, **fn.get("Properties", {}).get("Environment", {}).get("Variables", {})}
+        for var, value in variables.items():
+            text = str(value)
+            if "resolve:secretsmanager" in text or "resolve:ssm" in text or var.endswith("HMAC_KEY"):
+                problems.append(f"{name}: {var} puts a secret in a plain environment variable")
+        arn = variables.get("JIAZHENG_ID_HMAC_SECRET")
+        if not (isinstance(arn, dict) and arn.get("Ref") in secrets):
+            problems.append(f"{name}: JIAZHENG_ID_HMAC_SECRET must be the ARN (!Ref) of the key's secret")
+            continue
+        statements = (fn.get("Properties", {}).get("Policies") or [{}])[0].get("Statement", [])
+        if not any("secretsmanager:GetSecretValue" in str(s.get("Action"))
+                   and s.get("Resource") == arn for s in statements):
+            problems.append(f"{name}: may not read the key's secret (secretsmanager:GetSecretValue on it)")
+    return problems
+
+
+def check_edge(resources, by_type, ref_target):
+    """CloudFront in front of the HTTP API, with a WAF rate-based rule per client."""
+    problems = []
+    distributions = by_type("AWS::CloudFront::Distribution")
+    if not distributions:
+        return ["the HTTP API needs CloudFront in front of it (per-client limits, caching)"]
+    config = next(iter(distributions.values()))["Properties"]["DistributionConfig"]
+    origins = " ".join(str(o.get("DomainName")) for o in config.get("Origins", []))
+    if "${HttpApi}" not in origins:
+        problems.append("CloudFront's origin must be the HTTP API")
+    if not config.get("DefaultCacheBehavior", {}).get("CachePolicyId"):
+        problems.append("CloudFront needs a cache policy (public GETs by ETag and Cache-Control)")
+    acl = config.get("WebACLId")
+    acl_ids = {ref_target(v) for v in (acl.get("Fn::If", [None, None, None])[1:] if isinstance(acl, dict) and "Fn::If" in acl else [acl])}
+    acls = {k: v for k, v in by_type("AWS::WAFv2::WebACL").items() if k in acl_ids}
+    if not acls:
+        problems.append("CloudFront must carry the template's WAF web ACL")
+    for name, web_acl in acls.items():
+        props = web_acl["Properties"]
+        if props.get("Scope") != "CLOUDFRONT":
+            problems.append(f"{name}: scope must be CLOUDFRONT")
+        rate_rules = [
+            r for r in props.get("Rules", [])
+            if r.get("Statement", {}).get("RateBasedStatement", {}).get("AggregateKeyType") in ("IP", "FORWARDED_IP")
+            and "Block" in r.get("Action", {})
+        ]
+        if not rate_rules:
+            problems.append(f"{name}: needs a rate-based rule per client address that blocks")
+    return problems
+
+
+def check_alarms(functions, by_type, ref_target):
+    """Someone hears of uploads parked in the dead-letter queue and of ingest errors."""
+    problems = []
+    alarms = [a["Properties"] for a in by_type("AWS::CloudWatch::Alarm").values()]
+
+    def watched(dimension):
+        return {ref_target(d.get("Value")) for a in alarms if a.get("AlarmActions")
+                for d in a.get("Dimensions", []) if d.get("Name") == dimension}
+
+    dead_letters = {
+        ref_target(q["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+        for q in by_type("AWS::SQS::Queue").values()
+    } - {None}
+    if not dead_letters or not dead_letters <= watched("QueueName"):
+        problems.append("the dead-letter queue needs an alarm with an action")
+    ingest = [n for n, f in functions.items()
+              if any(e["Type"] == "SQS" for e in f.get("Properties", {}).get("Events", {}).values())]
+    if not set(ingest) <= watched("FunctionName"):
+        problems.append("the ingest function's errors need an alarm with an action")
     return problems
 
 

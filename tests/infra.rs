@@ -94,6 +94,51 @@ fn the_checks_catch_what_cfn_lint_does_not() {
             "ThrottlingRateLimitX: !Ref",
             "throttled",
         ),
+        // The ID-number key resolved into a plain environment variable.
+        (
+            "JIAZHENG_ID_HMAC_SECRET: !Ref IdHmacKey",
+            "JIAZHENG_ID_HMAC_KEY: !Sub \"{{resolve:secretsmanager:${IdHmacKey}:SecretString}}\"",
+            "plain environment variable",
+        ),
+        (
+            "Action: [secretsmanager:GetSecretValue]",
+            "Action: [secretsmanager:DescribeSecret]",
+            "may not read the key's secret",
+        ),
+        // No per-client rate rule, or no web ACL on CloudFront at all.
+        (
+            "RateBasedStatement:",
+            "ByteMatchStatement:",
+            "rate-based rule per client",
+        ),
+        ("WebACLId: !If", "Comment2: !If", "CloudFront must carry"),
+        (
+            "CachePolicyId: !Ref ApiCachePolicy",
+            "CachePolicyId: \"\"",
+            "cache policy",
+        ),
+        // The dead-letter alarm watching the wrong queue; no alarm on ingest.
+        (
+            "Value: !GetAtt IngestDeadLetters.QueueName",
+            "Value: !GetAtt IngestQueue.QueueName",
+            "dead-letter queue needs an alarm",
+        ),
+        (
+            "Value: !Ref IngestFunction",
+            "Value: !Ref ApiFunction",
+            "ingest function's errors",
+        ),
+        (
+            "Input: '{\"repair\": true}'",
+            "Input: '{}'",
+            "must invoke the repair",
+        ),
+        // A lifecycle rule that would expire replaced versions of raw uploads.
+        (
+            "Prefix: !Sub \"${LakePrefix}/tables/\"",
+            "Prefix: !Sub \"${LakePrefix}/\"",
+            "the evidence",
+        ),
     ] {
         assert!(
             template.contains(from),
