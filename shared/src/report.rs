@@ -397,17 +397,12 @@ impl Report {
     /// values that look like formulas are prefixed with `'` so they never run).
     pub fn to_csv(&self) -> Vec<u8> {
         let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-        let neutral = |v: String| {
-            if v.starts_with(['=', '+', '-', '@']) {
-                format!("'{v}")
-            } else {
-                v
-            }
-        };
         let mut write = || -> Result<(), csv::Error> {
             out.write_record(Self::HEADERS)?;
             for issue in &self.issues {
-                out.write_record(Self::issue_cells(issue).map(neutral))?;
+                out.write_record(
+                    Self::issue_cells(issue).map(|v| crate::sheets::inert(&v).into_owned()),
+                )?;
             }
             out.flush()?;
             Ok(())
@@ -511,6 +506,48 @@ mod tests {
         assert_eq!(
             f.issues[0].value.as_ref().unwrap().chars().count(),
             MAX_VALUE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn the_csv_report_never_carries_a_formula() {
+        let mut f = Findings::default();
+        for value in ["=HYPERLINK(\"x\")", "\t=1+1", "\r@SUM(A1)", "-2", "普通"] {
+            f.add(
+                Problem::Required,
+                At {
+                    value: Some(value),
+                    ..At::default()
+                },
+            );
+        }
+        let report = Report {
+            submission_id: "s".into(),
+            dataset: "outlets".into(),
+            period: "2023H2".into(),
+            region: "152201".into(),
+            file_name: "f.csv".into(),
+            status: Status::Rejected,
+            header_row: None,
+            table_version: None,
+            summary: f.summary,
+            issues: f.issues,
+        };
+        let csv = report.to_csv();
+        let mut reader = csv::Reader::from_reader(&csv[3..]);
+        let values: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[2].to_string())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "'=HYPERLINK(\"x\")",
+                "'\t=1+1",
+                "'\r@SUM(A1)",
+                "'-2",
+                "普通"
+            ]
         );
     }
 }

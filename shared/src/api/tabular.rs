@@ -178,8 +178,8 @@ impl Table {
 fn csv_cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => neutralise(s),
-        Some(Value::Array(items)) => neutralise(
+        Some(Value::String(s)) => crate::sheets::inert(s).into_owned(),
+        Some(Value::Array(items)) => crate::sheets::inert(
             &items
                 .iter()
                 .map(|v| match v {
@@ -188,16 +188,9 @@ fn csv_cell(value: Option<&Value>) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(";"),
-        ),
+        )
+        .into_owned(),
         Some(other) => other.to_string(),
-    }
-}
-
-fn neutralise(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
     }
 }
 

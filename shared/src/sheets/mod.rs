@@ -224,6 +224,18 @@ pub fn read_rows(
 /// How much of a file is looked at to tell its format.
 const PEEK: usize = 8;
 
+/// Text as it may go into a CSV cell someone opens in a spreadsheet: a value that would be
+/// read as a formula (`=`, `+`, `-`, `@`, or a leading tab or carriage return, which Excel
+/// skips before looking) gets a `'` in front, so it shows as text and never runs. Every CSV
+/// the service writes passes its text cells through here.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Converts an Excel serial day number (1900 date system) to a date.
 pub fn excel_serial_date(serial: f64) -> Option<NaiveDate> {
     if !(1.0..2_958_466.0).contains(&serial) {
