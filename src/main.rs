@@ -10,7 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use shared::ingest::{Ingestor, Upload};
 use shared::lake::{Lake, names};
 use shared::regions::stored::{self, Scope};
-use shared::{api, keys, privacy, regions, samples};
+use shared::{api, keys, regions, samples};
 
 #[derive(Parser)]
 #[command(
@@ -156,9 +156,9 @@ async fn main() -> ExitCode {
 }
 
 async fn ingestor(lake: &LakeArg) -> anyhow::Result<Ingestor> {
-    let lake = Lake::open(&lake.lake).with_context(|| format!("opening the lake {}", lake.lake))?;
-    let key = privacy::for_lake(&lake).await?;
-    Ok(Ingestor::new(lake, Some(key)))
+    shared::runtime::ingestor_at(&lake.lake)
+        .await
+        .with_context(|| format!("opening the lake {}", lake.lake))
 }
 
 async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {

@@ -66,7 +66,12 @@ pub async fn ingestor_from_env(default: Option<&str>) -> Result<Ingestor, StartE
         .ok()
         .or(default.map(str::to_string))
         .ok_or(StartError::NoLake)?;
-    let lake = Lake::open(&location)?;
+    ingestor_at(&location).await
+}
+
+/// The ingest pipeline over the lake at `location`, with the pseudonymisation key.
+pub async fn ingestor_at(location: &str) -> Result<Ingestor, StartError> {
+    let lake = Lake::open(location)?;
     let key = privacy::for_lake(&lake).await?;
     Ok(Ingestor::new(lake, Some(key)))
 }

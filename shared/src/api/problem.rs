@@ -151,7 +151,6 @@ impl From<IngestError> for ApiError {
     }
 }
 
-/// An RFC 9457 problem: `type` is stable per kind of failure, `detail` says what happened.
 impl From<crate::uploads::UploadError> for ApiError {
     fn from(e: crate::uploads::UploadError) -> Self {
         use crate::uploads::UploadError;
@@ -165,6 +164,7 @@ impl From<crate::uploads::UploadError> for ApiError {
     }
 }
 
+/// An RFC 9457 problem: `type` is stable per kind of failure, `detail` says what happened.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
     /// `https://jiazheng.example/problems/{kind}`, e.g. `…/unknown-region`.
@@ -175,6 +175,27 @@ pub struct Problem<'a> {
     detail: String,
 }
 
+impl Problem<'_> {
+    /// The problem as a response: its status, `application/problem+json`, never cached.
+    fn response(status: StatusCode, kind: &str, detail: String) -> Response {
+        let body = Problem {
+            kind: format!("https://jiazheng.example/problems/{kind}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+        };
+        (
+            status,
+            [
+                (header::CONTENT_TYPE, "application/problem+json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+            .into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -182,22 +203,7 @@ impl IntoResponse for ApiError {
             // The detail may name storage paths: log it, do not send it.
             tracing::error!(%detail, "request failed");
         }
-        let body = Problem {
-            kind: format!("https://jiazheng.example/problems/{}", self.kind()),
-            title: status.canonical_reason().unwrap_or("Error"),
-            status: status.as_u16(),
-            detail: self.detail(),
-        };
-        let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (
-            status,
-            [
-                (header::CONTENT_TYPE, "application/problem+json"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            json,
-        )
-            .into_response();
+        let mut response = Problem::response(status, self.kind(), self.detail());
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {
@@ -243,25 +249,12 @@ pub async fn as_problem(request: axum::extract::Request, next: axum::middleware:
         _ if status.is_server_error() => "internal",
         _ => "bad-request",
     };
-    let body = Problem {
-        kind: format!("https://jiazheng.example/problems/{kind}"),
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        detail: if detail.is_empty() {
-            status.canonical_reason().unwrap_or("Error").to_string()
-        } else {
-            crate::identifiers::mask_id_numbers(&detail).into_owned()
-        },
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_string()
+    } else {
+        crate::identifiers::mask_id_numbers(&detail).into_owned()
     };
-    let mut response = (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/problem+json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
-        .into_response();
+    let mut response = Problem::response(status, kind, detail);
     for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
         if let Some(value) = parts.headers.get(&name) {
             response.headers_mut().insert(name, value.clone());
