@@ -8,9 +8,51 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-/// The versions of what a response was computed from, e.g. `snapshot-12.regions-0`.
+/// What a response was computed from, each at its version: `snapshot-12.regions-0`.
 #[derive(Debug, Clone)]
-pub struct Stamp(pub String);
+pub struct Stamp(Vec<Source>);
+
+/// One thing a response is computed from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The code that renders it: pages, templates, the catalogue change with a release.
+    Code,
+    /// The current half-year: what defaults to it (the OpenAPI period pattern) changes with it.
+    HalfYear(crate::periods::Period),
+    /// The region tree's table version.
+    Regions(i64),
+    /// The published snapshot's table version.
+    Snapshot(i64),
+    /// The submission log's table version.
+    Submissions(i64),
+    /// A dataset table's version.
+    Table(&'static str, i64),
+}
+
+impl Stamp {
+    pub fn of<const N: usize>(sources: [Source; N]) -> Stamp {
+        Stamp(sources.to_vec())
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, source) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            match source {
+                Source::Code => write!(f, "code-{}", env!("CARGO_PKG_VERSION"))?,
+                Source::HalfYear(period) => write!(f, "half-{period}")?,
+                Source::Regions(v) => write!(f, "regions-{v}")?,
+                Source::Snapshot(v) => write!(f, "snapshot-{v}")?,
+                Source::Submissions(v) => write!(f, "submissions-{v}")?,
+                Source::Table(name, v) => write!(f, "{name}-{v}")?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// How long shared caches may serve a response before asking again; they may keep serving a
 /// stale one while they revalidate, since a new snapshot changes the ETag anyway.
@@ -28,8 +70,7 @@ pub async fn conditional(request: Request, next: Next) -> Response {
         .to_string();
     let mut response = next.run(request).await;
     let stamp = response.extensions().get::<Stamp>().cloned();
-    let (true, StatusCode::OK, Some(Stamp(stamp))) = (cacheable_method, response.status(), stamp)
-    else {
+    let (true, StatusCode::OK, Some(stamp)) = (cacheable_method, response.status(), stamp) else {
         if !response.headers().contains_key(header::CACHE_CONTROL) {
             response
                 .headers_mut()

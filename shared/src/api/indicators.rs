@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::tabular::{Format, Table};
-use super::{ApiError, AppState, Regions, Stamp};
+use super::{ApiError, AppState, Regions, Source, Stamp};
 use crate::indicators::snapshot::{self, Row};
 use crate::indicators::{self, CATALOGUE, Indicator};
 use crate::regions::{COUNTRY_CODE, Level, Region};
@@ -116,10 +116,10 @@ fn region_and_level(
 }
 
 fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
-    Stamp(format!(
-        "snapshot-{}.regions-{}",
-        read.version, tree.version
-    ))
+    Stamp::of([
+        Source::Snapshot(read.version),
+        Source::Regions(tree.version),
+    ])
 }
 
 /// One indicator for every region at `level` inside `region` (defaults: the latest period,
@@ -241,7 +241,7 @@ pub async fn long(
         })
         .collect();
     let table = Table::from_rows(&rows, &long_columns());
-    let stamp = Stamp(format!("snapshot-{version}.regions-{}", tree.version));
+    let stamp = Stamp::of([Source::Snapshot(version), Source::Regions(tree.version)]);
     let name = format!("values-{period}-{}-{level}", region.code());
     let json = LongValues {
         period: period.to_string(),

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use caching::Stamp;
+pub use caching::{Source, Stamp};
 pub use limits::RateLimit;
 pub use problem::ApiError;
 
@@ -147,11 +147,10 @@ fn period_or_latest(
 
 /// The build, for responses that change only with the code (catalogue, templates).
 fn build_stamp() -> Stamp {
-    Stamp(format!(
-        "build-{}-{}",
-        env!("CARGO_PKG_VERSION"),
-        crate::periods::Period::current()
-    ))
+    Stamp::of([
+        Source::Code,
+        Source::HalfYear(crate::periods::Period::current()),
+    ])
 }
 
 /// Every route with its OpenAPI operation: the document cannot miss or invent a route.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use super::tabular::{Format, Table};
-use super::{ApiError, AppState, Stamp};
+use super::{ApiError, AppState, Source, Stamp};
 use crate::datasets::{self, Dataset, Field, Kind, Openness, columns};
 use crate::lake::{self, names};
 use crate::periods::Period;
@@ -333,7 +333,7 @@ pub async fn records(
         next_cursor: next,
         data: rows,
     };
-    let stamp = Stamp(format!("{}-{version}", dataset.name));
+    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
     let name = format!("{}-{period}", dataset.name);
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }
@@ -368,7 +368,7 @@ pub async fn bulk(
         next_cursor: None,
         data: rows,
     };
-    let stamp = Stamp(format!("{}-{version}", dataset.name));
+    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
     let name = format!("{}-{period}", dataset.name);
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }

@@ -5,7 +5,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::tabular::{Format, Table};
-use super::{ApiError, AppState, Stamp};
+use super::{ApiError, AppState, Source, Stamp};
 use crate::regions::{Level, Region};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -51,7 +51,7 @@ pub async fn one(
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
     Ok((
-        Extension(Stamp(format!("regions-{}", tree.version))),
+        Extension(Stamp::of([Source::Regions(tree.version)])),
         Json(RegionDetail {
             region: region.into(),
             ancestors: tree.ancestors(region).into_iter().map(Into::into).collect(),
@@ -119,7 +119,7 @@ pub async fn list(
         level,
         regions,
     };
-    let stamp = Stamp(format!("regions-{}", tree.version));
+    let stamp = Stamp::of([Source::Regions(tree.version)]);
     let name = format!("regions-{}-{level}", within.code());
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }
@@ -165,7 +165,7 @@ pub async fn periods(
         })
         .collect();
     Ok((
-        Extension(Stamp(format!("snapshot-{version}"))),
+        Extension(Stamp::of([Source::Snapshot(version)])),
         Json(Periods { periods }),
     ))
 }

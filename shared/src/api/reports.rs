@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, Stamp};
+use super::{ApiError, AppState, Source, Stamp};
 use crate::periods::Period;
 use crate::regions::COUNTRY_CODE;
 use crate::reporting::{self, CountyStatus};
@@ -62,10 +62,10 @@ pub async fn status(
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);
-    let stamp = Stamp(format!(
-        "submissions-{log_version}.regions-{}",
-        tree.version
-    ));
+    let stamp = Stamp::of([
+        Source::Submissions(log_version),
+        Source::Regions(tree.version),
+    ]);
     Ok((
         Extension(stamp),
         Json(StatusResponse {

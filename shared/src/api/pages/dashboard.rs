@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::charts::{Bar, Chart};
 use super::{Frame, Lang, PageError, Place, Section, figures, link, public};
-use crate::api::{AppState, Stamp};
+use crate::api::{AppState, Source, Stamp};
 use crate::indicators::snapshot::{self, ReadMany, Row};
 use crate::indicators::{CATALOGUE, Indicator, ReportingState, by_id};
 use crate::periods::Period;
@@ -137,11 +137,11 @@ pub async fn page(
         (downloads(lang, region, &period_text, child_level))
         (definitions(lang))
     };
-    let stamp = Stamp(format!(
-        "page-{}.snapshot-{version}.regions-{}",
-        env!("CARGO_PKG_VERSION"),
-        place.tree.version
-    ));
+    let stamp = Stamp::of([
+        Source::Code,
+        Source::Snapshot(version),
+        Source::Regions(place.tree.version),
+    ]);
     Ok(public(stamp, frame.render(body)))
 }
 

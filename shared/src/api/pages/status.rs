@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::dashboard::{crumbs, period_label, picker};
 use super::{Frame, Lang, PageError, Place, Section, link, public};
-use crate::api::{AppState, Stamp};
+use crate::api::{AppState, Source, Stamp};
 use crate::datasets;
 use crate::lake::names;
 use crate::regions::{Level, Region, RegionTree};
@@ -72,13 +72,12 @@ pub async fn page(
         }
         p { (lang.t("同样的数据：", "The same data: ")) a href=(link(Lang::Zh, "/v1/reports/status", &params)) { "JSON" } }
     };
-    let stamp = Stamp(format!(
-        "page-{}.submissions-{}.snapshot-{}.regions-{}",
-        env!("CARGO_PKG_VERSION"),
-        version(names::SUBMISSIONS),
-        version(names::INDICATOR_VALUES),
-        place.tree.version
-    ));
+    let stamp = Stamp::of([
+        Source::Code,
+        Source::Submissions(version(names::SUBMISSIONS)),
+        Source::Snapshot(version(names::INDICATOR_VALUES)),
+        Source::Regions(place.tree.version),
+    ]);
     Ok(public(stamp, frame.render(body)))
 }
 
