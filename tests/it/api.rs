@@ -1,6 +1,6 @@
 //! The open-data API over HTTP: keys and their scope, caching, formats, errors, limits.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

@@ -1,7 +1,7 @@
 //! The corpus of bad files (`tests/fixtures/bad/expected.csv`): each is rejected whole with the
 //! codes it must produce, none panics, none changes a table, every raw file is kept.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use shared::datasets;

@@ -1,6 +1,6 @@
 //! The `jiazheng` command as a newcomer uses it.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -4,7 +4,7 @@
 //! current submission, its report and the published indicators agree, with no row lost or
 //! counted twice. Then rounds of concurrent files with failpoints firing at random.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

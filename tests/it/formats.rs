@@ -2,7 +2,7 @@
 //! labels, UTF-8 CSV with English headers and codes, XLSX with a title row and date cells —
 //! lands as the same rows.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use shared::datasets;

@@ -6,7 +6,7 @@
 //!
 //! Figures (status, code, time, peak memory per case) go to `artifacts/hostile/summary.txt`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

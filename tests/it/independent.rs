@@ -2,7 +2,7 @@
 //! `scripts/verify_indicators.py` over the very files submitted, for every indicator, level
 //! and period, on generated data for every county of Inner Mongolia.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 

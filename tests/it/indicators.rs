@@ -1,7 +1,7 @@
 //! The indicator catalogue at work: targets, change, disclosure control, lineage, the report
 //! rate and concurrent refreshes.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use shared::datasets;

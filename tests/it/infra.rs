@@ -1,7 +1,7 @@
 //! infra/template.yaml: cfn-lint (pinned in scripts/requirements.txt) and the project's own
 //! checks of what cfn-lint does not look at (scripts/check_template.py).
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

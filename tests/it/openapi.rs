@@ -1,7 +1,7 @@
 //! The OpenAPI document: generated from the code, exact, and held to account by schemathesis
 //! against the real `jiazheng serve`.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! (tests/browser/pages.py) that drives Debian's headless Chromium through them against the
 //! real `jiazheng serve`, with axe-core in the same browser.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! End to end, through the HTTP API on a temporary lake: files in, Delta tables written,
 //! indicators out, checked against figures computed here from the generated rows alone.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! of the lake is read — Parquet decoded column by column, everything else as text — and so
 //! are the API's responses and the command line's logs.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeSet, HashSet};
 

@@ -1,7 +1,7 @@
 //! Not reported is not zero: reporting states on every value in every format, nil returns,
 //! and disclosure control that no subtraction defeats.
 
-mod support;
+use crate::support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

@@ -5,7 +5,7 @@
 //! `cargo lambda invoke`, and the tables read back by an independent reader (the `deltalake`
 //! Python package).
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
