@@ -1,5 +1,5 @@
 //! `jiazheng`: the command line. Serves the API with the lake on this machine (or S3),
-//! submits files, imports regions. Every command is a thin call into the `shared` library.
+//! submits files, imports regions. Every command is a thin call into `jiazheng-core` (and `jiazheng-web` for `serve`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use shared::ingest::{Ingestor, Upload};
-use shared::lake::{Lake, names};
-use shared::regions::stored::{self, Scope};
-use shared::{api, keys, regions, samples};
+use jiazheng_core::ingest::{Ingestor, Upload};
+use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::regions::stored::{self, Scope};
+use jiazheng_core::{keys, regions, samples};
 
 #[derive(Parser)]
 #[command(
@@ -70,7 +70,7 @@ enum Command {
         lake: LakeArg,
         /// Leave alone what is younger than this many seconds: it may belong to an ingest
         /// still running elsewhere.
-        #[arg(long, default_value_t = shared::repair::GRACE.as_secs())]
+        #[arg(long, default_value_t = jiazheng_core::ingest::repair::GRACE.as_secs())]
         grace: u64,
     },
     /// The region tree.
@@ -134,7 +134,7 @@ fn default_samples() -> &'static str {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::runtime::init_tracing();
+    jiazheng_core::runtime::init_tracing();
     let matches = Cli::command().get_matches();
     // Whether the lake was named (flag or environment) or is the default: only the default
     // local lake gets the samples without being asked.
@@ -156,7 +156,7 @@ async fn main() -> ExitCode {
 }
 
 async fn ingestor(lake: &LakeArg) -> anyhow::Result<Ingestor> {
-    shared::runtime::ingestor_at(&lake.lake)
+    jiazheng_core::runtime::ingestor_at(&lake.lake)
         .await
         .with_context(|| format!("opening the lake {}", lake.lake))
 }
@@ -191,18 +191,19 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
                 eprintln!("loaded {} sample submissions", loaded.len());
             } else {
                 // Whatever an interruption left halfway is finished before serving.
-                shared::repair::all(&ingestor, shared::repair::GRACE)
+                jiazheng_core::ingest::repair::all(&ingestor, jiazheng_core::ingest::repair::GRACE)
                     .await
                     .context("reconciling the lake")?;
             }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding {addr}"))?;
-            let mut state = api::AppState::new(ingestor);
+            let mut state = jiazheng_web::AppState::new(ingestor);
             if rate_limit > 0 {
-                state = state.with_rate_limit(api::RateLimit::new(rate_limit, rate_limit * 4));
+                state =
+                    state.with_rate_limit(jiazheng_web::RateLimit::new(rate_limit, rate_limit * 4));
             }
-            let router = api::router(state);
+            let router = jiazheng_web::router(state);
             println!(
                 "jiazheng is serving on http://{}/ (API under /v1, reference at /v1/docs)",
                 listener.local_addr()?
@@ -258,8 +259,11 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
         }
         Command::Repair { lake, grace } => {
             let ingestor = ingestor(&lake).await?;
-            let repaired =
-                shared::repair::all(&ingestor, std::time::Duration::from_secs(grace)).await?;
+            let repaired = jiazheng_core::ingest::repair::all(
+                &ingestor,
+                std::time::Duration::from_secs(grace),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&repaired)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -4,8 +4,8 @@ use crate::support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use shared::keys::{self, Role};
-use shared::lake::names;
+use jiazheng_core::keys::{self, Role};
+use jiazheng_core::lake::names;
 use support::{Server, repo};
 
 async fn state_of_lake(server: &Server) -> (usize, Vec<Option<u64>>) {
@@ -15,7 +15,7 @@ async fn state_of_lake(server: &Server) -> (usize, Vec<Option<u64>>) {
         .unwrap()
         .len();
     let mut versions = Vec::new();
-    for d in shared::datasets::ALL {
+    for d in jiazheng_core::datasets::ALL {
         versions.push(server.table_version(&names::dataset(d.name)).await);
     }
     versions.push(server.table_version(names::SUBMISSIONS).await);
@@ -193,10 +193,15 @@ async fn etags_answer_304_until_a_new_submission_lands() {
     let tree = server.tree().await;
     let county = tree.get("152202").unwrap();
     let period = "2023H2".parse().unwrap();
-    let enterprises = shared::samples::synth::enterprises(county, period, "sample");
-    let outlets = shared::samples::synth::outlets(&tree, county, period, &enterprises, "etag");
-    let body = shared::samples::synth::write(&outlets, shared::samples::synth::Style::CsvUtf8, "")
-        .unwrap();
+    let enterprises = jiazheng_core::samples::synth::enterprises(county, period, "sample");
+    let outlets =
+        jiazheng_core::samples::synth::outlets(&tree, county, period, &enterprises, "etag");
+    let body = jiazheng_core::samples::synth::write(
+        &outlets,
+        jiazheng_core::samples::synth::Style::CsvUtf8,
+        "",
+    )
+    .unwrap();
     let (status, _) = server
         .put("/v1/submissions/outlets/2023H2/152202", body)
         .await;
@@ -218,11 +223,16 @@ async fn csv_and_parquet_for_spreadsheets_and_tools() {
     // An enterprise whose name is a formula must not run in Excel.
     let tree = server.tree().await;
     let period = "2023H1".parse().unwrap();
-    let mut sheet = shared::samples::synth::enterprises(tree.get("152201").unwrap(), period, "f");
+    let mut sheet =
+        jiazheng_core::samples::synth::enterprises(tree.get("152201").unwrap(), period, "f");
     sheet.rows[0][1] =
-        shared::samples::synth::Datum::Text("=HYPERLINK(\"http://evil\",\"点我\")".into());
-    let body =
-        shared::samples::synth::write(&sheet, shared::samples::synth::Style::CsvUtf8, "").unwrap();
+        jiazheng_core::samples::synth::Datum::Text("=HYPERLINK(\"http://evil\",\"点我\")".into());
+    let body = jiazheng_core::samples::synth::write(
+        &sheet,
+        jiazheng_core::samples::synth::Style::CsvUtf8,
+        "",
+    )
+    .unwrap();
     assert_eq!(
         server
             .put("/v1/submissions/enterprises/2023H1/152201", body)
@@ -456,9 +466,12 @@ async fn every_failure_is_a_problem_with_a_stable_type() {
         );
     }
     // A body over the limit: 413 before anything is stored.
-    let small = shared::api::router(
-        shared::api::AppState::new(shared::ingest::Ingestor::new(server.lake.clone(), None))
-            .with_upload_limit(1024),
+    let small = jiazheng_web::router(
+        jiazheng_web::AppState::new(jiazheng_core::ingest::Ingestor::new(
+            server.lake.clone(),
+            None,
+        ))
+        .with_upload_limit(1024),
     );
     let request = Request::put("/v1/submissions/outlets/2023H2/152201")
         .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
@@ -559,9 +572,12 @@ async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
 #[tokio::test]
 async fn public_reads_are_rate_limited_per_client() {
     let server = Server::with_regions().await;
-    let limited = shared::api::router(
-        shared::api::AppState::new(shared::ingest::Ingestor::new(server.lake.clone(), None))
-            .with_rate_limit(shared::api::RateLimit::new(1, 3)),
+    let limited = jiazheng_web::router(
+        jiazheng_web::AppState::new(jiazheng_core::ingest::Ingestor::new(
+            server.lake.clone(),
+            None,
+        ))
+        .with_rate_limit(jiazheng_web::RateLimit::new(1, 3)),
     );
     let from =
         |ip: [u8; 4]| {
@@ -612,7 +628,7 @@ async fn the_long_form_holds_exactly_the_wide_values_of_every_indicator() {
             .await;
         assert_eq!(status, StatusCode::OK, "{long}");
         let mut expected = Vec::new();
-        for indicator in shared::indicators::CATALOGUE {
+        for indicator in jiazheng_core::indicators::CATALOGUE {
             let (status, wide) = server
                 .get(&format!(
                     "/v1/indicators/{}?period=2023H2&region={region}&level={level}",

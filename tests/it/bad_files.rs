@@ -4,8 +4,8 @@
 use crate::support;
 
 use axum::http::StatusCode;
-use shared::datasets;
-use shared::lake::names;
+use jiazheng_core::datasets;
+use jiazheng_core::lake::names;
 use support::{Server, repo};
 
 async fn versions(server: &Server) -> Vec<(String, Option<u64>)> {
@@ -111,7 +111,7 @@ async fn a_hundred_thousand_errors_get_a_bounded_report_with_the_true_total() {
     assert_eq!(summary["truncated"], true);
     assert_eq!(
         json["report"]["issues"].as_array().unwrap().len(),
-        shared::report::MAX_LISTED
+        jiazheng_core::report::MAX_LISTED
     );
     assert!(serde_json::to_vec(&json).unwrap().len() < 1 << 20);
 }

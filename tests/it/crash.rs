@@ -9,10 +9,10 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use shared::failpoints;
-use shared::lake::Lake;
-use shared::regions::RegionTree;
-use shared::samples::synth::{self, Style};
+use jiazheng_core::failpoints;
+use jiazheng_core::lake::Lake;
+use jiazheng_core::regions::RegionTree;
+use jiazheng_core::samples::synth::{self, Style};
 use support::consistency::{PERIOD, consistent, outlets_file, requires_failpoints};
 use support::jiazheng;
 
@@ -53,7 +53,7 @@ fn repair(lake: &str) -> Output {
 fn prepared(dir: &Path, tree: &RegionTree) -> String {
     let lake = dir.join("lake");
     let lake = lake.to_str().unwrap().to_string();
-    let regions = shared::samples::inner_mongolia();
+    let regions = jiazheng_core::samples::inner_mongolia();
     let out = run(
         &[
             "regions",
@@ -105,7 +105,8 @@ fn copy_dir(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failpoint_ends_consistent_after_a_resend_or_a_repair() {
     requires_failpoints();
-    let tree = shared::regions::read_nbs_dir(&shared::samples::inner_mongolia()).unwrap();
+    let tree =
+        jiazheng_core::regions::read_nbs_dir(&jiazheng_core::samples::inner_mongolia()).unwrap();
     let work = tempfile::tempdir().unwrap();
     let base = prepared(work.path(), &tree);
     let (second, rows) = outlets_file(work.path(), &tree, "152201", "second-file");
@@ -166,7 +167,8 @@ impl Dice {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_files_with_random_crashes_end_consistent() {
     requires_failpoints();
-    let tree = shared::regions::read_nbs_dir(&shared::samples::inner_mongolia()).unwrap();
+    let tree =
+        jiazheng_core::regions::read_nbs_dir(&jiazheng_core::samples::inner_mongolia()).unwrap();
     let work = tempfile::tempdir().unwrap();
     let base = prepared(work.path(), &tree);
     let mut dice = Dice(20261129);

@@ -5,8 +5,8 @@
 use crate::support;
 
 use axum::http::StatusCode;
-use shared::datasets;
-use shared::samples::synth::{self, Sheet, Style};
+use jiazheng_core::datasets;
+use jiazheng_core::samples::synth::{self, Sheet, Style};
 use support::Server;
 
 #[tokio::test]

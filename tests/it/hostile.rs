@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::datasets;
-use shared::identifiers::find_id_numbers;
-use shared::lake::{Lake, names};
+use jiazheng_core::datasets;
+use jiazheng_core::identifiers::find_id_numbers;
+use jiazheng_core::lake::{Lake, names};
 use support::{issue_key, jiazheng, repo};
 
 /// The server's address space: far below what any announced allocation would need, well
@@ -213,7 +213,7 @@ struct Served {
 fn serve_capped(lake: &str, log: &Path) -> Served {
     let imported = jiazheng()
         .args(["regions", "import", "--lake", lake])
-        .arg(shared::samples::inner_mongolia())
+        .arg(jiazheng_core::samples::inner_mongolia())
         .output()
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
@@ -513,8 +513,8 @@ fn allowance(case: &Case) -> u64 {
                 .limits()
                 .max_memory_bytes
         }
-        "sql" => shared::sql::MEMORY_BYTES as u64 * 2,
-        _ if case.name.starts_with("sql-") => shared::sql::MEMORY_BYTES as u64 * 2,
+        "sql" => jiazheng_core::sql::MEMORY_BYTES as u64 * 2,
+        _ if case.name.starts_with("sql-") => jiazheng_core::sql::MEMORY_BYTES as u64 * 2,
         _ if case.name.starts_with("page-upload") || case.name == "put-chunked-past-the-cap" => {
             HEADER_ONLY_BYTES * 2
         }

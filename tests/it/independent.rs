@@ -6,12 +6,12 @@ use crate::support;
 
 use std::fmt::Write as _;
 
-use shared::indicators::CATALOGUE;
-use shared::ingest::{Ingestor, Upload};
-use shared::periods::Period;
-use shared::privacy::Pseudonymizer;
-use shared::regions::{Level, Region, RegionTree};
-use shared::samples::synth::{self, Sheet, Style};
+use jiazheng_core::indicators::CATALOGUE;
+use jiazheng_core::ingest::{Ingestor, Upload};
+use jiazheng_core::periods::Period;
+use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::regions::{Level, Region, RegionTree};
+use jiazheng_core::samples::synth::{self, Sheet, Style};
 use support::{Server, repo};
 
 /// Every dataset of one county for a period.

@@ -4,11 +4,11 @@
 use crate::support;
 
 use axum::http::StatusCode;
-use shared::datasets;
-use shared::ingest::{Ingestor, Upload};
-use shared::lake::names;
-use shared::privacy::Pseudonymizer;
-use shared::samples::synth::{self, Datum, Sheet, Style};
+use jiazheng_core::datasets;
+use jiazheng_core::ingest::{Ingestor, Upload};
+use jiazheng_core::lake::names;
+use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 use support::Server;
 
 const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];

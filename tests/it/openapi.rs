@@ -6,7 +6,7 @@ use crate::support;
 use std::process::Command;
 
 use axum::http::StatusCode;
-use shared::datasets::{self, Openness};
+use jiazheng_core::datasets::{self, Openness};
 use support::{Server, repo};
 
 #[tokio::test]
@@ -78,7 +78,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
     assert!(asked["pattern"].is_string(), "{asked}");
     let bulk = &paths["/v1/datasets/outlets/{file}"]["get"]["parameters"][0]["schema"];
     // Exactly the reporting periods: the policy's first half-year to the current one.
-    let periods: Vec<String> = shared::periods::Period::reportable()
+    let periods: Vec<String> = jiazheng_core::periods::Period::reportable()
         .iter()
         .map(|p| p.to_string())
         .collect();
@@ -144,7 +144,7 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
             .env("JZ_SUBMITTER", submitter),
         "schemathesis",
     );
-    let operations: usize = shared::api::document()
+    let operations: usize = jiazheng_web::document()
         .paths
         .paths
         .values()

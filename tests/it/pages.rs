@@ -8,8 +8,8 @@ use std::process::Command;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use shared::keys::{self, Role};
-use shared::lake::names;
+use jiazheng_core::keys::{self, Role};
+use jiazheng_core::lake::names;
 use support::{Server, repo};
 
 /// Pages must stay small enough for a slow county connection.
@@ -267,7 +267,7 @@ async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
     let templates = api_links(&body);
     assert_eq!(
         templates.len(),
-        2 * shared::datasets::ALL.len(),
+        2 * jiazheng_core::datasets::ALL.len(),
         "{templates:?}"
     );
     for link in templates {
@@ -483,11 +483,11 @@ async fn pages_answer_errors_as_pages() {
 #[tokio::test]
 async fn a_file_over_the_limit_is_refused_by_the_page_before_anything_is_stored() {
     let server = Server::with_regions().await;
-    let ingestor = shared::ingest::Ingestor::new(
+    let ingestor = jiazheng_core::ingest::Ingestor::new(
         server.lake.clone(),
-        Some(shared::privacy::Pseudonymizer::new(&[42; 32]).unwrap()),
+        Some(jiazheng_core::privacy::Pseudonymizer::new(&[42; 32]).unwrap()),
     );
-    let small = shared::api::router(shared::api::AppState::new(ingestor).with_upload_limit(4096));
+    let small = jiazheng_web::router(jiazheng_web::AppState::new(ingestor).with_upload_limit(4096));
     let file = std::fs::read(repo("sample-data/submissions/2023H2/152201/outlets.csv")).unwrap();
     assert!(file.len() > 4096);
     let (content_type, body) = form(

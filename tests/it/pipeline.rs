@@ -6,8 +6,8 @@ use crate::support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
-use shared::lake::names;
-use shared::samples::synth::{self, Datum, Sheet, Style};
+use jiazheng_core::lake::names;
+use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 use support::{Server, community_counts};
 
 const COUNTIES: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
@@ -78,7 +78,7 @@ impl Expected {
 async fn submitted_files_become_the_indicators_the_api_serves() {
     let server = Server::with_regions().await;
     let tree = server.tree().await;
-    let period: shared::periods::Period = "2023H2".parse().unwrap();
+    let period: jiazheng_core::periods::Period = "2023H2".parse().unwrap();
     let mut expected = Expected::default();
     for (i, code) in COUNTIES.iter().enumerate() {
         let county = tree.get(code).unwrap();

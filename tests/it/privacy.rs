@@ -12,7 +12,7 @@ use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::TryStreamExt;
-use shared::samples::synth::{self, Datum, Style};
+use jiazheng_core::samples::synth::{self, Datum, Style};
 use support::{Server, repo};
 
 /// Every string a Parquet file holds, whatever the column type.

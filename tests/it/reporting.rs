@@ -5,9 +5,9 @@ use crate::support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use shared::datasets;
-use shared::keys::{self, Role};
-use shared::samples::synth::{self, Datum, Sheet, Style};
+use jiazheng_core::datasets;
+use jiazheng_core::keys::{self, Role};
+use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 use support::Server;
 
 const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
@@ -89,10 +89,12 @@ async fn an_area_nobody_reported_for_is_null_in_every_format() {
     for batch in reader {
         let batch = batch.unwrap();
         let region =
-            shared::lake::read::text(&batch, batch.schema().index_of("region").unwrap()).unwrap();
+            jiazheng_core::lake::read::text(&batch, batch.schema().index_of("region").unwrap())
+                .unwrap();
         let value = batch.column(batch.schema().index_of("value").unwrap());
         let status =
-            shared::lake::read::text(&batch, batch.schema().index_of("status").unwrap()).unwrap();
+            jiazheng_core::lake::read::text(&batch, batch.schema().index_of("status").unwrap())
+                .unwrap();
         for i in 0..batch.num_rows() {
             if region.value(i) == "150100" {
                 found = true;
@@ -261,9 +263,9 @@ async fn no_withheld_worker_figure_can_be_recovered_by_subtraction() {
     let tree = server.tree().await;
     let period = "2023H2".parse().unwrap();
     let country = tree.country().unwrap();
-    for city in tree.within(country, shared::regions::Level::City) {
+    for city in tree.within(country, jiazheng_core::regions::Level::City) {
         let counties: Vec<_> = tree
-            .within(city, shared::regions::Level::County)
+            .within(city, jiazheng_core::regions::Level::County)
             .into_iter()
             .filter(|c| !synth::communities(&tree, c).is_empty())
             .collect();

@@ -127,8 +127,8 @@ impl Moto {
     }
 
     /// The same server as storage options, for a lake opened in the test's own process.
-    fn lake(&self) -> shared::lake::Lake {
-        shared::lake::Lake::open_with(
+    fn lake(&self) -> jiazheng_core::lake::Lake {
+        jiazheng_core::lake::Lake::open_with(
             LAKE,
             [
                 ("aws_endpoint", self.endpoint.as_str()),
@@ -600,8 +600,8 @@ fn must(moto: &Moto, args: &[&str]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_commit_or_the_log_heals_on_s3() {
-    use shared::failpoints;
-    use shared::samples::synth::{self, Style};
+    use jiazheng_core::failpoints;
+    use jiazheng_core::samples::synth::{self, Style};
     use support::consistency::{PERIOD, consistent, outlets_file, requires_failpoints};
 
     requires_failpoints();
@@ -617,7 +617,7 @@ async fn a_crash_after_the_commit_or_the_log_heals_on_s3() {
             regions.to_str().unwrap(),
         ],
     );
-    let tree = shared::regions::read_nbs_dir(&regions).unwrap();
+    let tree = jiazheng_core::regions::read_nbs_dir(&regions).unwrap();
     let work = tempfile::tempdir().unwrap();
     let submit = |dataset: &str, file: &Path| {
         let mut cmd = moto.jiazheng();

@@ -1,14 +1,13 @@
 //! The API Lambda: the library's axum Router behind API Gateway, through `lambda_http`.
 //! Outside Lambda it serves the same Router on `JIAZHENG_ADDR` (default 127.0.0.1:8080).
 
-use shared::api;
-use shared::runtime;
+use jiazheng_core::runtime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     runtime::init_tracing();
     let ingestor = runtime::ingestor_from_env(None).await?;
-    let router = api::router(api::AppState::new(ingestor));
+    let router = jiazheng_web::router(jiazheng_web::AppState::new(ingestor));
     if runtime::under_lambda() {
         return lambda_http::run(router).await;
     }

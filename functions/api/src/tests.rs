@@ -1,16 +1,16 @@
 //! The Router behind the real `lambda_http` adapter, fed API Gateway HTTP API (v2) payloads.
 
+use jiazheng_core::ingest::Ingestor;
+use jiazheng_core::lake::Lake;
+use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::samples;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
-use shared::ingest::Ingestor;
-use shared::lake::Lake;
-use shared::privacy::Pseudonymizer;
-use shared::{api, samples};
 
-async fn call(state: api::AppState, payload: &str) -> serde_json::Value {
+async fn call(state: jiazheng_web::AppState, payload: &str) -> serde_json::Value {
     let request: LambdaRequest = serde_json::from_str(payload).expect("API Gateway v2 event");
-    let adapter = Adapter::from(api::router(state));
+    let adapter = Adapter::from(jiazheng_web::router(state));
     let response = adapter
         .oneshot(LambdaEvent::new(request, Context::default()))
         .await
@@ -19,7 +19,7 @@ async fn call(state: api::AppState, payload: &str) -> serde_json::Value {
 }
 
 /// A temporary lake with the sample data, and the API's state on it.
-async fn with_samples() -> (tempfile::TempDir, Lake, api::AppState) {
+async fn with_samples() -> (tempfile::TempDir, Lake, jiazheng_web::AppState) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
     let ingestor = Ingestor::new(lake.clone(), Some(Pseudonymizer::new(&[7; 32]).unwrap()));
@@ -29,7 +29,7 @@ async fn with_samples() -> (tempfile::TempDir, Lake, api::AppState) {
     samples::load(&ingestor, &samples::checkout_dir())
         .await
         .unwrap();
-    (dir, lake, api::AppState::new(ingestor))
+    (dir, lake, jiazheng_web::AppState::new(ingestor))
 }
 
 #[tokio::test]
@@ -88,15 +88,18 @@ async fn pages_through_api_gateway() {
     let sign_in = include_str!("../events/apigw-v2-sign-in.json");
     let response = call(state.clone(), &sign_in.replace("TOKEN", "jz_wrong")).await;
     assert_eq!(response["statusCode"], 401, "{response}");
-    let tree = shared::regions::stored::load(&lake, shared::regions::stored::Scope::Published)
-        .await
-        .unwrap()
-        .unwrap()
-        .0;
-    let (token, _) = shared::keys::issue(
+    let tree = jiazheng_core::regions::stored::load(
+        &lake,
+        jiazheng_core::regions::stored::Scope::Published,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .0;
+    let (token, _) = jiazheng_core::keys::issue(
         &lake,
         tree.get("152201").unwrap(),
-        shared::keys::Role::Submitter,
+        jiazheng_core::keys::Role::Submitter,
     )
     .await
     .unwrap();

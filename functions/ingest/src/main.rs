@@ -5,10 +5,10 @@
 //! keys given as arguments against `JIAZHENG_LAKE`.
 
 use aws_lambda_events::sqs::SqsEvent;
+use jiazheng_core::ingest::{IngestError, Ingestor, UploadKey};
+use jiazheng_core::runtime;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use shared::ingest::{IngestError, Ingestor, UploadKey};
-use shared::runtime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -30,7 +30,9 @@ async fn main() -> Result<(), Error> {
 async fn dispatch(ingestor: &Ingestor, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let payload = event.payload;
     if payload["repair"] == true {
-        let repaired = shared::repair::all(ingestor, shared::repair::GRACE).await?;
+        let repaired =
+            jiazheng_core::ingest::repair::all(ingestor, jiazheng_core::ingest::repair::GRACE)
+                .await?;
         return Ok(json!({ "repaired": repaired }));
     }
     if payload["Records"][0]["eventSource"] == "aws:sqs" {
@@ -92,7 +94,7 @@ async fn handle_queue(ingestor: &Ingestor, batch: SqsEvent) -> Value {
 async fn ingest_objects(ingestor: &Ingestor, objects: Vec<Object>) -> Result<Value, Error> {
     let mut results = Vec::new();
     for (bucket, raw_key, version) in objects {
-        let decoded = shared::ingest::decode_event_key(&raw_key);
+        let decoded = jiazheng_core::ingest::decode_event_key(&raw_key);
         let Some(key) = ingestor.lake().relative_key(&bucket, &decoded) else {
             tracing::warn!(%bucket, key = %raw_key, "object outside the lake, skipped");
             continue;
@@ -109,7 +111,7 @@ async fn ingest_objects(ingestor: &Ingestor, objects: Vec<Object>) -> Result<Val
             Err(e) => return Err(e.into()),
         };
         // The name the submitter gave when asking for the upload URL, if they did.
-        let file_name = shared::uploads::pending(ingestor.lake(), &upload.id)
+        let file_name = jiazheng_core::ingest::uploads::pending(ingestor.lake(), &upload.id)
             .await?
             .map_or_else(|| upload.to_string(), |p| p.file_name);
         let outcome = ingestor

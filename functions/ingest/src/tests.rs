@@ -1,10 +1,10 @@
 //! The handler fed a real S3 `ObjectCreated` event, as Lambda delivers it.
 
+use jiazheng_core::ingest::Ingestor;
+use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::samples;
 use lambda_runtime::{Context, LambdaEvent};
-use shared::ingest::Ingestor;
-use shared::lake::{Lake, names};
-use shared::privacy::Pseudonymizer;
-use shared::samples;
 
 use super::*;
 

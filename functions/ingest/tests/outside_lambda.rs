@@ -9,9 +9,9 @@ fn replays_an_upload_key_given_on_the_command_line() {
     let lake = dir.path().join("lake");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let lake = shared::lake::Lake::open(lake.to_str().unwrap()).unwrap();
-        let samples = shared::samples::checkout_dir();
-        shared::samples::import_regions(&lake, &shared::samples::inner_mongolia())
+        let lake = jiazheng_core::lake::Lake::open(lake.to_str().unwrap()).unwrap();
+        let samples = jiazheng_core::samples::checkout_dir();
+        jiazheng_core::samples::import_regions(&lake, &jiazheng_core::samples::inner_mongolia())
             .await
             .unwrap();
         let file = std::fs::read(samples.join("submissions/2023H2/152202/outlets.csv")).unwrap();

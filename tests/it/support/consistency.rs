@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use shared::datasets::columns;
-use shared::lake::{self, Lake, names};
-use shared::periods::Period;
-use shared::regions::RegionTree;
-use shared::samples::synth::{self, Style};
+use jiazheng_core::datasets::columns;
+use jiazheng_core::lake::{self, Lake, names};
+use jiazheng_core::periods::Period;
+use jiazheng_core::regions::RegionTree;
+use jiazheng_core::samples::synth::{self, Style};
 
 pub const PERIOD: &str = "2023H2";
 
@@ -37,10 +37,10 @@ pub fn outlets_file(dir: &Path, tree: &RegionTree, county: &str, seed: &str) -> 
 /// submission's id and rows when they do.
 pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), String> {
     let period: Period = PERIOD.parse().unwrap();
-    let log = shared::submissions::all(lake)
+    let log = jiazheng_core::submissions::all(lake)
         .await
         .map_err(|e| e.to_string())?;
-    let current: Vec<_> = shared::submissions::latest(&log)
+    let current: Vec<_> = jiazheng_core::submissions::latest(&log)
         .into_iter()
         .filter(|(s, current)| {
             *current && s.dataset == "outlets" && s.period == PERIOD && s.region == county
@@ -93,7 +93,7 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
         .await
         .unwrap()
         .ok_or_else(|| format!("{county}: no report for {}", current.submission_id))?;
-    let report: shared::report::Report = serde_json::from_slice(&report).unwrap();
+    let report: jiazheng_core::report::Report = serde_json::from_slice(&report).unwrap();
     if report.table_version != current.table_version || report.table_version.is_none() {
         return Err(format!(
             "{county}: report version {:?}, log version {:?}",
@@ -101,20 +101,32 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
         ));
     }
     // The indicators were computed from the tables as they are, and count these rows.
-    if !shared::indicators::is_fresh(lake, period).await.unwrap() {
-        return Err("the indicators are older than the tables".into());
-    }
-    let tree = shared::regions::stored::load(lake, shared::regions::stored::Scope::Published)
+    if !jiazheng_core::indicators::is_fresh(lake, period)
         .await
         .unwrap()
-        .unwrap()
-        .0;
+    {
+        return Err("the indicators are older than the tables".into());
+    }
+    let tree = jiazheng_core::regions::stored::load(
+        lake,
+        jiazheng_core::regions::stored::Scope::Published,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .0;
     let region = tree.get(county).unwrap();
-    let read =
-        shared::indicators::snapshot::query(lake, &tree, "outlets", period, region, region.level)
-            .await
-            .unwrap()
-            .unwrap();
+    let read = jiazheng_core::indicators::snapshot::query(
+        lake,
+        &tree,
+        "outlets",
+        period,
+        region,
+        region.level,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let published = read.rows[0].value;
     if published != Some(current.rows as f64) {
         return Err(format!(

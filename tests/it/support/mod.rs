@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use shared::datasets::columns;
-use shared::ingest::Ingestor;
-use shared::lake::{self, Lake};
-use shared::privacy::Pseudonymizer;
-use shared::regions::{self, RegionTree};
-use shared::{api, keys, samples};
+use jiazheng_core::datasets::columns;
+use jiazheng_core::ingest::Ingestor;
+use jiazheng_core::lake::{self, Lake};
+use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::regions::{self, RegionTree};
+use jiazheng_core::{keys, samples};
+use jiazheng_web as api;
 use tower::ServiceExt;
 
 pub mod consistency;
@@ -294,8 +295,8 @@ pub fn community_counts() -> BTreeMap<String, u64> {
 impl Server {
     /// The declared fields of every row of a table, as a printed table sorted by the key:
     /// what two submissions of the same facts must agree on.
-    pub async fn table_facts(&self, dataset: &shared::datasets::Dataset) -> String {
-        let name = shared::lake::names::dataset(dataset.name);
+    pub async fn table_facts(&self, dataset: &jiazheng_core::datasets::Dataset) -> String {
+        let name = jiazheng_core::lake::names::dataset(dataset.name);
         let table = self.lake.load(&name).await.unwrap().unwrap();
         let ctx = deltalake::datafusion::prelude::SessionContext::new();
         lake::register(&ctx, &name, &table).await.unwrap();

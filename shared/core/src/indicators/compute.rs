@@ -1,0 +1,512 @@
+//! Computing every indicator of a period with DataFusion, for every region at once.
+//!
+//! One query per dataset (and breakdown) aggregates the period's rows with GROUPING SETS over
+//! the code prefixes of each level, so distinct counts are exact at every level. Rows exist
+//! only for counties with a current accepted file, so each aggregate already covers exactly
+//! the counties that reported; [`coverage`](super::coverage) says which those are, supplies
+//! the denominators over them and each value's reporting state. Regions no county of which
+//! reported are not stored at all: readers fill them in as `not_reported`, never as zeros.
+//! Targets are judged on fully reported values only; disclosure control runs over the whole
+//! period at the end ([`disclosure`](super::disclosure)).
+
+use std::collections::{BTreeSet, HashMap};
+
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
+use deltalake::arrow::record_batch::RecordBatch;
+
+use super::coverage::{Coverage, Reach};
+use super::targets;
+use super::{CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure};
+use crate::datasets::{Dataset, Openness, columns};
+use crate::lake::{Lake, LakeError, TableVersions, names, read};
+use crate::periods::Period;
+use crate::regions::stored::{self, Scope};
+use crate::regions::{Level, Region, RegionTree};
+use crate::reporting;
+use crate::submissions;
+
+/// One published value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub indicator: &'static str,
+    pub breakdown: Option<&'static str>,
+    pub prefix: String,
+    pub code: String,
+    pub name: String,
+    pub level: Level,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    pub target: Option<f64>,
+    pub target_deadline: Option<crate::periods::Period>,
+    pub met: Option<bool>,
+    pub gap: Option<f64>,
+    /// Withheld: too few people behind the value (or a sibling) to publish it.
+    pub suppressed: bool,
+    /// The submissions whose rows the value was computed from.
+    pub submissions: Vec<String>,
+    pub status: ReportingState,
+    pub counties_reported: u32,
+    pub counties_due: u32,
+    /// Distinct people behind the value, for disclosure control; never published.
+    pub people: f64,
+}
+
+/// Every value of a period, with the table versions they were computed from.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    pub period: Period,
+    pub values: Vec<Value>,
+    pub sources: TableVersions,
+}
+
+/// What the queries measured for one indicator in one region (and breakdown value).
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    numerator: f64,
+    denominator: f64,
+    /// Distinct people behind the value, for disclosure control.
+    population: f64,
+    submissions: Vec<String>,
+}
+
+type Measures = HashMap<(&'static str, String, String), Measured>;
+
+/// The tables indicators read.
+pub(super) fn source_tables() -> Vec<String> {
+    let mut tables: Vec<String> = CATALOGUE
+        .iter()
+        .filter_map(|i| i.dataset())
+        .map(|d| names::dataset(d.name))
+        .collect();
+    tables.push(names::SUBMISSIONS.to_string());
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
+pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, LakeError> {
+    let Some((tree, regions_version)) = stored::load(lake, Scope::Published).await? else {
+        return Ok(Computed {
+            period,
+            values: Vec::new(),
+            sources: TableVersions::new(),
+        });
+    };
+    let tables = source_tables();
+    let table_refs: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let (ctx, mut sources) = lake.session(&table_refs).await?;
+    sources.insert(names::REGIONS.to_string(), regions_version);
+
+    let mut measures = Measures::new();
+    for group in groups() {
+        let Some(dataset) = group[0].dataset() else {
+            continue;
+        };
+        if ctx.table_exist(dataset.name)? {
+            let sql = group_sql(dataset, group[0].breakdown, &group, period);
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            read_measures(&group, &batches, &mut measures)?;
+        }
+    }
+    let log = submissions::read_session(&ctx).await?;
+    let statuses = match tree.country() {
+        Some(country) => reporting::status(&log, &tree, &period.to_string(), country),
+        None => Vec::new(),
+    };
+    measure_reporting(&statuses, &tree, &mut measures);
+    let coverage = Coverage::new(&statuses);
+
+    let mut values = Vec::new();
+    for indicator in CATALOGUE {
+        let reach = coverage.reach(&tree, indicator);
+        assemble(indicator, period, &measures, &tree, &reach, &mut values);
+    }
+    disclosure::apply(&mut values);
+    Ok(Computed {
+        period,
+        values,
+        sources,
+    })
+}
+
+/// Row-based indicators sharing a dataset and a breakdown are computed by one query.
+fn groups() -> Vec<Vec<&'static Indicator>> {
+    let mut groups: Vec<Vec<&'static Indicator>> = Vec::new();
+    for indicator in CATALOGUE.iter().filter(|i| i.dataset().is_some()) {
+        let same = |g: &&mut Vec<&'static Indicator>| {
+            g[0].dataset().map(|d| d.name) == indicator.dataset().map(|d| d.name)
+                && g[0].breakdown == indicator.breakdown
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(group) => group.push(indicator),
+            None => groups.push(vec![indicator]),
+        }
+    }
+    groups
+}
+
+fn group_sql(
+    dataset: &Dataset,
+    breakdown: Option<&str>,
+    indicators: &[&Indicator],
+    period: Period,
+) -> String {
+    let street = indicators[0].finest_level() == Level::Street;
+    let mut levels = vec![
+        format!("substr({}, 1, 2) AS l2", columns::COUNTY),
+        format!("substr({}, 1, 4) AS l4", columns::COUNTY),
+        format!("{} AS l6", columns::COUNTY),
+    ];
+    let mut keys = vec!["l2", "l4", "l6"];
+    if street {
+        levels.push(format!("substr({}, 1, 9) AS l9", dataset.region_field));
+        keys.push("l9");
+    }
+    let extra: Vec<&str> = breakdown.into_iter().collect();
+    let sets: Vec<String> = std::iter::once(None)
+        .chain(keys.iter().map(Some))
+        .map(|key| {
+            let cols: Vec<&str> = key
+                .into_iter()
+                .copied()
+                .chain(extra.iter().copied())
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    let mut reversed: Vec<&str> = keys.iter().rev().copied().collect();
+    reversed.push("''");
+    let prefix = format!("COALESCE({})", reversed.join(", "));
+    let breakdown_col = breakdown.map_or("''".to_string(), |b| format!("CAST({b} AS VARCHAR)"));
+    // People are counted by the dataset's key (pseudonymised ID numbers) where it is closed.
+    let population = match dataset.openness {
+        Openness::Closed => format!("COUNT(DISTINCT {})", dataset.key),
+        _ => "0".to_string(),
+    };
+    let measures: Vec<String> = indicators
+        .iter()
+        .enumerate()
+        .map(|(k, i)| {
+            let (numerator, denominator) = match i.source {
+                Source::Rows {
+                    numerator,
+                    denominator: Denominator::Rows(sql),
+                    ..
+                } => (numerator, sql),
+                Source::Rows { numerator, .. } => (numerator, "0"),
+                Source::ReportRate => ("0", "0"),
+            };
+            format!("CAST({numerator} AS DOUBLE) AS n{k}, CAST({denominator} AS DOUBLE) AS d{k}")
+        })
+        .collect();
+    format!(
+        "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, \
+         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
+         FROM (SELECT *, {levels} FROM {table} WHERE {period_col} = '{period}') AS base \
+         GROUP BY GROUPING SETS ({sets})",
+        submission = columns::SUBMISSION,
+        measures = measures.join(", "),
+        levels = levels.join(", "),
+        table = dataset.name,
+        period_col = columns::PERIOD,
+        sets = sets.join(", "),
+    )
+}
+
+fn strings_of(list: &dyn Array, row: usize) -> Result<Vec<String>, LakeError> {
+    let list = list.as_list::<i32>();
+    if list.is_null(row) {
+        return Ok(Vec::new());
+    }
+    let items = cast(&list.value(row), &DataType::Utf8)?;
+    let mut out: Vec<String> = items
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn read_measures(
+    group: &[&'static Indicator],
+    batches: &[RecordBatch],
+    out: &mut Measures,
+) -> Result<(), LakeError> {
+    for batch in batches {
+        let prefix = read::text(batch, 0)?;
+        let breakdown = read::text(batch, 1)?;
+        let population = read::float(batch, 3)?;
+        let numbers = (4..batch.num_columns())
+            .map(|c| read::float(batch, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let number = |c: usize| {
+                let m = &numbers[c];
+                if m.is_null(row) { 0.0 } else { m.value(row) }
+            };
+            let submissions = strings_of(batch.column(2).as_ref(), row)?;
+            for (k, indicator) in group.iter().enumerate() {
+                out.insert(
+                    (
+                        indicator.id,
+                        prefix.value(row).to_string(),
+                        breakdown.value(row).to_string(),
+                    ),
+                    Measured {
+                        numerator: number(2 * k),
+                        denominator: number(2 * k + 1),
+                        population: if population.is_null(row) {
+                            0.0
+                        } else {
+                            population.value(row)
+                        },
+                        submissions: submissions.clone(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `report_rate`: counties with a current accepted file of every dataset, from the log.
+fn measure_reporting(statuses: &[reporting::CountyStatus], tree: &RegionTree, out: &mut Measures) {
+    let Some(indicator) = CATALOGUE
+        .iter()
+        .find(|i| matches!(i.source, Source::ReportRate))
+    else {
+        return;
+    };
+    for region in tree.iter().filter(|r| r.level <= Level::County) {
+        let inside: Vec<&reporting::CountyStatus> = statuses
+            .iter()
+            .filter(|c| c.code.starts_with(&region.prefix))
+            .collect();
+        let submissions: BTreeSet<String> = inside
+            .iter()
+            .flat_map(|c| c.datasets.iter().filter_map(|d| d.current.as_ref()))
+            .map(|s| s.submission_id.clone())
+            .collect();
+        out.insert(
+            (indicator.id, region.prefix.clone(), String::new()),
+            Measured {
+                numerator: inside.iter().filter(|c| c.complete).count() as f64,
+                denominator: inside.len() as f64,
+                population: 0.0,
+                submissions: submissions.into_iter().collect(),
+            },
+        );
+    }
+}
+
+/// One value per region at each published level (and per breakdown value) that at least
+/// one reporting county reaches; `report_rate` for every region, since reporting is what it
+/// measures.
+fn assemble(
+    indicator: &'static Indicator,
+    period: Period,
+    measures: &Measures,
+    tree: &RegionTree,
+    reach: &Reach,
+    out: &mut Vec<Value>,
+) {
+    let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
+        indicator.breakdown_values().into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let finest = indicator.finest_level();
+    let empty = Measured::default();
+    let report_rate = matches!(indicator.source, Source::ReportRate);
+    for region in tree.iter().filter(|r| r.level <= finest) {
+        let (status, reported, due) = if report_rate {
+            let m = measures
+                .get(&(indicator.id, region.prefix.clone(), String::new()))
+                .unwrap_or(&empty);
+            (
+                ReportingState::Reported,
+                m.numerator as u32,
+                m.denominator as u32,
+            )
+        } else {
+            reach.state(tree, region)
+        };
+        if status == ReportingState::NotReported {
+            continue;
+        }
+        for breakdown in &breakdowns {
+            let key = |id: &'static str, prefix: &str| {
+                (
+                    id,
+                    prefix.to_string(),
+                    breakdown.unwrap_or_default().to_string(),
+                )
+            };
+            let (measured, denominator) = match indicator.source {
+                Source::Rows {
+                    denominator: Denominator::Indicator(other),
+                    ..
+                } => {
+                    // Over the counties that reported both datasets; both are plain counts.
+                    let own = summed(measures, reach, tree, region, |p| key(indicator.id, p));
+                    let of = summed(measures, reach, tree, region, |p| key(other, p));
+                    let denominator = of.numerator;
+                    (own, Some(denominator))
+                }
+                Source::Rows { denominator, .. } => {
+                    let measured = measures
+                        .get(&key(indicator.id, &region.prefix))
+                        .cloned()
+                        .unwrap_or_default();
+                    let denominator = match denominator {
+                        Denominator::None => None,
+                        Denominator::Communities => Some(f64::from(reach.communities(region))),
+                        Denominator::Rows(_) | Denominator::Indicator(_) => {
+                            Some(measured.denominator)
+                        }
+                    };
+                    (measured, denominator)
+                }
+                Source::ReportRate => {
+                    let measured = measures
+                        .get(&key(indicator.id, &region.prefix))
+                        .cloned()
+                        .unwrap_or_default();
+                    let denominator = Some(measured.denominator);
+                    (measured, denominator)
+                }
+            };
+            out.push(value(
+                indicator,
+                period,
+                region,
+                *breakdown,
+                &measured,
+                denominator,
+                (status, reported, due),
+            ));
+        }
+    }
+}
+
+/// A measure summed over the reporting counties inside `region` (for a street: the street's
+/// own, when its county reported).
+fn summed(
+    measures: &Measures,
+    reach: &Reach,
+    tree: &RegionTree,
+    region: &Region,
+    key: impl Fn(&str) -> (&'static str, String, String),
+) -> Measured {
+    let of = |prefix: &str| measures.get(&key(prefix)).cloned().unwrap_or_default();
+    if region.level >= Level::Street {
+        return if reach.reported(region) > 0 {
+            of(&region.prefix)
+        } else {
+            Measured::default()
+        };
+    }
+    let mut total = Measured::default();
+    let mut submissions = BTreeSet::new();
+    for county in reach.counties_in(region) {
+        if tree.get(county).is_none() {
+            continue;
+        }
+        let m = of(county);
+        total.numerator += m.numerator;
+        total.denominator += m.denominator;
+        total.population += m.population;
+        submissions.extend(m.submissions);
+    }
+    total.submissions = submissions.into_iter().collect();
+    total
+}
+
+fn value(
+    indicator: &'static Indicator,
+    period: Period,
+    region: &Region,
+    breakdown: Option<&'static str>,
+    measured: &Measured,
+    denominator: Option<f64>,
+    (status, counties_reported, counties_due): (ReportingState, u32, u32),
+) -> Value {
+    let numerator = measured.numerator;
+    let value = match denominator {
+        None => Some(numerator),
+        Some(d) if d > 0.0 => Some(match indicator.unit {
+            Unit::Percent | Unit::PerHundred => numerator / d * 100.0,
+            Unit::Count => numerator / d,
+        }),
+        Some(_) => None,
+    };
+    let target = targets::applicable(indicator.targets, region, period);
+    // Only a value that speaks for the whole region is held against the target.
+    let judged = (status == ReportingState::Reported)
+        .then_some(value)
+        .flatten();
+    let assessment = target.map(|t| t.assess(judged));
+    Value {
+        indicator: indicator.id,
+        breakdown,
+        prefix: region.prefix.clone(),
+        code: region.code(),
+        name: region.name.clone(),
+        level: region.level,
+        value,
+        numerator: Some(numerator),
+        denominator,
+        target: assessment.map(|a| a.target),
+        target_deadline: assessment.and_then(|a| a.deadline),
+        met: assessment.and_then(|a| a.met),
+        gap: assessment.and_then(|a| a.gap),
+        suppressed: false,
+        submissions: measured.submissions.clone(),
+        status,
+        counties_reported,
+        counties_due,
+        people: measured.population,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::by_id;
+
+    #[test]
+    fn one_query_per_dataset_and_breakdown() {
+        let shapes: Vec<(&str, Option<&str>)> = groups()
+            .iter()
+            .map(|g| (g[0].dataset().unwrap().name, g[0].breakdown))
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                ("outlets", None),
+                ("outlets", Some("mode")),
+                ("enterprises", None),
+                ("workers", None),
+                ("trainings", None),
+                ("shops", None),
+                ("complaints", None)
+            ]
+        );
+        let sql = group_sql(
+            &crate::datasets::OUTLETS,
+            Some("mode"),
+            &[by_id("outlets_by_mode").unwrap()],
+            "2023H2".parse().unwrap(),
+        );
+        assert!(
+            sql.contains("GROUPING SETS ((mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"),
+            "{sql}"
+        );
+        assert!(sql.contains("WHERE period = '2023H2'"));
+    }
+}

@@ -1,0 +1,254 @@
+//! The indicator catalogue and indicator values from the published snapshot: wide (one
+//! indicator across regions) and long (one row per indicator × region × period).
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::tabular::{Format, Table};
+use super::{ApiError, AppState, Regions, Source, Stamp};
+use jiazheng_core::indicators::snapshot::{self, Row};
+use jiazheng_core::indicators::{self, CATALOGUE, Indicator};
+use jiazheng_core::regions::{COUNTRY_CODE, Level, Region};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CatalogueEntry {
+    #[serde(flatten)]
+    #[schema(inline)]
+    indicator: &'static Indicator,
+    /// The levels it is published at.
+    levels: Vec<Level>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    breakdown_values: Vec<&'static str>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Catalogue {
+    indicators: Vec<CatalogueEntry>,
+}
+
+/// Every indicator: names, unit, definition, policy clause, targets and levels.
+#[utoipa::path(get, path = "/v1/indicators", tag = "indicators",
+    responses((status = 200, description = "The catalogue", body = Catalogue)))]
+pub async fn catalogue() -> (Extension<Stamp>, Json<Catalogue>) {
+    let entries: Vec<CatalogueEntry> = CATALOGUE
+        .iter()
+        .map(|i| CatalogueEntry {
+            indicator: i,
+            levels: i.levels(),
+            breakdown_values: i.breakdown_values(),
+        })
+        .collect();
+    (
+        Extension(super::build_stamp()),
+        Json(Catalogue {
+            indicators: entries,
+        }),
+    )
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValuesQuery {
+    /// Half-year, e.g. `2023H2` (default: the latest published).
+    period: Option<String>,
+    /// The region to look inside (default: the country).
+    region: Option<String>,
+    /// The level of the regions returned (default: the region's own).
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// The columns of a value in CSV and Parquet.
+const COLUMNS: [&str; 17] = [
+    "region",
+    "name",
+    "level",
+    "breakdown",
+    "status",
+    "counties_reported",
+    "counties_due",
+    "value",
+    "numerator",
+    "denominator",
+    "target",
+    "target_deadline",
+    "met",
+    "gap",
+    "change",
+    "suppressed",
+    "submissions",
+];
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Values {
+    indicator: &'static str,
+    name: &'static str,
+    unit: &'static str,
+    period: String,
+    region: String,
+    level: Level,
+    /// Lineage: the snapshot version read and the table versions it was computed from.
+    snapshot_version: i64,
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    sources: jiazheng_core::lake::TableVersions,
+    data: Vec<Row>,
+}
+
+fn region_and_level(
+    tree: &Regions,
+    region: Option<String>,
+    level: Option<String>,
+) -> Result<(&Region, Level), ApiError> {
+    let code = region.unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let level = match level {
+        Some(l) => Level::parse(&l)
+            .filter(|l| Level::PUBLISHED.contains(l))
+            .ok_or(ApiError::BadLevel(l))?,
+        None => region.level,
+    };
+    Ok((region, level))
+}
+
+fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
+    Stamp::of([
+        Source::Snapshot(read.version),
+        Source::Regions(tree.version),
+    ])
+}
+
+/// One indicator for every region at `level` inside `region` (defaults: the latest period,
+/// the whole country, the region's own level).
+#[utoipa::path(get, path = "/v1/indicators/{id}", tag = "indicators",
+    params(("id" = String, Path, description = "Indicator id from the catalogue"), ValuesQuery),
+    responses((status = 200, description = "The values", content(
+        (Values = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn values(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ValuesQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
+    let period = state.period_or_latest(q.period.as_deref()).await?;
+    let tree = state.regions().await?;
+    let (region, level) = region_and_level(&tree, q.region, q.level)?;
+    if level > indicator.finest_level() {
+        return Err(ApiError::LevelNotPublished {
+            indicator: indicator.id.to_string(),
+            finest: indicator.finest_level().to_string(),
+            asked: level.to_string(),
+        });
+    }
+    let read = snapshot::query(state.lake(), &tree, indicator.id, period, region, level)
+        .await?
+        .ok_or(ApiError::NothingPublished)?;
+    let stamp = stamp(&read, &tree);
+    let table = Table::from_rows(&read.rows, &COLUMNS);
+    let body = Values {
+        indicator: indicator.id,
+        name: indicator.zh,
+        unit: indicator.unit.symbol(),
+        period: period.to_string(),
+        region: region.code(),
+        level,
+        snapshot_version: read.version,
+        sources: read.sources,
+        data: read.rows,
+    };
+    let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
+    Ok((Extension(stamp), table.respond(format, body, &name)?).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LongQuery {
+    /// One indicator (default: all).
+    indicator: Option<String>,
+    period: Option<String>,
+    region: Option<String>,
+    level: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LongRow<'a> {
+    indicator: &'a str,
+    period: String,
+    #[serde(flatten)]
+    #[schema(inline)]
+    row: &'a Row,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LongValues<'a> {
+    period: String,
+    region: String,
+    level: Level,
+    snapshot_version: i64,
+    data: Vec<LongRow<'a>>,
+}
+
+/// The long form's columns: which indicator and period, then those of a value.
+fn long_columns() -> Vec<&'static str> {
+    ["indicator", "period"].into_iter().chain(COLUMNS).collect()
+}
+
+/// The long form: one row per indicator × region (× breakdown) of a period; every filter
+/// optional.
+#[utoipa::path(get, path = "/v1/values", tag = "indicators", params(LongQuery),
+    responses((status = 200, description = "The values", content(
+        (LongValues = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn long(
+    State(state): State<AppState>,
+    Query(q): Query<LongQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let chosen: Vec<&'static Indicator> = match &q.indicator {
+        Some(id) => {
+            vec![indicators::by_id(id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?]
+        }
+        None => CATALOGUE.iter().collect(),
+    };
+    let period = state.period_or_latest(q.period.as_deref()).await?;
+    let tree = state.regions().await?;
+    let (region, level) = region_and_level(&tree, q.region, q.level)?;
+    let ids: Vec<&str> = chosen
+        .iter()
+        .filter(|i| level <= i.finest_level())
+        .map(|i| i.id)
+        .collect();
+    let read = snapshot::query_many(state.lake(), &tree, &ids, period, region, level).await?;
+    let version = read.as_ref().map_or(-1, |r| r.version);
+    let rows: Vec<LongRow<'_>> = read
+        .iter()
+        .flat_map(|read| &read.rows)
+        .map(|(indicator, row)| LongRow {
+            indicator,
+            period: period.to_string(),
+            row,
+        })
+        .collect();
+    let table = Table::from_rows(&rows, &long_columns());
+    let stamp = Stamp::of([Source::Snapshot(version), Source::Regions(tree.version)]);
+    let name = format!("values-{period}-{}-{level}", region.code());
+    let json = LongValues {
+        period: period.to_string(),
+        region: region.code(),
+        level,
+        snapshot_version: version,
+        data: rows,
+    };
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}

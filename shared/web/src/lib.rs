@@ -1,0 +1,265 @@
+//! The open-data HTTP API: one axum Router, served by the local server and, unchanged, by
+//! the API Lambda through `lambda_http`.
+
+mod auth;
+mod caching;
+mod indicators;
+mod limits;
+pub mod openapi;
+mod pages;
+mod problem;
+mod records;
+mod regions;
+mod reports;
+mod sql;
+mod submissions;
+mod tabular;
+mod templates;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, header};
+use axum::response::{Html, IntoResponse};
+use tokio::sync::RwLock;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use caching::{Source, Stamp};
+pub use limits::RateLimit;
+pub use problem::ApiError;
+
+use jiazheng_core::ingest::Ingestor;
+use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::regions::RegionTree;
+use jiazheng_core::regions::stored::{self, Scope};
+
+/// Largest upload accepted in one request body (the Excel row limit times a wide row).
+pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
+
+/// The published levels of the region tree and the regions table version they came from.
+type CachedRegions = Arc<RwLock<Option<(i64, Arc<RegionTree>)>>>;
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    ingestor: Ingestor,
+    regions: CachedRegions,
+    rate_limit: Option<RateLimit>,
+    upload_limit: usize,
+}
+
+/// The published region tree and the regions table version it was read at.
+#[derive(Clone)]
+pub struct Regions {
+    pub tree: Arc<RegionTree>,
+    pub version: i64,
+}
+
+impl std::ops::Deref for Regions {
+    type Target = RegionTree;
+
+    fn deref(&self) -> &RegionTree {
+        &self.tree
+    }
+}
+
+impl AppState {
+    pub fn new(ingestor: Ingestor) -> AppState {
+        AppState {
+            ingestor,
+            regions: Arc::new(RwLock::new(None)),
+            rate_limit: None,
+            upload_limit: MAX_UPLOAD_BYTES,
+        }
+    }
+
+    /// Largest upload body accepted (default [`MAX_UPLOAD_BYTES`]).
+    pub fn with_upload_limit(mut self, bytes: usize) -> AppState {
+        self.upload_limit = bytes;
+        self
+    }
+
+    /// Limits public reads per client address (for the server on its own).
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> AppState {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    pub fn lake(&self) -> &Lake {
+        self.ingestor.lake()
+    }
+
+    /// The period asked for, or else the latest one with published indicators.
+    async fn period_or_latest(
+        &self,
+        period: Option<&str>,
+    ) -> Result<jiazheng_core::periods::Period, ApiError> {
+        match period {
+            Some(p) => period_or_latest(Some(p), &[]),
+            None => period_or_latest(
+                None,
+                &jiazheng_core::indicators::snapshot::periods(self.lake()).await?,
+            ),
+        }
+    }
+
+    /// The published levels of the region tree, reloaded only when the table changed.
+    async fn regions(&self) -> Result<Regions, ApiError> {
+        let latest = self
+            .lake()
+            .versions(&[names::REGIONS])
+            .await?
+            .get(names::REGIONS)
+            .copied();
+        if let Some((version, tree)) = self.regions.read().await.as_ref()
+            && Some(*version) == latest
+        {
+            return Ok(Regions {
+                tree: tree.clone(),
+                version: *version,
+            });
+        }
+        let (tree, version) = stored::load(self.lake(), Scope::Published)
+            .await?
+            .ok_or(ApiError::NothingPublished)?;
+        let tree = Arc::new(tree);
+        *self.regions.write().await = Some((version, tree.clone()));
+        Ok(Regions { tree, version })
+    }
+}
+
+/// The period asked for, or else the latest of the published ones (oldest first).
+fn period_or_latest(
+    period: Option<&str>,
+    published: &[String],
+) -> Result<jiazheng_core::periods::Period, ApiError> {
+    match period {
+        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.to_string())),
+        None => published
+            .last()
+            .and_then(|p| p.parse().ok())
+            .ok_or(ApiError::NothingPublished),
+    }
+}
+
+/// The build, for responses that change only with the code (catalogue, templates).
+fn build_stamp() -> Stamp {
+    Stamp::of([
+        Source::Code,
+        Source::HalfYear(jiazheng_core::periods::Period::current()),
+    ])
+}
+
+/// Every route with its OpenAPI operation: the document cannot miss or invent a route.
+fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(submissions::upload))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(regions::one))
+        .routes(routes!(regions::list))
+        .routes(routes!(regions::periods))
+        .routes(routes!(indicators::catalogue))
+        .routes(routes!(indicators::values))
+        .routes(routes!(indicators::long))
+        .routes(routes!(records::list))
+        .routes(routes!(records::records))
+        .routes(routes!(records::bulk))
+        .routes(routes!(reports::status))
+        .routes(routes!(sql::run))
+        .routes(routes!(submissions::list, submissions::request_upload))
+        .routes(routes!(submissions::one))
+        .routes(routes!(submissions::report))
+        .routes(routes!(templates::download))
+        .merge(uploads)
+}
+
+/// The OpenAPI document of the API, exact for this build.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes(MAX_UPLOAD_BYTES).split_for_parts();
+    openapi::refine(&mut doc);
+    doc
+}
+
+pub fn router(state: AppState) -> Router {
+    let rate_limit = state.rate_limit.clone();
+    let (routes, mut doc) = routes(state.upload_limit).split_for_parts();
+    openapi::refine(&mut doc);
+    let json = Arc::new(doc.to_json().unwrap_or_default());
+    let page = Arc::new(openapi::page(&doc));
+    let mut routes = routes
+        .merge(pages::routes(state.upload_limit))
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        axum::Extension(build_stamp()),
+                        [(header::CONTENT_TYPE, "application/json")],
+                        json.as_str().to_owned(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/v1/docs",
+            axum::routing::get(move || {
+                let page = page.clone();
+                async move {
+                    (
+                        axum::Extension(build_stamp()),
+                        Html(page.as_str().to_owned()),
+                    )
+                }
+            }),
+        )
+        .with_state(state);
+    if let Some(limit) = rate_limit {
+        routes = routes.layer(axum::middleware::from_fn_with_state(limit, limits::limit));
+    }
+    routes
+        .layer(axum::middleware::from_fn(problem::as_problem))
+        .layer(axum::middleware::from_fn(caching::conditional))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::OPTIONS])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::ACCEPT])
+                .expose_headers([header::ETAG, header::HeaderName::from_static("x-request-id")]),
+        )
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Whether the service answers, and its version.
+#[utoipa::path(get, path = "/v1/health", tag = "service",
+    responses((status = 200, description = "It answers", body = Health)))]
+async fn health() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}

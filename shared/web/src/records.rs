@@ -1,0 +1,374 @@
+//! Record-level open data: the rows of `enterprises`, `outlets`, `trainings` and `shops`, with
+//! filters, sorting and cursor pagination, and a bulk download of a whole period. `workers`
+//! are never served; `complaints` only as indicators.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use serde::Serialize;
+use std::collections::HashMap;
+
+use super::tabular::{Format, Table};
+use super::{ApiError, AppState, Source, Stamp};
+use jiazheng_core::datasets::{self, Dataset, Field, Kind, Openness, columns};
+use jiazheng_core::lake::{self, names};
+use jiazheng_core::periods::Period;
+use jiazheng_core::regions::COUNTRY_CODE;
+use jiazheng_core::sheets::Cell;
+use jiazheng_core::validate::values::read_bool;
+
+/// Rows per page unless `limit` says otherwise, and the most a page may hold.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatasetInfo {
+    name: &'static str,
+    zh: &'static str,
+    en: &'static str,
+    openness: Openness,
+    /// The field unique within a file.
+    key: &'static str,
+    fields: &'static [Field],
+    /// What one submitted file may hold; a file past any of these is refused.
+    limits: datasets::Limits,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DatasetList {
+    datasets: Vec<DatasetInfo>,
+}
+
+/// Every dataset, how open it is, and its fields.
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
+    responses((status = 200, description = "The datasets", body = DatasetList)))]
+pub async fn list() -> (Extension<Stamp>, Json<DatasetList>) {
+    let all: Vec<DatasetInfo> = datasets::ALL
+        .iter()
+        .map(|d| DatasetInfo {
+            name: d.name,
+            zh: d.zh,
+            en: d.en,
+            openness: d.openness,
+            key: d.key,
+            fields: d.fields,
+            limits: d.limits(),
+        })
+        .collect();
+    (
+        Extension(super::build_stamp()),
+        Json(DatasetList { datasets: all }),
+    )
+}
+
+fn open_dataset(name: &str) -> Result<&'static Dataset, ApiError> {
+    let dataset =
+        datasets::by_name(name).ok_or_else(|| ApiError::UnknownDataset(name.to_string()))?;
+    match dataset.openness {
+        Openness::Records => Ok(dataset),
+        Openness::Aggregates => Err(ApiError::Forbidden(format!(
+            "{} is published only as indicators (GET /v1/indicators)",
+            dataset.name
+        ))),
+        Openness::Closed => Err(ApiError::Forbidden(format!(
+            "{} holds personal data and is never published record by record",
+            dataset.name
+        ))),
+    }
+}
+
+/// The columns a record shows: its declared fields, then where and from which submission.
+fn record_columns(dataset: &Dataset) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = dataset.fields.iter().map(|f| f.name).collect();
+    out.extend([columns::COUNTY, columns::PERIOD, columns::SUBMISSION]);
+    out
+}
+
+/// An equality filter on a field, from its query-string value; a value the field can never
+/// hold is refused, so that a typo does not pass for an empty answer.
+fn field_filter(field: &Field, value: &str) -> Result<Expr, ApiError> {
+    let bad = || ApiError::BadQuery(format!("{value:?} is not a value of {}", field.name));
+    Ok(match field.kind {
+        Kind::Bool => col(field.name).eq(lit(
+            read_bool(&Cell::Text(value.to_string())).ok_or_else(bad)?
+        )),
+        Kind::Count { min } => col(field.name).eq(lit(value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= min)
+            .ok_or_else(bad)?)),
+        Kind::Enum { choices } | Kind::EnumList { choices } => {
+            let code = choices
+                .iter()
+                .find(|c| c.code == value || c.zh == value)
+                .ok_or_else(bad)?
+                .code;
+            if matches!(field.kind, Kind::EnumList { .. }) {
+                deltalake::datafusion::functions_nested::expr_fn::array_has(
+                    col(field.name),
+                    lit(code),
+                )
+            } else {
+                col(field.name).eq(lit(code))
+            }
+        }
+        Kind::Date | Kind::Amount | Kind::IdNumber => {
+            return Err(ApiError::BadQuery(format!(
+                "cannot filter on {}",
+                field.name
+            )));
+        }
+        Kind::Text { .. } | Kind::CreditCode | Kind::CountyCode | Kind::CommunityCode => {
+            col(field.name).eq(lit(value.to_string()))
+        }
+    })
+}
+
+/// A page position: the table version it started from and the offset; pages of one cursor
+/// chain read the same version, so they neither skip nor repeat rows while files land.
+fn parse_cursor(cursor: &str) -> Result<(i64, usize), ApiError> {
+    let bad = || ApiError::BadQuery(format!("{cursor:?} is not a cursor from a previous page"));
+    let (version, offset) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((
+        version.parse().map_err(|_| bad())?,
+        offset.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Rows of a dataset as JSON objects, filtered and sorted in DataFusion.
+async fn query_rows(
+    state: &AppState,
+    dataset: &'static Dataset,
+    period: Period,
+    params: &HashMap<String, String>,
+    version: Option<i64>,
+    page: Option<(usize, usize)>,
+) -> Result<(Vec<serde_json::Value>, i64), ApiError> {
+    let mut filter = col(columns::PERIOD).eq(lit(period.to_string()));
+    if let Some(code) = params.get("region") {
+        let tree = state.regions().await?;
+        let region = tree
+            .resolve(code)
+            .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+        let county_prefix = &region.prefix[..region.prefix.len().min(6)];
+        filter = filter
+            .and(col(columns::COUNTY).like(lit(format!("{county_prefix}%"))))
+            .and(col(dataset.region_field).like(lit(format!("{}%", region.prefix))));
+    }
+    for (key, value) in params {
+        if let Some(field) = dataset.field(key) {
+            filter = filter.and(field_filter(field, value)?);
+        }
+    }
+    let (sort_field, ascending) = match params.get("sort").map(String::as_str) {
+        Some(s) => {
+            let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
+            let field = dataset
+                .field(name)
+                .filter(|f| !matches!(f.kind, Kind::EnumList { .. }))
+                .ok_or_else(|| ApiError::BadQuery(format!("cannot sort by {name:?}")))?;
+            (field.name, ascending)
+        }
+        None => (dataset.key, true),
+    };
+    let name = names::dataset(dataset.name);
+    let table = match version {
+        Some(v) => {
+            let latest = state.lake().versions(&[name.as_str()]).await?;
+            if latest.get(&name).is_none_or(|latest| v < 0 || v > *latest) {
+                return Err(ApiError::StaleCursor(format!("{v}")));
+            }
+            state.lake().load_version(&name, v).await?
+        }
+        None => state.lake().load(&name).await?,
+    };
+    let Some(table) = table else {
+        return Ok((Vec::new(), -1));
+    };
+    let version = table.version().map_or(-1, |v| v as i64);
+    let ctx = SessionContext::new();
+    lake::register(&ctx, &name, &table).await?;
+    let shown = record_columns(dataset);
+    let mut frame = ctx
+        .table(dataset.name)
+        .await
+        .map_err(lake::LakeError::from)?
+        .filter(filter)
+        .map_err(lake::LakeError::from)?
+        .select_columns(&shown)
+        .map_err(lake::LakeError::from)?
+        .sort(vec![
+            col(sort_field).sort(ascending, false),
+            col(dataset.key).sort(true, false),
+        ])
+        .map_err(lake::LakeError::from)?;
+    if let Some((offset, limit)) = page {
+        frame = frame
+            .limit(offset, Some(limit))
+            .map_err(lake::LakeError::from)?;
+    }
+    let batches = frame.collect().await.map_err(lake::LakeError::from)?;
+    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &batches {
+        writer.write(batch).map_err(lake::LakeError::from)?;
+    }
+    writer.finish().map_err(lake::LakeError::from)?;
+    let json = writer.into_inner();
+    let rows = if json.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&json).map_err(lake::LakeError::from)?
+    };
+    Ok((rows, version))
+}
+
+/// The parameters of a page of records besides the dataset's own fields (which filter by
+/// equality: `?mode=embedded`).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Declares the parameters for the OpenAPI document; read from the map.
+pub struct RecordQuery {
+    /// Half-year, e.g. `2023H2` (default: the latest published).
+    period: Option<String>,
+    /// Only rows inside this region (default: the country).
+    region: Option<String>,
+    /// A field to sort by, `-field` for descending (default: the dataset's key).
+    sort: Option<String>,
+    /// Rows per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    format: Option<String>,
+}
+
+/// Names a query string may use besides the dataset's fields.
+const PARAMS: [&str; 6] = ["period", "region", "sort", "limit", "cursor", "format"];
+
+/// A page of records, or a whole period.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Records {
+    dataset: &'static str,
+    period: String,
+    region: String,
+    /// The table version read; later pages of the same cursor read it too.
+    table_version: i64,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+    /// The records: the dataset's fields, then `county`, `period` and `submission_id`.
+    data: Vec<serde_json::Value>,
+}
+
+fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(), ApiError> {
+    match params
+        .keys()
+        .find(|k| !PARAMS.contains(&k.as_str()) && dataset.field(k).is_none())
+    {
+        Some(unknown) => Err(ApiError::BadQuery(format!(
+            "{unknown:?} is neither a parameter nor a field of {}",
+            dataset.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Records of an open dataset, filtered by any field, sorted and paged with a cursor. The
+/// document lists one path per open dataset with its own fields.
+#[utoipa::path(get, path = "/v1/datasets/{dataset}", tag = "datasets",
+    params(("dataset" = String, Path, description = "An open dataset"), RecordQuery),
+    responses((status = 200, description = "A page of records", content(
+        (Records = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn records(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = Format::negotiate(params.get("format").map(String::as_str), &headers)?;
+    let dataset = open_dataset(&name)?;
+    check_params(dataset, &params)?;
+    let period = state
+        .period_or_latest(params.get("period").map(String::as_str))
+        .await?;
+    let limit = match params.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::BadQuery(format!("limit is 1 to {MAX_LIMIT}")))?,
+        None => DEFAULT_LIMIT,
+    };
+    let (version, offset) = match params.get("cursor") {
+        Some(c) => {
+            let (v, o) = parse_cursor(c)?;
+            (Some(v), o)
+        }
+        None => (None, 0),
+    };
+    // One row more than the page tells whether there is a next page.
+    let (mut rows, version) = query_rows(
+        &state,
+        dataset,
+        period,
+        &params,
+        version,
+        Some((offset, limit + 1)),
+    )
+    .await?;
+    let next = (rows.len() > limit).then(|| format!("{version}.{}", offset + limit));
+    rows.truncate(limit);
+    let table = Table::from_rows(&rows, &record_columns(dataset));
+    let json = Records {
+        dataset: dataset.name,
+        period: period.to_string(),
+        region: params
+            .get("region")
+            .cloned()
+            .unwrap_or_else(|| COUNTRY_CODE.to_string()),
+        table_version: version,
+        next_cursor: next,
+        data: rows,
+    };
+    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
+    let name = format!("{}-{period}", dataset.name);
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}
+
+/// A whole period of an open dataset in one file: `{period}.csv`, `.parquet` or `.json`.
+#[utoipa::path(get, path = "/v1/datasets/{dataset}/{file}", tag = "datasets",
+    params(("dataset" = String, Path, description = "An open dataset"),
+        ("file" = String, Path, description = "`{period}.{csv|parquet|json}`", example = "2023H2.csv")),
+    responses((status = 200, description = "Every record of the period", content(
+        (Records = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let dataset = open_dataset(&name)?;
+    let (period, extension) = file
+        .rsplit_once('.')
+        .ok_or_else(|| ApiError::BadFormat(file.clone()))?;
+    let format = Format::negotiate(Some(extension), &HeaderMap::new())?;
+    let period: Period = period
+        .parse()
+        .map_err(|_| ApiError::BadPeriod(period.to_string()))?;
+    let (rows, version) = query_rows(&state, dataset, period, &HashMap::new(), None, None).await?;
+    let table = Table::from_rows(&rows, &record_columns(dataset));
+    let json = Records {
+        dataset: dataset.name,
+        period: period.to_string(),
+        region: COUNTRY_CODE.to_string(),
+        table_version: version,
+        next_cursor: None,
+        data: rows,
+    };
+    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
+    let name = format!("{}-{period}", dataset.name);
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}

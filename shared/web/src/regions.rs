@@ -1,0 +1,171 @@
+//! `GET /v1/regions/{code}`: a region with its community count and children.
+
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+use super::tabular::{Format, Table};
+use super::{ApiError, AppState, Source, Stamp};
+use jiazheng_core::regions::{Level, Region};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionSummary {
+    /// The API code: the NBS code without its trailing zeros (`15`, `1522`, `152201`).
+    pub code: String,
+    pub name: String,
+    pub level: Level,
+    /// Residents' committees inside (NBS urban-rural codes 111–121).
+    pub communities: u32,
+}
+
+impl From<&Region> for RegionSummary {
+    fn from(r: &Region) -> Self {
+        RegionSummary {
+            code: r.code(),
+            name: r.name.clone(),
+            level: r.level,
+            communities: r.communities,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionDetail {
+    #[serde(flatten)]
+    pub region: RegionSummary,
+    /// From the country down to the parent.
+    pub ancestors: Vec<RegionSummary>,
+    pub children: Vec<RegionSummary>,
+}
+
+/// A region with its ancestors and children.
+#[utoipa::path(get, path = "/v1/regions/{code}", tag = "regions",
+    params(("code" = String, Path, description = "NBS code, trailing zeros optional", example = "1522")),
+    responses((status = 200, description = "The region", body = RegionDetail)))]
+pub async fn one(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<(Extension<Stamp>, Json<RegionDetail>), ApiError> {
+    let tree = state.regions().await?;
+    let region = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    Ok((
+        Extension(Stamp::of([Source::Regions(tree.version)])),
+        Json(RegionDetail {
+            region: region.into(),
+            ancestors: tree.ancestors(region).into_iter().map(Into::into).collect(),
+            children: tree.children(region).into_iter().map(Into::into).collect(),
+        }),
+    ))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The level to list (default: the level below `within`).
+    level: Option<String>,
+    /// The region to list inside (default: the country).
+    within: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionList {
+    within: String,
+    level: Level,
+    regions: Vec<RegionSummary>,
+}
+
+/// The regions of a level inside a region (default: the provinces of the country), with
+/// their community counts.
+#[utoipa::path(get, path = "/v1/regions", tag = "regions", params(ListQuery),
+    responses((status = 200, description = "The regions", content(
+        (RegionList = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let tree = state.regions().await?;
+    let code = q
+        .within
+        .unwrap_or_else(|| jiazheng_core::regions::COUNTRY_CODE.to_string());
+    let within = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let level = match q.level {
+        Some(l) => Level::parse(&l)
+            .filter(|l| Level::PUBLISHED.contains(l))
+            .ok_or(ApiError::BadLevel(l))?,
+        None => within
+            .level
+            .child()
+            .filter(|l| *l <= Level::Street)
+            .unwrap_or(within.level),
+    };
+    let regions: Vec<RegionSummary> = tree
+        .within(within, level)
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let table = Table::from_rows(&regions, &["code", "name", "level", "communities"]);
+    let json = RegionList {
+        within: within.code(),
+        level,
+        regions,
+    };
+    let stamp = Stamp::of([Source::Regions(tree.version)]);
+    let name = format!("regions-{}-{level}", within.code());
+    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PeriodInfo {
+    /// `2023H2`.
+    period: String,
+    #[schema(value_type = String, format = Date)]
+    start: chrono::NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    end: chrono::NaiveDate,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Periods {
+    /// Oldest first.
+    periods: Vec<PeriodInfo>,
+}
+
+/// The half-years with published indicators.
+#[utoipa::path(get, path = "/v1/periods", tag = "indicators",
+    responses((status = 200, description = "Published periods", body = Periods)))]
+pub async fn periods(
+    State(state): State<AppState>,
+) -> Result<(Extension<Stamp>, Json<Periods>), ApiError> {
+    let published = jiazheng_core::indicators::snapshot::periods(state.lake()).await?;
+    let version = state
+        .lake()
+        .versions(&[jiazheng_core::lake::names::INDICATOR_VALUES])
+        .await?
+        .values()
+        .next()
+        .copied()
+        .unwrap_or(-1);
+    let periods = published
+        .iter()
+        .filter_map(|p| p.parse::<jiazheng_core::periods::Period>().ok())
+        .map(|p| PeriodInfo {
+            period: p.to_string(),
+            start: p.start(),
+            end: p.end(),
+        })
+        .collect();
+    Ok((
+        Extension(Stamp::of([Source::Snapshot(version)])),
+        Json(Periods { periods }),
+    ))
+}

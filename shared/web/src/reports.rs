@@ -1,0 +1,82 @@
+//! `GET /v1/reports/status?period=&region=`: who has reported what, and who is missing.
+
+use axum::extract::{Query, State};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, Source, Stamp};
+use jiazheng_core::periods::Period;
+use jiazheng_core::regions::COUNTRY_CODE;
+use jiazheng_core::reporting::{self, CountyStatus};
+use jiazheng_core::submissions;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// Half-year, e.g. `2023H2`.
+    period: String,
+    /// The region whose counties are listed (default: the country).
+    region: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusResponse {
+    period: String,
+    region: String,
+    name: String,
+    counties: usize,
+    complete: usize,
+    /// complete ÷ counties × 100.
+    report_rate: Option<f64>,
+    missing: Vec<CountyStatus>,
+    reported: Vec<CountyStatus>,
+}
+
+/// Which counties of a region have a current accepted file of every dataset for a period,
+/// and which are missing what.
+#[utoipa::path(get, path = "/v1/reports/status", tag = "submissions", params(StatusQuery),
+    responses((status = 200, description = "Reporting status", body = StatusResponse)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Query(q): Query<StatusQuery>,
+) -> Result<(Extension<Stamp>, Json<StatusResponse>), ApiError> {
+    let period: Period = q
+        .period
+        .parse()
+        .map_err(|_| ApiError::BadPeriod(q.period.clone()))?;
+    let tree = state.regions().await?;
+    let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let log_version = state
+        .lake()
+        .versions(&[jiazheng_core::lake::names::SUBMISSIONS])
+        .await?
+        .values()
+        .next()
+        .copied()
+        .unwrap_or(-1);
+    let log = submissions::all(state.lake()).await?;
+    let statuses = reporting::status(&log, &tree, &period.to_string(), region);
+    let counties = statuses.len();
+    let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
+        statuses.into_iter().partition(|c| c.complete);
+    let stamp = Stamp::of([
+        Source::Submissions(log_version),
+        Source::Regions(tree.version),
+    ]);
+    Ok((
+        Extension(stamp),
+        Json(StatusResponse {
+            period: period.to_string(),
+            region: region.code(),
+            name: region.name.clone(),
+            counties,
+            complete: reported.len(),
+            report_rate: (counties > 0).then(|| reported.len() as f64 / counties as f64 * 100.0),
+            missing,
+            reported,
+        }),
+    ))
+}
