@@ -350,6 +350,16 @@ async fn records_page_by_cursor_and_closed_data_stays_closed() {
         seen.len() as f64,
         all["data"][0]["numerator"].as_f64().unwrap()
     );
+    // One unit code in the catalogue and in the values.
+    let (_, catalogue) = server.get("/v1/indicators").await;
+    let entry = catalogue["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "outlets")
+        .unwrap();
+    assert_eq!(all["unit"], entry["unit"]);
+    assert_eq!(all["unit"], "count");
 
     let (_, filtered) = server
         .get("/v1/datasets/outlets?period=2023H2&mode=online&region=152201")

@@ -86,7 +86,8 @@ const COLUMNS: [&str; 17] = [
 pub struct Values {
     indicator: &'static str,
     name: &'static str,
-    unit: &'static str,
+    /// The same unit code as the catalogue's (`percent`, `count`, `per_hundred`).
+    unit: jiazheng_core::indicators::Unit,
     period: String,
     region: String,
     level: Level,
@@ -156,7 +157,7 @@ pub async fn values(
     let body = Values {
         indicator: indicator.id,
         name: indicator.zh,
-        unit: indicator.unit.symbol(),
+        unit: indicator.unit,
         period: period.to_string(),
         region: region.code(),
         level,
