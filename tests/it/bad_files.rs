@@ -111,7 +111,7 @@ async fn a_hundred_thousand_errors_get_a_bounded_report_with_the_true_total() {
     assert_eq!(summary["truncated"], true);
     assert_eq!(
         json["report"]["issues"].as_array().unwrap().len(),
-        jiazheng_core::report::MAX_LISTED
+        jiazheng_core::findings::MAX_LISTED
     );
     assert!(serde_json::to_vec(&json).unwrap().len() < 1 << 20);
 }

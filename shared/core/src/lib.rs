@@ -5,8 +5,10 @@
 //! policy's [`indicators`] with DataFusion. The HTTP API and pages (`jiazheng-web`) sit on top;
 //! the ingest function needs this crate alone.
 
+pub mod compliance;
 pub mod datasets;
 pub mod failpoints;
+pub mod findings;
 pub mod identifiers;
 pub mod indicators;
 pub mod ingest;
@@ -15,8 +17,6 @@ pub mod lake;
 pub mod periods;
 pub mod privacy;
 pub mod regions;
-pub mod report;
-pub mod reporting;
 pub mod runtime;
 pub mod samples;
 pub mod sheets;

@@ -11,8 +11,8 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use serde::{Deserialize, Serialize};
 
+use crate::findings::Status;
 use crate::lake::{Lake, LakeError, names};
-use crate::report::Status;
 
 /// What the log records about one submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

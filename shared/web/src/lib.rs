@@ -3,6 +3,7 @@
 
 mod auth;
 mod caching;
+mod compliance;
 mod indicators;
 mod limits;
 pub mod openapi;
@@ -10,7 +11,6 @@ mod pages;
 mod problem;
 mod records;
 mod regions;
-mod reports;
 mod sql;
 mod submissions;
 mod tabular;
@@ -169,7 +169,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(records::list))
         .routes(routes!(records::records))
         .routes(routes!(records::bulk))
-        .routes(routes!(reports::status))
+        .routes(routes!(compliance::status))
         .routes(routes!(sql::run))
         .routes(routes!(submissions::list, submissions::request_upload))
         .routes(routes!(submissions::one))

@@ -8,9 +8,9 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, auth};
+use jiazheng_core::findings::{Report, Status};
 use jiazheng_core::ingest::uploads::{self, Pending, Ticket};
 use jiazheng_core::ingest::{Outcome, Upload};
-use jiazheng_core::report::{Report, Status};
 use jiazheng_core::submissions::{self, Submission};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -226,7 +226,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/submissions/{id}/{file}", tag = "submissions",
     params(("id" = String, Path), ("file" = String, Path)),
     responses((status = 200, description = "The report", content(
-        (jiazheng_core::report::Report = "application/json"),
+        (jiazheng_core::findings::Report = "application/json"),
         (String = "text/csv"),
         (String = "text/html")))))]
 pub async fn report(

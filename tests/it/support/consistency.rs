@@ -93,7 +93,7 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
         .await
         .unwrap()
         .ok_or_else(|| format!("{county}: no report for {}", current.submission_id))?;
-    let report: jiazheng_core::report::Report = serde_json::from_slice(&report).unwrap();
+    let report: jiazheng_core::findings::Report = serde_json::from_slice(&report).unwrap();
     if report.table_version != current.table_version || report.table_version.is_none() {
         return Err(format!(
             "{county}: report version {:?}, log version {:?}",

@@ -19,12 +19,12 @@ use deltalake::arrow::record_batch::RecordBatch;
 use super::coverage::{Coverage, Reach};
 use super::targets;
 use super::{CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure};
+use crate::compliance;
 use crate::datasets::{Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
 use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region, RegionTree};
-use crate::reporting;
 use crate::submissions;
 
 /// One published value.
@@ -113,7 +113,7 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     }
     let log = submissions::read_session(&ctx).await?;
     let statuses = match tree.country() {
-        Some(country) => reporting::status(&log, &tree, &period.to_string(), country),
+        Some(country) => compliance::status(&log, &tree, &period.to_string(), country),
         None => Vec::new(),
     };
     measure_reporting(&statuses, &tree, &mut measures);
@@ -275,7 +275,7 @@ fn read_measures(
 }
 
 /// `report_rate`: counties with a current accepted file of every dataset, from the log.
-fn measure_reporting(statuses: &[reporting::CountyStatus], tree: &RegionTree, out: &mut Measures) {
+fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, out: &mut Measures) {
     let Some(indicator) = CATALOGUE
         .iter()
         .find(|i| matches!(i.source, Source::ReportRate))
@@ -283,7 +283,7 @@ fn measure_reporting(statuses: &[reporting::CountyStatus], tree: &RegionTree, ou
         return;
     };
     for region in tree.iter().filter(|r| r.level <= Level::County) {
-        let inside: Vec<&reporting::CountyStatus> = statuses
+        let inside: Vec<&compliance::CountyStatus> = statuses
             .iter()
             .filter(|c| c.code.starts_with(&region.prefix))
             .collect();

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Indicator, ReportingState};
+use crate::compliance::CountyStatus;
 use crate::datasets::Dataset;
 use crate::regions::{Level, Region, RegionTree};
-use crate::reporting::CountyStatus;
 
 /// The counties with a current accepted file, per dataset.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// From the reporting status of every county (`reporting::status` for the country).
+    /// From the reporting status of every county (`compliance::status` for the country).
     pub fn new(statuses: &[CountyStatus]) -> Coverage {
         let mut by_dataset: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
         for county in statuses {
@@ -121,8 +121,8 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compliance::{CountyStatus, DatasetStatus, SubmissionRef};
     use crate::indicators::by_id;
-    use crate::reporting::{CountyStatus, DatasetStatus, SubmissionRef};
 
     fn tree() -> RegionTree {
         RegionTree::from_units(
@@ -152,7 +152,7 @@ mod tests {
                     current: Some(SubmissionRef {
                         submission_id: "s".into(),
                         region: code.into(),
-                        status: crate::report::Status::Accepted,
+                        status: crate::findings::Status::Accepted,
                         decided_at: String::new(),
                         rows: 1,
                     }),

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 
 use super::IngestError;
 use crate::datasets::Dataset;
+use crate::findings::{At, Findings, Problem};
 use crate::periods::Period;
 use crate::privacy::Pseudonymizer;
 use crate::regions::{Region, RegionTree};
-use crate::report::{At, Findings, Problem};
 use crate::sheets;
 use crate::validate::{Checked, Context, ValidateError, Validator};
 

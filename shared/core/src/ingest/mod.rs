@@ -10,12 +10,12 @@
 use std::collections::HashSet;
 
 use crate::datasets::{self, Dataset, Kind};
+use crate::findings::{Report, Status};
 use crate::indicators;
 use crate::lake::{Lake, LakeError, names, read};
 use crate::periods::{BadPeriod, Period};
 use crate::privacy::Pseudonymizer;
 use crate::regions::{Level, Region, RegionTree};
-use crate::report::{Report, Status};
 use crate::submissions::{self, Submission};
 use crate::validate::ValidateError;
 

@@ -17,11 +17,11 @@ use super::repair;
 use super::{IngestError, Ingestor, Job, Outcome, Parsed, UploadKey, submitting_region};
 use crate::datasets::{self, columns};
 use crate::failpoints;
+use crate::findings::{At, Problem, Report, Status};
 use crate::indicators;
 use crate::lake::{Lake, LakeError, StagedWrite, commit_keys, names};
 use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region};
-use crate::report::{At, Problem, Report, Status};
 use crate::submissions::{self, Submission};
 
 /// An upload whose file has been read and checked: everything the later steps record.

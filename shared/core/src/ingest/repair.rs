@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use super::uploads;
 use crate::datasets::{self, Dataset};
+use crate::findings::{At, Findings, Problem, Report, Status};
 use crate::indicators;
 use crate::ingest::{IngestError, Ingestor, UploadKey};
 use crate::lake::{Commit, Lake, LakeError, commit_keys, names};
 use crate::periods::Period;
-use crate::report::{At, Findings, Problem, Report, Status};
 use crate::submissions::{self, Submission};
 
 /// How old an unfinished step must be before it is taken for a crash rather than an ingest

@@ -1,7 +1,7 @@
 //! Finding the header row and matching its labels to the dataset's fields.
 
 use crate::datasets::Dataset;
-use crate::report::{At, Findings, Problem};
+use crate::findings::{At, Findings, Problem};
 use crate::sheets::Cell;
 
 /// How many rows at the top of a sheet may hold titles, units or notes before the header.

@@ -23,10 +23,10 @@ use header::Columns;
 use values::{Scope, Value};
 
 use crate::datasets::{Dataset, Kind};
+use crate::findings::{At, Findings, Problem};
 use crate::periods::Period;
 use crate::privacy::Pseudonymizer;
 use crate::regions::{Region, RegionTree};
-use crate::report::{At, Findings, Problem};
 use crate::sheets::Cell;
 
 /// What a file is checked against.

@@ -4,9 +4,9 @@ use chrono::NaiveDate;
 
 use super::header::to_half_width;
 use crate::datasets::{Choice, Kind};
+use crate::findings::Problem;
 use crate::identifiers::{self, CodeError};
 use crate::regions::{Level, Region, RegionTree, is_community_code};
-use crate::report::Problem;
 use crate::sheets::{Cell, excel_serial_date, format_number};
 
 /// A checked value, ready for its Arrow column.

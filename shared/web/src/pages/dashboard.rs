@@ -11,7 +11,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{Bar, Chart};
-use super::{Frame, Lang, PageError, Place, Section, figures, link, public};
+use super::layout::{Frame, Section, crumbs, period_label, picker};
+use super::{Lang, PageError, Place, figures, link, public};
 use crate::{AppState, Source, Stamp};
 use jiazheng_core::indicators::snapshot::{self, ReadMany, Row};
 use jiazheng_core::indicators::{CATALOGUE, Indicator, ReportingState, by_id};
@@ -143,81 +144,6 @@ pub async fn page(
         Source::Regions(place.tree.version),
     ]);
     Ok(public(stamp, frame.render(body)))
-}
-
-/// `2023H2` as people say it.
-pub(super) fn period_label(lang: Lang, period: &str) -> String {
-    match period.split_once('H') {
-        Some((year, "1")) => format!("{year}{}", lang.t("年上半年", " first half")),
-        Some((year, "2")) => format!("{year}{}", lang.t("年下半年", " second half")),
-        _ => period.to_string(),
-    }
-}
-
-/// Where the region sits: the country down to it, each a link.
-pub(super) fn crumbs(lang: Lang, tree: &RegionTree, region: &Region, period: &str) -> Markup {
-    html! {
-        nav.crumbs aria-label=(lang.t("所在位置", "Breadcrumb")) {
-            ol {
-                @for up in tree.ancestors(region) {
-                    li { a href=(link(lang, "/", &[("period", period), ("region", &up.code())])) { (up.name) } }
-                }
-                li { span aria-current="location" { (region.name) } }
-            }
-        }
-    }
-}
-
-/// A form (plain GET, so it works without script) to choose the period and the region: the
-/// region's ancestors, itself and its children.
-pub(super) fn picker(
-    lang: Lang,
-    action: &str,
-    tree: &RegionTree,
-    region: &Region,
-    period: &str,
-    periods: &[String],
-) -> Markup {
-    let ancestors = tree.ancestors(region);
-    let children: Vec<&Region> = tree
-        .children(region)
-        .into_iter()
-        .filter(|r| Level::PUBLISHED.contains(&r.level))
-        .collect();
-    html! {
-        form.pick method="get" action=(action) {
-            label {
-                (lang.t("报告期", "Period"))
-                select name="period" {
-                    // A period asked for that has nothing published yet is still the one shown.
-                    @if !periods.iter().any(|p| p == period) {
-                        option value=(period) selected { (period_label(lang, period)) }
-                    }
-                    @for p in periods.iter().rev() {
-                        option value=(p) selected[p == period] { (period_label(lang, p)) }
-                    }
-                }
-            }
-            label {
-                (lang.t("地区", "Region"))
-                select name="region" {
-                    @for r in &ancestors { option value=(r.code()) { (indent(r)) (r.name) } }
-                    option value=(region.code()) selected { (indent(region)) (region.name) }
-                    @for r in &children { option value=(r.code()) { (indent(r)) (r.name) } }
-                }
-            }
-            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
-            button type="submit" { (lang.t("查看", "Show")) }
-        }
-    }
-}
-
-fn indent(region: &Region) -> String {
-    let depth = Level::PUBLISHED
-        .iter()
-        .position(|l| *l == region.level)
-        .unwrap_or(0);
-    "\u{3000}".repeat(depth)
 }
 
 /// Links to the JSON, CSV and Parquet of the same numbers.

@@ -6,9 +6,12 @@
 mod charts;
 mod dashboard;
 mod figures;
-mod report;
+mod findings;
+mod layout;
 mod status;
 mod submit;
+
+use layout::{Frame, Section};
 
 use std::time::Instant;
 
@@ -18,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::{ApiError, AppState, Regions, Stamp};
 use jiazheng_core::indicators::snapshot;
@@ -40,7 +43,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
             "/submit/upload",
             post(submit::upload).layer(DefaultBodyLimit::max(upload_limit + FORM_LIMIT_SLACK)),
         )
-        .route("/submit/{id}", get(report::page))
+        .route("/submit/{id}", get(findings::page))
         .layer(axum::middleware::from_fn(server_timing))
 }
 
@@ -114,82 +117,6 @@ fn link(lang: Lang, path: &str, params: &[(&str, &str)]) -> String {
         path.to_string()
     } else {
         format!("{path}?{query}")
-    }
-}
-
-/// The sections of the site, for the navigation bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Dashboard,
-    Status,
-    Submit,
-}
-
-/// What the frame around a page's content needs.
-struct Frame<'a> {
-    lang: Lang,
-    title: String,
-    section: Section,
-    path: &'a str,
-    /// The page's own query without `lang`, for the language switch.
-    params: &'a [(&'a str, &'a str)],
-}
-
-const STYLE: &str = include_str!("style.css");
-
-impl Frame<'_> {
-    fn render(&self, content: Markup) -> Markup {
-        let lang = self.lang;
-        let nav = [
-            (Section::Dashboard, "/", "指标", "Indicators"),
-            (Section::Status, "/status", "报送情况", "Reporting"),
-            (Section::Submit, "/submit", "报送数据", "Submit data"),
-        ];
-        html! {
-            (DOCTYPE)
-            html lang=(lang.html_lang()) {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (self.title) " · " (lang.t("家政进社区数据", "Home services in communities")) }
-                    style { (PreEscaped(STYLE)) }
-                }
-                body {
-                    a.skip href="#main" { (lang.t("跳到正文", "Skip to content")) }
-                    header {
-                        nav aria-label=(lang.t("网站导航", "Site")) {
-                            a.brand href=(link(lang, "/", &[])) { (lang.t("家政进社区", "Home services in communities")) }
-                            ul {
-                                @for (section, path, zh, en) in nav {
-                                    li {
-                                        @if section == self.section {
-                                            a href=(link(lang, path, &[])) aria-current="page" { (lang.t(zh, en)) }
-                                        } @else {
-                                            a href=(link(lang, path, &[])) { (lang.t(zh, en)) }
-                                        }
-                                    }
-                                }
-                                li { a href="/v1/docs" { "API" } }
-                                li {
-                                    a href=(link(lang.other(), self.path, self.params)) lang=(lang.other().html_lang()) hreflang=(lang.other().html_lang()) {
-                                        (lang.t("English", "中文"))
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    main id="main" { (content) }
-                    footer {
-                        p {
-                            (lang.t("数据由各旗县（市、区）依据《关于推动家政进社区的指导意见》（发改社会〔2022〕1786号）每半年报送，开放数据可自由使用。",
-                                "Reported every half-year by each county under the guideline on home services in communities (发改社会〔2022〕1786号); open data, free to reuse."))
-                            " "
-                            a href="/v1/docs" { (lang.t("接口文档", "API reference")) }
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -6,14 +6,14 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::{crumbs, period_label, picker};
-use super::{Frame, Lang, PageError, Place, Section, link, public};
+use super::layout::{Frame, Section, crumbs, period_label, picker};
+use super::{Lang, PageError, Place, link, public};
 use crate::{AppState, Source, Stamp};
+use jiazheng_core::compliance::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use jiazheng_core::datasets;
+use jiazheng_core::findings::Status;
 use jiazheng_core::lake::names;
 use jiazheng_core::regions::{Level, Region, RegionTree};
-use jiazheng_core::report::Status;
-use jiazheng_core::reporting::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use jiazheng_core::submissions;
 
 #[derive(Deserialize)]
@@ -40,7 +40,7 @@ pub async fn page(
         .map_err(lang.fail())?;
     let version = |table: &str| versions.get(table).copied().unwrap_or(-1);
     let log = submissions::all(lake).await.map_err(lang.fail())?;
-    let counties = reporting::status(&log, tree, &period, region);
+    let counties = compliance::status(&log, tree, &period, region);
     let complete = counties.iter().filter(|c| c.complete).count();
 
     let code = region.code();

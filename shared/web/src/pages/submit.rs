@@ -11,16 +11,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::dashboard::period_label;
-use super::{Frame, Lang, PageError, Section, link, private};
+use super::layout::{period_label, submit_frame};
+use super::{Lang, PageError, link, private};
 use crate::{ApiError, AppState, auth};
+use jiazheng_core::compliance::reporting_counties;
 use jiazheng_core::datasets;
+use jiazheng_core::findings::Status;
 use jiazheng_core::ingest::Upload;
 use jiazheng_core::keys::{self, Key, Role};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{Level, RegionTree};
-use jiazheng_core::report::Status;
-use jiazheng_core::reporting::reporting_counties;
 use jiazheng_core::submissions;
 
 const COOKIE: &str = "jz_session";
@@ -88,16 +88,6 @@ fn cookie(headers: &HeaderMap, token: &str, max_age: u32) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-pub(super) fn frame<'a>(lang: Lang, title: String, path: &'a str) -> Frame<'a> {
-    Frame {
-        lang,
-        title,
-        section: Section::Submit,
-        path,
-        params: &[],
-    }
-}
-
 pub async fn home(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
@@ -119,7 +109,7 @@ pub async fn home(
 }
 
 fn sign_in_page(lang: Lang, error: Option<&str>) -> Markup {
-    frame(lang, lang.t("登录报送", "Sign in to submit").into(), "/submit").render(html! {
+    submit_frame(lang, lang.t("登录报送", "Sign in to submit").into(), "/submit").render(html! {
         h1 { (lang.t("登录报送", "Sign in to submit")) }
         p { (lang.t("报送单位使用上级统计部门发放的密钥（以 jz_ 开头）登录。查看指标无需登录。",
                     "Reporting offices sign in with the key their statistics office issued (it starts with jz_). Reading the indicators needs no key.")) }
@@ -251,7 +241,7 @@ fn submitter_page(
         .collect();
     let sending = lang.t("正在上传并校验…", "Uploading and checking…");
     let failed = lang.t("上传失败，请重试。", "The upload failed; please try again.");
-    frame(lang, lang.t("报送数据", "Submit data").into(), "/submit").render(html! {
+    submit_frame(lang, lang.t("报送数据", "Submit data").into(), "/submit").render(html! {
         h1 { (lang.t("报送数据", "Submit data")) " · " (name) }
         form.pick method="post" action=(link(lang, "/submit/sign-out", &[])) {
             span { (lang.t("已登录：", "Signed in for ")) (name) " (" (key.region) ")" }

@@ -5,9 +5,9 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, Source, Stamp};
+use jiazheng_core::compliance::{self, CountyStatus};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::COUNTRY_CODE;
-use jiazheng_core::reporting::{self, CountyStatus};
 use jiazheng_core::submissions;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -58,7 +58,7 @@ pub async fn status(
         .copied()
         .unwrap_or(-1);
     let log = submissions::all(state.lake()).await?;
-    let statuses = reporting::status(&log, &tree, &period.to_string(), region);
+    let statuses = compliance::status(&log, &tree, &period.to_string(), region);
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);

@@ -8,13 +8,12 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::period_label;
-use super::submit::frame;
+use super::layout::{period_label, submit_frame};
 use super::{Lang, PageError, link, private};
 use crate::{ApiError, AppState};
 use jiazheng_core::datasets;
+use jiazheng_core::findings::{Report, Severity, Status};
 use jiazheng_core::regions::RegionTree;
-use jiazheng_core::report::{Report, Severity, Status};
 use jiazheng_core::submissions;
 
 #[derive(Deserialize)]
@@ -76,7 +75,7 @@ fn report_page(
         }
     }
     let path = format!("/submit/{}", report.submission_id);
-    let mut frame = frame(
+    let mut frame = submit_frame(
         lang,
         format!("{} {}", lang.t("校验报告", "Report"), report.file_name),
         "/submit",

@@ -1,4 +1,4 @@
-//! The validation report a submitter gets back: every problem with the row and column as they
+//! Findings: the validation report a submitter gets back: every problem with the row and column as they
 //! see them in Excel, a stable code and a message in Chinese and English.
 //!
 //! All problem codes and their messages live in [`Problem`]; nothing else spells them.

@@ -1,4 +1,4 @@
-//! The half-yearly report system (半年报): which counties have an accepted file of which
+//! Compliance with the half-yearly report system (半年报): which counties have an accepted file of which
 //! dataset for a period, and who is missing. Counties are held to account through this.
 
 use std::collections::HashMap;
@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::datasets;
+use crate::findings::Status;
 use crate::regions::{Level, Region, RegionTree};
-use crate::report::Status;
 use crate::submissions::Submission;
 
 /// One dataset of one county in a period.
