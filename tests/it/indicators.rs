@@ -9,29 +9,12 @@ use jiazheng_core::ingest::{Ingestor, Upload};
 use jiazheng_core::lake::names;
 use jiazheng_core::privacy::Pseudonymizer;
 use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
-use support::Server;
-
-const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
+use support::{LEAGUE, Server, one};
 
 async fn send(server: &Server, sheet: &Sheet, period: &str, region: &str) -> serde_json::Value {
-    let body = synth::write(sheet, Style::CsvUtf8, "").unwrap();
-    let (status, json) = server
-        .put(
-            &format!("/v1/submissions/{}/{period}/{region}", sheet.dataset.name),
-            body,
-        )
-        .await;
+    let (status, json) = server.send_sheet(sheet, period, region).await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
     json
-}
-
-fn one<'a>(json: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
-    json["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["region"] == region)
-        .unwrap_or_else(|| panic!("no {region} in {json}"))
 }
 
 #[tokio::test]

@@ -8,29 +8,12 @@ use axum::http::{Request, StatusCode, header};
 use jiazheng_core::datasets;
 use jiazheng_core::keys::{self, Role};
 use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
-use support::Server;
-
-const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
+use support::{LEAGUE, Server, one};
 
 async fn send(server: &Server, sheet: &Sheet, period: &str, region: &str) -> serde_json::Value {
-    let body = synth::write(sheet, Style::CsvUtf8, "").unwrap();
-    let (status, json) = server
-        .put(
-            &format!("/v1/submissions/{}/{period}/{region}", sheet.dataset.name),
-            body,
-        )
-        .await;
+    let (status, json) = server.send_sheet(sheet, period, region).await;
     assert!(status.is_success(), "{json}");
     json
-}
-
-fn one<'a>(json: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
-    json["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["region"] == region)
-        .unwrap_or_else(|| panic!("no {region} in {json}"))
 }
 
 #[tokio::test]

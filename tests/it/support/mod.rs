@@ -380,3 +380,33 @@ impl Server {
         server
     }
 }
+
+/// The counties of 兴安盟, the league most tests submit for.
+pub const LEAGUE: [&str; 6] = ["152201", "152202", "152221", "152222", "152223", "152224"];
+
+impl Server {
+    /// PUTs a generated sheet as a UTF-8 CSV for a period and region.
+    pub async fn send_sheet(
+        &self,
+        sheet: &samples::synth::Sheet,
+        period: &str,
+        region: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let body = samples::synth::write(sheet, samples::synth::Style::CsvUtf8, "").unwrap();
+        self.put(
+            &format!("/v1/submissions/{}/{period}/{region}", sheet.dataset.name),
+            body,
+        )
+        .await
+    }
+}
+
+/// The row of `region` in a values response.
+pub fn one<'a>(json: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
+    json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["region"] == region)
+        .unwrap_or_else(|| panic!("no {region} in {json}"))
+}
