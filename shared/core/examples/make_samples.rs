@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::RegionTree;
 use jiazheng_core::regions::read_nbs_dir;
-use jiazheng_core::samples::synth::{self, Datum, Style};
+use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 
 /// The six banners and cities of Xing'an League, each sending its files its own way (by
 /// dataset: enterprises, outlets, then the other four).
@@ -29,7 +29,7 @@ const NIL_RETURN: (&str, &str, &str) = ("2023H2", "152202", "complaints");
 const NOT_YET_SENT: (&str, &str, &str) = ("2023H2", "152224", "workers");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tree = read_nbs_dir(&root.join("sample-data/regions-inner-mongolia"))?;
     let out = root.join("sample-data/submissions");
     if out.exists() {
@@ -95,6 +95,84 @@ struct Bad {
     bytes: Vec<u8>,
 }
 
+/// What goes into the one cell a file gets wrong.
+enum Edit {
+    Text(&'static str),
+    Blank,
+    Int(i64),
+    /// `(year, month, day)` as a date cell.
+    Date(i32, u32, u32),
+    /// The text repeated so many times.
+    Repeat(&'static str, usize),
+    /// A valid credit code of the sheet with its check character changed.
+    CreditTypo,
+    /// The valid credit code: 17 characters, with O for 0, or a second time.
+    CreditShort,
+    CreditLetterO,
+    CreditCopy,
+    /// The same for an ID number.
+    IdTypo,
+    IdShort,
+    IdMonth13,
+    IdCopy,
+}
+
+/// Files with one cell wrong: (file, dataset, row, field, the edit, the codes it produces).
+#[rustfmt::skip]
+const ONE_CELL: &[(&str, &str, usize, &str, Edit, &str)] = &[
+    ("enterprises-credit-checksum.csv", "enterprises", 2, "credit_code", Edit::CreditTypo, "credit_code_checksum"),
+    ("enterprises-credit-short.csv", "enterprises", 0, "credit_code", Edit::CreditShort, "credit_code_format"),
+    ("enterprises-credit-letter-o.csv", "enterprises", 1, "credit_code", Edit::CreditLetterO, "credit_code_format"),
+    ("enterprises-county-outside.csv", "enterprises", 0, "county_code", Edit::Text("152202"), "outside_region"),
+    ("enterprises-county-format.csv", "enterprises", 0, "county_code", Edit::Text("15220"), "region_code_format"),
+    ("enterprises-bool.csv", "enterprises", 3, "employee_based", Edit::Text("也许"), "invalid_bool"),
+    ("enterprises-industry-choice.csv", "enterprises", 1, "industry_education", Edit::Text("国家级"), "invalid_choice"),
+    ("enterprises-duplicate.csv", "enterprises", 4, "credit_code", Edit::CreditCopy, "duplicate_key"),
+    ("enterprises-missing-name.csv", "enterprises", 0, "name", Edit::Blank, "required"),
+    ("enterprises-name-too-long.csv", "enterprises", 0, "name", Edit::Repeat("家", 300), "too_long"),
+    ("enterprises-huge-cell.csv", "enterprises", 1, "name", Edit::Repeat("巨", 100_000), "row_too_long"),
+    ("outlets-outside-region.csv", "outlets", 0, "community_code", Edit::Text("152202001001"), "outside_region"),
+    ("outlets-not-community.csv", "outlets", 0, "community_code", Edit::Text("152201008201"), "not_community"),
+    ("outlets-unknown-community.csv", "outlets", 0, "community_code", Edit::Text("152201001099"), "unknown_region"),
+    ("outlets-mode.csv", "outlets", 1, "mode", Edit::Text("加盟"), "invalid_choice"),
+    ("outlets-service.csv", "outlets", 1, "services", Edit::Text("保洁、洗车"), "invalid_choice"),
+    ("outlets-future-date.csv", "outlets", 3, "opened_on", Edit::Date(2024, 3, 1), "date_after_period"),
+    ("outlets-impossible-date.csv", "outlets", 3, "opened_on", Edit::Text("2023-02-30"), "invalid_date"),
+    ("outlets-negative-area.csv", "outlets", 2, "area_m2", Edit::Text("-5"), "invalid_amount"),
+    ("outlets-area-three-decimals.csv", "outlets", 2, "area_m2", Edit::Text("12.345"), "invalid_amount"),
+    ("outlets-duplicate-id.csv", "outlets", 5, "outlet_id", Edit::Text("152201-W001"), "duplicate_key"),
+    ("outlets-missing-carrier.csv", "outlets", 5, "carrier", Edit::Blank, "required"),
+    ("trainings-hours-zero.csv", "trainings", 0, "hours", Edit::Int(0), "below_minimum"),
+    ("trainings-trainees-in-words.csv", "trainings", 0, "trainees", Edit::Text("二十"), "invalid_number"),
+    ("trainings-trainees-fraction.csv", "trainings", 0, "trainees", Edit::Text("12.5"), "invalid_number"),
+    ("trainings-certificates-exceed.csv", "trainings", 1, "certified_primary", Edit::Int(500), "sum_exceeds_total"),
+    ("workers-id-checksum.csv", "workers", 0, "id_number", Edit::IdTypo, "id_number_checksum"),
+    ("workers-id-short.csv", "workers", 1, "id_number", Edit::IdShort, "id_number_format"),
+    ("workers-id-birth-month-13.csv", "workers", 2, "id_number", Edit::IdMonth13, "id_number_format"),
+    ("workers-duplicate-id.csv", "workers", 3, "id_number", Edit::IdCopy, "duplicate_key"),
+    ("workers-skill-level.csv", "workers", 4, "skill_level", Edit::Text("特级"), "invalid_choice"),
+    ("shops-partner-checksum.csv", "shops", 0, "partner_credit_code", Edit::CreditTypo, "credit_code_checksum"),
+    ("shops-opened-future.csv", "shops", 1, "opened_on", Edit::Text("2024年1月2日"), "date_after_period"),
+    ("complaints-category.csv", "complaints", 0, "category", Edit::Text("态度"), "invalid_choice"),
+    ("complaints-resolved-blank.csv", "complaints", 1, "resolved", Edit::Blank, "required"),
+];
+
+/// A code with its last (check) character changed.
+fn with_wrong_check(code: &str) -> String {
+    let mut wrong = code.to_string();
+    let last = wrong.pop().unwrap_or('0');
+    wrong.push(if last == '0' { '1' } else { '0' });
+    wrong
+}
+
+/// The text of a sheet's cell.
+fn text_at(sheet: &Sheet, row: usize, field: &str) -> Result<String, Box<dyn std::error::Error>> {
+    match sheet.get(row, field) {
+        Datum::Text(c) => Ok(c.clone()),
+        _ => Err(format!("{field} is not text").into()),
+    }
+}
+
 /// Files a careless office might send, each with the problems its name says, and the
 /// manifest `expected.csv` the corpus test reads.
 fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::error::Error>> {
@@ -121,327 +199,45 @@ fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::er
             .cloned()
             .ok_or("sheet")
     };
+    let code = text_at(&sheet("enterprises")?, 2, "credit_code")?;
+    let id = text_at(&sheet("workers")?, 0, "id_number")?;
+    let typo = with_wrong_check(&code);
     let mut bad: Vec<Bad> = Vec::new();
-    // A sheet with one cell changed, written as UTF-8 CSV.
-    let mut cell = |file: &str,
-                    dataset: &'static str,
-                    row: usize,
-                    field: &str,
-                    value: Datum,
-                    codes: &'static str|
-     -> Result<(), Box<dyn std::error::Error>> {
+    for (file, dataset, row, field, edit, codes) in ONE_CELL {
+        let text = |s: &str| Datum::Text(s.to_string());
+        let value = match edit {
+            Edit::Text(t) => text(t),
+            Edit::Blank => Datum::Blank,
+            Edit::Int(n) => Datum::Int(*n),
+            Edit::Date(y, m, d) => Datum::Date(NaiveDate::from_ymd_opt(*y, *m, *d).ok_or("date")?),
+            Edit::Repeat(t, n) => text(&t.repeat(*n)),
+            Edit::CreditTypo => text(&typo),
+            Edit::CreditShort => text(&code[..17]),
+            Edit::CreditLetterO => text(&format!("O{}", &code[1..])),
+            Edit::CreditCopy => text(&code),
+            Edit::IdTypo => text(&with_wrong_check(&id)),
+            Edit::IdShort => text(&id[..17]),
+            Edit::IdMonth13 => text(&format!("{}13{}", &id[..10], &id[12..])),
+            Edit::IdCopy => text(&id),
+        };
         let mut s = sheet(dataset)?;
         let col = s
             .dataset
             .fields
             .iter()
-            .position(|f| f.name == field)
+            .position(|f| f.name == *field)
             .ok_or("field")?;
-        s.rows[row][col] = value;
+        s.rows[*row][col] = value;
+        let dataset = s.dataset.name;
         bad.push(Bad {
-            file: file.into(),
+            file: file.to_string(),
             dataset,
             region: "152201",
             codes,
             bytes: synth::write(&s, Style::CsvUtf8, "")?,
         });
-        Ok(())
-    };
+    }
     let text = |s: &str| Datum::Text(s.to_string());
-    let code = match sheet("enterprises")?.get(2, "credit_code") {
-        Datum::Text(c) => c.clone(),
-        _ => return Err("credit code".into()),
-    };
-    let mut typo = code.clone();
-    let last = typo.pop().unwrap_or('0');
-    typo.push(if last == '0' { '1' } else { '0' });
-    cell(
-        "enterprises-credit-checksum.csv",
-        "enterprises",
-        2,
-        "credit_code",
-        text(&typo),
-        "credit_code_checksum",
-    )?;
-    cell(
-        "enterprises-credit-short.csv",
-        "enterprises",
-        0,
-        "credit_code",
-        text(&code[..17]),
-        "credit_code_format",
-    )?;
-    cell(
-        "enterprises-credit-letter-o.csv",
-        "enterprises",
-        1,
-        "credit_code",
-        text(&format!("O{}", &code[1..])),
-        "credit_code_format",
-    )?;
-    cell(
-        "enterprises-county-outside.csv",
-        "enterprises",
-        0,
-        "county_code",
-        text("152202"),
-        "outside_region",
-    )?;
-    cell(
-        "enterprises-county-format.csv",
-        "enterprises",
-        0,
-        "county_code",
-        text("15220"),
-        "region_code_format",
-    )?;
-    cell(
-        "enterprises-bool.csv",
-        "enterprises",
-        3,
-        "employee_based",
-        text("也许"),
-        "invalid_bool",
-    )?;
-    cell(
-        "enterprises-industry-choice.csv",
-        "enterprises",
-        1,
-        "industry_education",
-        text("国家级"),
-        "invalid_choice",
-    )?;
-    cell(
-        "enterprises-duplicate.csv",
-        "enterprises",
-        4,
-        "credit_code",
-        text(&code),
-        "duplicate_key",
-    )?;
-    cell(
-        "enterprises-missing-name.csv",
-        "enterprises",
-        0,
-        "name",
-        Datum::Blank,
-        "required",
-    )?;
-    cell(
-        "enterprises-name-too-long.csv",
-        "enterprises",
-        0,
-        "name",
-        text(&"家".repeat(300)),
-        "too_long",
-    )?;
-    cell(
-        "enterprises-huge-cell.csv",
-        "enterprises",
-        1,
-        "name",
-        text(&"巨".repeat(100_000)),
-        "row_too_long",
-    )?;
-    cell(
-        "outlets-outside-region.csv",
-        "outlets",
-        0,
-        "community_code",
-        text("152202001001"),
-        "outside_region",
-    )?;
-    cell(
-        "outlets-not-community.csv",
-        "outlets",
-        0,
-        "community_code",
-        text("152201008201"),
-        "not_community",
-    )?;
-    cell(
-        "outlets-unknown-community.csv",
-        "outlets",
-        0,
-        "community_code",
-        text("152201001099"),
-        "unknown_region",
-    )?;
-    cell(
-        "outlets-mode.csv",
-        "outlets",
-        1,
-        "mode",
-        text("加盟"),
-        "invalid_choice",
-    )?;
-    cell(
-        "outlets-service.csv",
-        "outlets",
-        1,
-        "services",
-        text("保洁、洗车"),
-        "invalid_choice",
-    )?;
-    cell(
-        "outlets-future-date.csv",
-        "outlets",
-        3,
-        "opened_on",
-        Datum::Date(NaiveDate::from_ymd_opt(2024, 3, 1).ok_or("date")?),
-        "date_after_period",
-    )?;
-    cell(
-        "outlets-impossible-date.csv",
-        "outlets",
-        3,
-        "opened_on",
-        text("2023-02-30"),
-        "invalid_date",
-    )?;
-    cell(
-        "outlets-negative-area.csv",
-        "outlets",
-        2,
-        "area_m2",
-        text("-5"),
-        "invalid_amount",
-    )?;
-    cell(
-        "outlets-area-three-decimals.csv",
-        "outlets",
-        2,
-        "area_m2",
-        text("12.345"),
-        "invalid_amount",
-    )?;
-    cell(
-        "outlets-duplicate-id.csv",
-        "outlets",
-        5,
-        "outlet_id",
-        text("152201-W001"),
-        "duplicate_key",
-    )?;
-    cell(
-        "outlets-missing-carrier.csv",
-        "outlets",
-        5,
-        "carrier",
-        Datum::Blank,
-        "required",
-    )?;
-    cell(
-        "trainings-hours-zero.csv",
-        "trainings",
-        0,
-        "hours",
-        Datum::Int(0),
-        "below_minimum",
-    )?;
-    cell(
-        "trainings-trainees-in-words.csv",
-        "trainings",
-        0,
-        "trainees",
-        text("二十"),
-        "invalid_number",
-    )?;
-    cell(
-        "trainings-trainees-fraction.csv",
-        "trainings",
-        0,
-        "trainees",
-        text("12.5"),
-        "invalid_number",
-    )?;
-    cell(
-        "trainings-certificates-exceed.csv",
-        "trainings",
-        1,
-        "certified_primary",
-        Datum::Int(500),
-        "sum_exceeds_total",
-    )?;
-    let id = match sheet("workers")?.get(0, "id_number") {
-        Datum::Text(c) => c.clone(),
-        _ => return Err("id".into()),
-    };
-    let mut wrong = id.clone();
-    let last = wrong.pop().unwrap_or('0');
-    wrong.push(if last == '0' { '1' } else { '0' });
-    cell(
-        "workers-id-checksum.csv",
-        "workers",
-        0,
-        "id_number",
-        text(&wrong),
-        "id_number_checksum",
-    )?;
-    cell(
-        "workers-id-short.csv",
-        "workers",
-        1,
-        "id_number",
-        text(&id[..17]),
-        "id_number_format",
-    )?;
-    cell(
-        "workers-id-birth-month-13.csv",
-        "workers",
-        2,
-        "id_number",
-        text(&format!("{}13{}", &id[..10], &id[12..])),
-        "id_number_format",
-    )?;
-    cell(
-        "workers-duplicate-id.csv",
-        "workers",
-        3,
-        "id_number",
-        text(&id),
-        "duplicate_key",
-    )?;
-    cell(
-        "workers-skill-level.csv",
-        "workers",
-        4,
-        "skill_level",
-        text("特级"),
-        "invalid_choice",
-    )?;
-    cell(
-        "shops-partner-checksum.csv",
-        "shops",
-        0,
-        "partner_credit_code",
-        text(&typo),
-        "credit_code_checksum",
-    )?;
-    cell(
-        "shops-opened-future.csv",
-        "shops",
-        1,
-        "opened_on",
-        text("2024年1月2日"),
-        "date_after_period",
-    )?;
-    cell(
-        "complaints-category.csv",
-        "complaints",
-        0,
-        "category",
-        text("态度"),
-        "invalid_choice",
-    )?;
-    cell(
-        "complaints-resolved-blank.csv",
-        "complaints",
-        1,
-        "resolved",
-        Datum::Blank,
-        "required",
-    )?;
 
     // Whole-file problems.
     let outlets = sheet("outlets")?;
