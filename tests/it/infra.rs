@@ -9,10 +9,7 @@ use std::process::Command;
 use support::repo;
 
 fn tool(name: &str) -> PathBuf {
-    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
-        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs {name}")
-    });
-    PathBuf::from(python).with_file_name(name)
+    support::tool(name, name)
 }
 
 /// The binaries the workspace builds, as SAM's cargo-lambda build names them.

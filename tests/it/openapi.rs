@@ -112,10 +112,7 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
 /// valid input accepted, auth not ignored.
 #[test]
 fn schemathesis_finds_no_server_error_and_no_mismatch() {
-    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
-        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs schemathesis")
-    });
-    let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
+    let schemathesis = support::tool("schemathesis", "schemathesis");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let (server, addr) = support::serve(support::jiazheng(), lake.to_str().unwrap());

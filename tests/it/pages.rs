@@ -370,9 +370,7 @@ async fn an_uploaded_file_lands_on_its_report_without_any_raw_id_number() {
 /// The browser test: Debian's Chromium, headless, driven by selenium with axe-core inside.
 #[test]
 fn a_browser_drills_down_uploads_and_passes_axe() {
-    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
-        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs the browser and selenium")
-    });
+    let python = support::tool("python", "the browser and selenium");
     assert!(
         std::env::var("JIAZHENG_AXE").is_ok(),
         "JIAZHENG_AXE is not set: run the tests with scripts/test"

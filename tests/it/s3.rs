@@ -22,10 +22,10 @@ const LAKE: &str = "s3://jiazheng/lake";
 const SECRET: &str = "jiazheng/id-hmac-key";
 
 fn tools() -> PathBuf {
-    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
-        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs moto")
-    });
-    PathBuf::from(python).parent().unwrap().to_path_buf()
+    support::tool("python", "moto")
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn free_port() -> u16 {

@@ -24,6 +24,15 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// A program of the pinned test tools (`python`, `schemathesis`, `cfn-lint`), which
+/// `scripts/test` installs; `needed_for` says what for when they are missing.
+pub fn tool(name: &str, needed_for: &str) -> PathBuf {
+    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
+        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs {needed_for}")
+    });
+    PathBuf::from(python).with_file_name(name)
+}
+
 /// The `jiazheng` command, free of any lake or ID key this shell may have set.
 pub fn jiazheng() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jiazheng"));
