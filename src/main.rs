@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use jiazheng_core::datasets::{self, Dataset};
 use jiazheng_core::ingest::{Ingestor, Upload};
 use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::periods::Period;
 use jiazheng_core::regions::stored::{self, Scope};
 use jiazheng_core::{keys, regions, samples};
 
@@ -52,11 +54,11 @@ enum Command {
         #[command(flatten)]
         lake: LakeArg,
         /// enterprises, outlets, trainings, workers, shops or complaints.
-        #[arg(long)]
-        dataset: String,
+        #[arg(long, value_parser = dataset_named)]
+        dataset: &'static Dataset,
         /// Half-year period, e.g. 2023H2.
         #[arg(long)]
-        period: String,
+        period: Period,
         /// Submitting region code, e.g. 152201.
         #[arg(long)]
         region: String,
@@ -130,6 +132,14 @@ fn default_samples() -> &'static str {
     } else {
         "sample-data"
     }
+}
+
+/// A dataset named on the command line.
+fn dataset_named(name: &str) -> Result<&'static Dataset, String> {
+    datasets::by_name(name).ok_or_else(|| {
+        let all: Vec<&str> = datasets::ALL.iter().map(|d| d.name).collect();
+        format!("unknown dataset {name:?}: one of {}", all.join(", "))
+    })
 }
 
 #[tokio::main]

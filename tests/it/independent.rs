@@ -36,9 +36,7 @@ fn county_sheets(tree: &RegionTree, county: &Region, period: Period) -> Vec<Shee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_agrees_with_every_published_value() {
-    let python = std::env::var("JIAZHENG_PYTHON").unwrap_or_else(|_| {
-        panic!("JIAZHENG_PYTHON is not set: run the tests with scripts/test, which installs DuckDB")
-    });
+    let python = support::tool("python", "DuckDB");
     let server = Server::with_regions().await;
     let tree = server.tree().await;
     let ingestor = Ingestor::new(
@@ -66,8 +64,8 @@ async fn duckdb_agrees_with_every_published_value() {
         std::fs::create_dir_all(&files).unwrap();
         std::fs::write(&path, synth::write(sheet, Style::CsvEnglish, "").unwrap()).unwrap();
         let upload = Upload {
-            dataset: sheet.dataset.name.into(),
-            period: period.to_string(),
+            dataset: sheet.dataset,
+            period,
             region: region.code(),
             file_name: path.display().to_string(),
         };

@@ -241,8 +241,8 @@ async fn concurrent_submissions_all_reach_the_snapshot() {
         let ingestor = ingestor.clone();
         tasks.push(tokio::spawn(async move {
             let upload = Upload {
-                dataset: "outlets".into(),
-                period: "2023H2".into(),
+                dataset: &jiazheng_core::datasets::OUTLETS,
+                period: "2023H2".parse().unwrap(),
                 region: code.into(),
                 file_name: format!("{code}.csv"),
             };

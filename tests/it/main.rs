@@ -10,6 +10,7 @@ mod bad_files;
 mod build;
 mod cli;
 mod crash;
+mod downloads;
 mod formats;
 mod hostile;
 mod independent;

@@ -359,7 +359,7 @@ async fn templates_listing_and_readable_reports() {
     )
     .unwrap();
     assert!(
-        html.contains("<td>也许</td>") && html.contains("未通过"),
+        html.contains("<mark>也许</mark>") && html.contains("未通过"),
         "{html}"
     );
 

@@ -56,8 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let before = peak_rss_mib().unwrap_or_default();
             let started = Instant::now();
             let upload = Upload {
-                dataset: "workers".into(),
-                period: "2023H2".into(),
+                dataset: &jiazheng_core::datasets::WORKERS,
+                period: "2023H2".parse()?,
                 region: COUNTY.into(),
                 file_name: "workers.csv".into(),
             };

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::datasets;
 use crate::findings::Status;
+use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree};
 use crate::submissions::Submission;
 
@@ -71,7 +72,7 @@ pub fn reporting_counties<'t>(tree: &'t RegionTree, within: &'t Region) -> Vec<&
 pub fn status(
     log: &[Submission],
     tree: &RegionTree,
-    period: &str,
+    period: Period,
     within: &Region,
 ) -> Vec<CountyStatus> {
     // Decisions by dataset and submitting region prefix, in log (decision) order.

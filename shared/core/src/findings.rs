@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::periods::Period;
 use crate::sheets::Exceeded;
 
 /// How many problems a report lists in full; the summary still counts every one.
@@ -358,7 +359,9 @@ fn shorten(value: &str) -> String {
 pub struct Report {
     pub submission_id: String,
     pub dataset: String,
-    pub period: String,
+    #[serde(deserialize_with = "crate::periods::stored")]
+    #[schema(value_type = String, example = "2023H2")]
+    pub period: Period,
     pub region: String,
     pub file_name: String,
     pub status: Status,
@@ -411,61 +414,6 @@ impl Report {
         let _ = write();
         out.into_inner().unwrap_or_default()
     }
-
-    /// The report as a small self-contained HTML page.
-    pub fn to_html(&self) -> String {
-        let status = match self.status {
-            Status::Accepted => "已接收 Accepted",
-            Status::Rejected => "未通过 Rejected",
-        };
-        let mut rows = String::new();
-        for issue in &self.issues {
-            rows.push_str("<tr>");
-            for cell in Self::issue_cells(issue) {
-                rows.push_str(&format!("<td>{}</td>", escape(&cell)));
-            }
-            rows.push_str("</tr>\n");
-        }
-        let head: String = Self::HEADERS
-            .iter()
-            .map(|h| format!("<th>{h}</th>"))
-            .collect();
-        let more = if self.summary.truncated {
-            format!(
-                "<p>仅列出前 {} 个问题，共 {} 个错误、{} 个警告。Only the first {} problems are listed.</p>",
-                self.issues.len(),
-                self.summary.errors,
-                self.summary.warnings,
-                self.issues.len()
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>校验报告 {id}</title>\
-             <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-             td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}</style></head><body>\
-             <h1>校验报告 Validation report</h1><p>{file} · {dataset} · {period} · {region} · <strong>{status}</strong></p>\
-             <p>{rows_n} 行数据，{errors} 个错误，{warnings} 个警告。</p>{more}\
-             <table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></body></html>",
-            id = escape(&self.submission_id),
-            file = escape(&self.file_name),
-            dataset = escape(&self.dataset),
-            period = escape(&self.period),
-            region = escape(&self.region),
-            rows_n = self.summary.rows,
-            errors = self.summary.errors,
-            warnings = self.summary.warnings,
-        )
-    }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -524,7 +472,7 @@ mod tests {
         let report = Report {
             submission_id: "s".into(),
             dataset: "outlets".into(),
-            period: "2023H2".into(),
+            period: "2023H2".parse().unwrap(),
             region: "152201".into(),
             file_name: "f.csv".into(),
             status: Status::Rejected,

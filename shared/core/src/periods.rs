@@ -147,6 +147,20 @@ impl<'de> Deserialize<'de> for Period {
     }
 }
 
+/// Serde `deserialize_with` for a period the lake wrote (a snapshot row, a deadline): read as
+/// [`Period::read_stored`], not held to the calendar.
+pub fn stored<'de, D: Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
+    let s = String::deserialize(d)?;
+    Period::read_stored(&s).ok_or_else(|| serde::de::Error::custom(BadPeriod(s)))
+}
+
+/// [`stored`] for an optional period.
+pub fn stored_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Period>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| Period::read_stored(&s).ok_or_else(|| serde::de::Error::custom(BadPeriod(s))))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,13 +13,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::findings::Status;
 use crate::lake::{Lake, LakeError, names};
+use crate::periods::Period;
 
 /// What the log records about one submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Submission {
     pub submission_id: String,
     pub dataset: String,
-    pub period: String,
+    #[serde(deserialize_with = "crate::periods::stored")]
+    #[schema(value_type = String, example = "2023H2")]
+    pub period: Period,
     /// The submitting region, as its API code.
     pub region: String,
     pub file_name: String,
@@ -195,7 +198,7 @@ mod tests {
         Submission {
             submission_id: id.into(),
             dataset: "outlets".into(),
-            period: "2023H2".into(),
+            period: "2023H2".parse().unwrap(),
             region: region.into(),
             file_name: "f.csv".into(),
             content_sha256: "00".into(),

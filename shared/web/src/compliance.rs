@@ -1,9 +1,10 @@
 //! `GET /v1/reports/status?period=&region=`: who has reported what, and who is missing.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::params::Params;
 use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::compliance::{self, CountyStatus};
 use jiazheng_core::periods::Period;
@@ -14,7 +15,8 @@ use jiazheng_core::submissions;
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// Half-year, e.g. `2023H2`.
-    period: String,
+    #[param(value_type = String)]
+    period: Period,
     /// The region whose counties are listed (default: the country).
     region: Option<String>,
 }
@@ -38,12 +40,9 @@ pub struct StatusResponse {
     responses((status = 200, description = "Reporting status", body = StatusResponse)))]
 pub async fn status(
     State(state): State<AppState>,
-    Query(q): Query<StatusQuery>,
+    Params(q): Params<StatusQuery>,
 ) -> Result<(Extension<Stamp>, Json<StatusResponse>), ApiError> {
-    let period: Period = q
-        .period
-        .parse()
-        .map_err(|_| ApiError::BadPeriod(q.period.clone()))?;
+    let period = q.period;
     let tree = state.regions().await?;
     let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
     let region = tree
@@ -58,7 +57,7 @@ pub async fn status(
         .copied()
         .unwrap_or(-1);
     let log = submissions::all(state.lake()).await?;
-    let statuses = compliance::status(&log, &tree, &period.to_string(), region);
+    let statuses = compliance::status(&log, &tree, period, region);
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);

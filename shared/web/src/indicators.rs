@@ -1,16 +1,18 @@
 //! The indicator catalogue and indicator values from the published snapshot: wide (one
 //! indicator across regions) and long (one row per indicator × region × period).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::params::Params;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Regions, Source, Stamp};
 use jiazheng_core::indicators::snapshot::{self, Row};
 use jiazheng_core::indicators::{self, CATALOGUE, Indicator};
+use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{COUNTRY_CODE, Level, Region};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,34 +55,14 @@ pub async fn catalogue() -> (Extension<Stamp>, Json<Catalogue>) {
 #[into_params(parameter_in = Query)]
 pub struct ValuesQuery {
     /// Half-year, e.g. `2023H2` (default: the latest published).
-    period: Option<String>,
+    #[param(value_type = Option<String>)]
+    period: Option<Period>,
     /// The region to look inside (default: the country).
     region: Option<String>,
     /// The level of the regions returned (default: the region's own).
-    level: Option<String>,
-    format: Option<String>,
+    level: Option<Level>,
+    format: Option<Format>,
 }
-
-/// The columns of a value in CSV and Parquet.
-const COLUMNS: [&str; 17] = [
-    "region",
-    "name",
-    "level",
-    "breakdown",
-    "status",
-    "counties_reported",
-    "counties_due",
-    "value",
-    "numerator",
-    "denominator",
-    "target",
-    "target_deadline",
-    "met",
-    "gap",
-    "change",
-    "suppressed",
-    "submissions",
-];
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Values {
@@ -101,18 +83,16 @@ pub struct Values {
 fn region_and_level(
     tree: &Regions,
     region: Option<String>,
-    level: Option<String>,
+    level: Option<Level>,
 ) -> Result<(&Region, Level), ApiError> {
     let code = region.unwrap_or_else(|| COUNTRY_CODE.to_string());
     let region = tree
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
-    let level = match level {
-        Some(l) => Level::parse(&l)
-            .filter(|l| Level::PUBLISHED.contains(l))
-            .ok_or(ApiError::BadLevel(l))?,
-        None => region.level,
-    };
+    let level = level.unwrap_or(region.level);
+    if !Level::PUBLISHED.contains(&level) {
+        return Err(ApiError::BadLevel(level.to_string()));
+    }
     Ok((region, level))
 }
 
@@ -134,12 +114,12 @@ fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
 pub async fn values(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<ValuesQuery>,
+    Params(q): Params<ValuesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let format = Format::negotiate(q.format, &headers);
     let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
-    let period = state.period_or_latest(q.period.as_deref()).await?;
+    let period = state.period_or_latest(q.period).await?;
     let tree = state.regions().await?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     if level > indicator.finest_level() {
@@ -153,19 +133,21 @@ pub async fn values(
         .await?
         .ok_or(ApiError::NothingPublished)?;
     let stamp = stamp(&read, &tree);
-    let table = Table::from_rows(&read.rows, &COLUMNS);
-    let body = Values {
-        indicator: indicator.id,
-        name: indicator.zh,
-        unit: indicator.unit,
-        period: period.to_string(),
-        region: region.code(),
-        level,
-        snapshot_version: read.version,
-        sources: read.sources,
-        data: read.rows,
-    };
+    let table = Table::from_rows(&Row::schema(), &read.rows)?;
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
+    let body = |_: &Table| {
+        Ok(Values {
+            indicator: indicator.id,
+            name: indicator.zh,
+            unit: indicator.unit,
+            period: period.to_string(),
+            region: region.code(),
+            level,
+            snapshot_version: read.version,
+            sources: read.sources,
+            data: read.rows,
+        })
+    };
     Ok((Extension(stamp), table.respond(format, body, &name)?).into_response())
 }
 
@@ -173,34 +155,22 @@ pub async fn values(
 #[into_params(parameter_in = Query)]
 pub struct LongQuery {
     /// One indicator (default: all).
-    indicator: Option<String>,
-    period: Option<String>,
+    #[param(value_type = Option<String>)]
+    indicator: Option<&'static Indicator>,
+    #[param(value_type = Option<String>)]
+    period: Option<Period>,
     region: Option<String>,
-    level: Option<String>,
-    format: Option<String>,
+    level: Option<Level>,
+    format: Option<Format>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct LongRow<'a> {
-    indicator: &'a str,
-    period: String,
-    #[serde(flatten)]
-    #[schema(inline)]
-    row: &'a Row,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LongValues<'a> {
+pub struct LongValues {
     period: String,
     region: String,
     level: Level,
     snapshot_version: i64,
-    data: Vec<LongRow<'a>>,
-}
-
-/// The long form's columns: which indicator and period, then those of a value.
-fn long_columns() -> Vec<&'static str> {
-    ["indicator", "period"].into_iter().chain(COLUMNS).collect()
+    data: Vec<Row>,
 }
 
 /// The long form: one row per indicator × region (× breakdown) of a period; every filter
@@ -212,17 +182,15 @@ fn long_columns() -> Vec<&'static str> {
         (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn long(
     State(state): State<AppState>,
-    Query(q): Query<LongQuery>,
+    Params(q): Params<LongQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = Format::negotiate(q.format.as_deref(), &headers)?;
-    let chosen: Vec<&'static Indicator> = match &q.indicator {
-        Some(id) => {
-            vec![indicators::by_id(id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?]
-        }
+    let format = Format::negotiate(q.format, &headers);
+    let chosen: Vec<&'static Indicator> = match q.indicator {
+        Some(indicator) => vec![indicator],
         None => CATALOGUE.iter().collect(),
     };
-    let period = state.period_or_latest(q.period.as_deref()).await?;
+    let period = state.period_or_latest(q.period).await?;
     let tree = state.regions().await?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     let ids: Vec<&str> = chosen
@@ -232,24 +200,18 @@ pub async fn long(
         .collect();
     let read = snapshot::query_many(state.lake(), &tree, &ids, period, region, level).await?;
     let version = read.as_ref().map_or(-1, |r| r.version);
-    let rows: Vec<LongRow<'_>> = read
-        .iter()
-        .flat_map(|read| &read.rows)
-        .map(|(indicator, row)| LongRow {
-            indicator,
-            period: period.to_string(),
-            row,
-        })
-        .collect();
-    let table = Table::from_rows(&rows, &long_columns());
+    let rows = read.map(|r| r.rows).unwrap_or_default();
+    let table = Table::from_rows(&Row::schema(), &rows)?;
     let stamp = Stamp::of([Source::Snapshot(version), Source::Regions(tree.version)]);
     let name = format!("values-{period}-{}-{level}", region.code());
-    let json = LongValues {
-        period: period.to_string(),
-        region: region.code(),
-        level,
-        snapshot_version: version,
-        data: rows,
+    let json = |_: &Table| {
+        Ok(LongValues {
+            period: period.to_string(),
+            region: region.code(),
+            level,
+            snapshot_version: version,
+            data: rows,
+        })
     };
     Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
 }

@@ -8,6 +8,7 @@ mod indicators;
 mod limits;
 pub mod openapi;
 mod pages;
+mod params;
 mod problem;
 mod records;
 mod regions;
@@ -95,14 +96,15 @@ impl AppState {
     /// The period asked for, or else the latest one with published indicators.
     async fn period_or_latest(
         &self,
-        period: Option<&str>,
+        period: Option<jiazheng_core::periods::Period>,
     ) -> Result<jiazheng_core::periods::Period, ApiError> {
         match period {
-            Some(p) => period_or_latest(Some(p), &[]),
-            None => period_or_latest(
-                None,
-                &jiazheng_core::indicators::snapshot::periods(self.lake()).await?,
-            ),
+            Some(p) => Ok(p),
+            None => jiazheng_core::indicators::snapshot::periods(self.lake())
+                .await?
+                .last()
+                .copied()
+                .ok_or(ApiError::NothingPublished),
         }
     }
 
@@ -128,20 +130,6 @@ impl AppState {
         let tree = Arc::new(tree);
         *self.regions.write().await = Some((version, tree.clone()));
         Ok(Regions { tree, version })
-    }
-}
-
-/// The period asked for, or else the latest of the published ones (oldest first).
-fn period_or_latest(
-    period: Option<&str>,
-    published: &[String],
-) -> Result<jiazheng_core::periods::Period, ApiError> {
-    match period {
-        Some(p) => p.parse().map_err(|_| ApiError::BadPeriod(p.to_string())),
-        None => published
-            .last()
-            .and_then(|p| p.parse().ok())
-            .ok_or(ApiError::NothingPublished),
     }
 }
 

@@ -6,10 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
 use serde::Serialize;
 use std::collections::HashMap;
 
+use super::params::Params;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::datasets::{self, Dataset, Field, Kind, Openness, columns};
@@ -137,17 +139,18 @@ fn parse_cursor(cursor: &str) -> Result<(i64, usize), ApiError> {
     ))
 }
 
-/// Rows of a dataset as JSON objects, filtered and sorted in DataFusion.
+/// Rows of a dataset, filtered and sorted in DataFusion, with the table version read.
 async fn query_rows(
     state: &AppState,
     dataset: &'static Dataset,
     period: Period,
-    params: &HashMap<String, String>,
+    query: &RecordQuery,
+    fields: &HashMap<String, String>,
     version: Option<i64>,
     page: Option<(usize, usize)>,
-) -> Result<(Vec<serde_json::Value>, i64), ApiError> {
+) -> Result<(Table, i64), ApiError> {
     let mut filter = col(columns::PERIOD).eq(lit(period.to_string()));
-    if let Some(code) = params.get("region") {
+    if let Some(code) = &query.region {
         let tree = state.regions().await?;
         let region = tree
             .resolve(code)
@@ -157,12 +160,12 @@ async fn query_rows(
             .and(col(columns::COUNTY).like(lit(format!("{county_prefix}%"))))
             .and(col(dataset.region_field).like(lit(format!("{}%", region.prefix))));
     }
-    for (key, value) in params {
+    for (key, value) in fields {
         if let Some(field) = dataset.field(key) {
             filter = filter.and(field_filter(field, value)?);
         }
     }
-    let (sort_field, ascending) = match params.get("sort").map(String::as_str) {
+    let (sort_field, ascending) = match query.sort.as_deref() {
         Some(s) => {
             let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
             let field = dataset
@@ -184,13 +187,23 @@ async fn query_rows(
         }
         None => state.lake().load(&name).await?,
     };
+    let shown = record_columns(dataset);
     let Some(table) = table else {
-        return Ok((Vec::new(), -1));
+        let fields: Vec<_> = shown
+            .iter()
+            .map(|c| {
+                let kind = dataset
+                    .field(c)
+                    .map_or(DataType::Utf8, |f| f.kind.data_type());
+                deltalake::arrow::datatypes::Field::new(*c, kind, true)
+            })
+            .collect();
+        let schema = deltalake::arrow::datatypes::Schema::new(fields);
+        return Ok((Table::from_batches(schema.into(), Vec::new()), -1));
     };
     let version = table.version().map_or(-1, |v| v as i64);
     let ctx = SessionContext::new();
     lake::register(&ctx, &name, &table).await?;
-    let shown = record_columns(dataset);
     let mut frame = ctx
         .table(dataset.name)
         .await
@@ -209,29 +222,19 @@ async fn query_rows(
             .limit(offset, Some(limit))
             .map_err(lake::LakeError::from)?;
     }
+    let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(lake::LakeError::from)?;
-    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &batches {
-        writer.write(batch).map_err(lake::LakeError::from)?;
-    }
-    writer.finish().map_err(lake::LakeError::from)?;
-    let json = writer.into_inner();
-    let rows = if json.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_slice(&json).map_err(lake::LakeError::from)?
-    };
-    Ok((rows, version))
+    Ok((Table::from_batches(schema, batches), version))
 }
 
 /// The parameters of a page of records besides the dataset's own fields (which filter by
 /// equality: `?mode=embedded`).
-#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[derive(Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Declares the parameters for the OpenAPI document; read from the map.
 pub struct RecordQuery {
     /// Half-year, e.g. `2023H2` (default: the latest published).
-    period: Option<String>,
+    #[param(value_type = Option<String>)]
+    period: Option<Period>,
     /// Only rows inside this region (default: the country).
     region: Option<String>,
     /// A field to sort by, `-field` for descending (default: the dataset's key).
@@ -241,7 +244,7 @@ pub struct RecordQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 /// Names a query string may use besides the dataset's fields.
@@ -258,7 +261,7 @@ pub struct Records {
     /// Pass as `cursor` for the next page; `null` on the last.
     next_cursor: Option<String>,
     /// The records: the dataset's fields, then `county`, `period` and `submission_id`.
-    data: Vec<serde_json::Value>,
+    data: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(), ApiError> {
@@ -285,24 +288,20 @@ fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(
 pub async fn records(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Params(q): Params<RecordQuery>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = Format::negotiate(params.get("format").map(String::as_str), &headers)?;
+    let format = Format::negotiate(q.format, &headers);
     let dataset = open_dataset(&name)?;
     check_params(dataset, &params)?;
-    let period = state
-        .period_or_latest(params.get("period").map(String::as_str))
-        .await?;
-    let limit = match params.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::BadQuery(format!("limit is 1 to {MAX_LIMIT}")))?,
+    let period = state.period_or_latest(q.period).await?;
+    let limit = match q.limit {
+        Some(l) if (1..=MAX_LIMIT as u32).contains(&l) => l as usize,
+        Some(_) => return Err(ApiError::BadQuery(format!("limit is 1 to {MAX_LIMIT}"))),
         None => DEFAULT_LIMIT,
     };
-    let (version, offset) = match params.get("cursor") {
+    let (version, offset) = match q.cursor.as_deref() {
         Some(c) => {
             let (v, o) = parse_cursor(c)?;
             (Some(v), o)
@@ -310,28 +309,28 @@ pub async fn records(
         None => (None, 0),
     };
     // One row more than the page tells whether there is a next page.
-    let (mut rows, version) = query_rows(
+    let (table, version) = query_rows(
         &state,
         dataset,
         period,
+        &q,
         &params,
         version,
         Some((offset, limit + 1)),
     )
     .await?;
-    let next = (rows.len() > limit).then(|| format!("{version}.{}", offset + limit));
-    rows.truncate(limit);
-    let table = Table::from_rows(&rows, &record_columns(dataset));
-    let json = Records {
-        dataset: dataset.name,
-        period: period.to_string(),
-        region: params
-            .get("region")
-            .cloned()
-            .unwrap_or_else(|| COUNTRY_CODE.to_string()),
-        table_version: version,
-        next_cursor: next,
-        data: rows,
+    let next = (table.num_rows() > limit).then(|| format!("{version}.{}", offset + limit));
+    let table = table.head(limit);
+    let region = q.region.clone();
+    let json = |table: &Table| {
+        Ok(Records {
+            dataset: dataset.name,
+            period: period.to_string(),
+            region: region.unwrap_or_else(|| COUNTRY_CODE.to_string()),
+            table_version: version,
+            next_cursor: next,
+            data: table.to_json_rows()?,
+        })
     };
     let stamp = Stamp::of([Source::Table(dataset.name, version)]);
     let name = format!("{}-{period}", dataset.name);
@@ -354,19 +353,27 @@ pub async fn bulk(
     let (period, extension) = file
         .rsplit_once('.')
         .ok_or_else(|| ApiError::BadFormat(file.clone()))?;
-    let format = Format::negotiate(Some(extension), &HeaderMap::new())?;
-    let period: Period = period
-        .parse()
-        .map_err(|_| ApiError::BadPeriod(period.to_string()))?;
-    let (rows, version) = query_rows(&state, dataset, period, &HashMap::new(), None, None).await?;
-    let table = Table::from_rows(&rows, &record_columns(dataset));
-    let json = Records {
-        dataset: dataset.name,
-        period: period.to_string(),
-        region: COUNTRY_CODE.to_string(),
-        table_version: version,
-        next_cursor: None,
-        data: rows,
+    let format = Format::of_extension(extension)?;
+    let period: Period = super::params::value("period", period)?;
+    let (table, version) = query_rows(
+        &state,
+        dataset,
+        period,
+        &RecordQuery::default(),
+        &HashMap::new(),
+        None,
+        None,
+    )
+    .await?;
+    let json = |table: &Table| {
+        Ok(Records {
+            dataset: dataset.name,
+            period: period.to_string(),
+            region: COUNTRY_CODE.to_string(),
+            table_version: version,
+            next_cursor: None,
+            data: table.to_json_rows()?,
+        })
     };
     let stamp = Stamp::of([Source::Table(dataset.name, version)]);
     let name = format!("{}-{period}", dataset.name);

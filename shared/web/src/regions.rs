@@ -1,9 +1,13 @@
 //! `GET /v1/regions/{code}`: a region with its community count and children.
 
-use axum::extract::{Path, Query, State};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Serialize;
 
+use super::params::Params;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::regions::{Level, Region};
@@ -16,6 +20,18 @@ pub struct RegionSummary {
     pub level: Level,
     /// Residents' committees inside (NBS urban-rural codes 111–121).
     pub communities: u32,
+}
+
+impl RegionSummary {
+    /// Its columns in CSV and Parquet.
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("code", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("level", DataType::Utf8, false),
+            Field::new("communities", DataType::Int64, false),
+        ]))
+    }
 }
 
 impl From<&Region> for RegionSummary {
@@ -64,10 +80,10 @@ pub async fn one(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The level to list (default: the level below `within`).
-    level: Option<String>,
+    level: Option<Level>,
     /// The region to list inside (default: the country).
     within: Option<String>,
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -86,11 +102,11 @@ pub struct RegionList {
         (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let format = Format::negotiate(q.format, &headers);
     let tree = state.regions().await?;
     let code = q
         .within
@@ -99,9 +115,8 @@ pub async fn list(
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
     let level = match q.level {
-        Some(l) => Level::parse(&l)
-            .filter(|l| Level::PUBLISHED.contains(l))
-            .ok_or(ApiError::BadLevel(l))?,
+        Some(l) if !Level::PUBLISHED.contains(&l) => return Err(ApiError::BadLevel(l.to_string())),
+        Some(l) => l,
         None => within
             .level
             .child()
@@ -113,11 +128,13 @@ pub async fn list(
         .into_iter()
         .map(Into::into)
         .collect();
-    let table = Table::from_rows(&regions, &["code", "name", "level", "communities"]);
-    let json = RegionList {
-        within: within.code(),
-        level,
-        regions,
+    let table = Table::from_rows(&RegionSummary::schema(), &regions)?;
+    let json = |_: &Table| {
+        Ok(RegionList {
+            within: within.code(),
+            level,
+            regions,
+        })
     };
     let stamp = Stamp::of([Source::Regions(tree.version)]);
     let name = format!("regions-{}-{level}", within.code());
@@ -157,7 +174,6 @@ pub async fn periods(
         .unwrap_or(-1);
     let periods = published
         .iter()
-        .filter_map(|p| p.parse::<jiazheng_core::periods::Period>().ok())
         .map(|p| PeriodInfo {
             period: p.to_string(),
             start: p.start(),

@@ -1,14 +1,14 @@
 //! `POST /v1/sql`: one read-only query over the published views, for analyst keys.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::params::Params;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, auth};
-use jiazheng_core::lake::LakeError;
 use jiazheng_core::sql::{self, Limits, SqlError};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -24,7 +24,7 @@ pub struct SqlRequest {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SqlQuery {
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -62,44 +62,24 @@ impl From<SqlError> for ApiError {
         (status = 422, description = "Not a single SELECT over the published views, or it ran out of time or memory", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn run(
     State(state): State<AppState>,
-    Query(q): Query<SqlQuery>,
+    Params(q): Params<SqlQuery>,
     headers: HeaderMap,
     Json(request): Json<SqlRequest>,
 ) -> Result<Response, ApiError> {
     let key = auth::caller(&state, &headers).await?;
     auth::may_query(&key)?;
-    let format = Format::negotiate(q.format.as_deref(), &headers)?;
+    let format = Format::negotiate(q.format, &headers);
     let limits = Limits::default();
     let tree = state.regions().await?;
     let answer = sql::run(state.lake(), tree.tree.clone(), &request.sql, limits).await?;
-    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &answer.batches {
-        writer.write(batch).map_err(LakeError::from)?;
-    }
-    writer.finish().map_err(LakeError::from)?;
-    let json = writer.into_inner();
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> = if json.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_slice(&json).map_err(LakeError::from)?
-    };
-    let columns: Vec<String> = answer
-        .batches
-        .first()
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
+    let table = Table::from_batches(answer.schema, answer.batches);
+    let body = |table: &Table| {
+        Ok(SqlAnswer {
+            columns: table.column_names(),
+            rows: table.to_json_rows()?,
+            truncated: answer.truncated,
+            row_cap: limits.max_rows,
         })
-        .unwrap_or_default();
-    let table = Table::from_maps(rows.clone(), columns.clone());
-    let body = SqlAnswer {
-        columns,
-        rows,
-        truncated: answer.truncated,
-        row_cap: limits.max_rows,
     };
     table.respond(format, body, "query")
 }

@@ -4,13 +4,16 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::params::Params;
 use super::{ApiError, AppState, auth};
+use jiazheng_core::datasets::Dataset;
 use jiazheng_core::findings::{Report, Status};
 use jiazheng_core::ingest::uploads::{self, Pending, Ticket};
 use jiazheng_core::ingest::{Outcome, Upload};
+use jiazheng_core::periods::Period;
 use jiazheng_core::submissions::{self, Submission};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,11 +112,8 @@ pub async fn upload(
     // Key, role, region, dataset and declared size are all settled from the headers: a body
     // that may not be sent is refused before a byte of it is read.
     let key = auth::caller(&state, &headers).await?;
-    let declared = jiazheng_core::datasets::by_name(&dataset)
-        .ok_or_else(|| ApiError::UnknownDataset(dataset.clone()))?;
-    period
-        .parse::<jiazheng_core::periods::Period>()
-        .map_err(|_| ApiError::BadPeriod(period.clone()))?;
+    let declared: &'static Dataset = super::params::value("dataset", &dataset)?;
+    let period: Period = super::params::value("period", &period)?;
     let tree = state.regions().await?;
     let target = jiazheng_core::ingest::submitting_region(&tree, &region)?;
     auth::may_submit(&key, target)?;
@@ -130,7 +130,7 @@ pub async fn upload(
     let upload = Upload {
         file_name: file_name(&query, &headers)
             .unwrap_or_else(|| format!("{dataset}-{period}-{region}")),
-        dataset,
+        dataset: declared,
         period,
         region,
     };
@@ -166,10 +166,12 @@ async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    period: Option<String>,
+    #[param(value_type = Option<String>)]
+    period: Option<Period>,
     /// Submissions of regions inside this one.
     region: Option<String>,
-    dataset: Option<String>,
+    #[param(value_type = Option<String>)]
+    dataset: Option<&'static Dataset>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -183,15 +185,8 @@ pub struct SubmissionList {
     responses((status = 200, description = "The submissions", body = SubmissionList)))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<SubmissionList>, ApiError> {
-    if let Some(p) = &q.period {
-        p.parse::<jiazheng_core::periods::Period>()
-            .map_err(|_| ApiError::BadPeriod(p.clone()))?;
-    }
-    if let Some(d) = &q.dataset {
-        jiazheng_core::datasets::by_name(d).ok_or_else(|| ApiError::UnknownDataset(d.clone()))?;
-    }
     let tree = state.regions().await?;
     let within = match &q.region {
         Some(code) => Some(
@@ -205,8 +200,8 @@ pub async fn list(
     let log = submissions::all(state.lake()).await?;
     let mut views: Vec<SubmissionView> = submissions::latest(&log)
         .into_iter()
-        .filter(|(s, _)| q.period.as_ref().is_none_or(|p| &s.period == p))
-        .filter(|(s, _)| q.dataset.as_ref().is_none_or(|d| &s.dataset == d))
+        .filter(|(s, _)| q.period.is_none_or(|p| s.period == p))
+        .filter(|(s, _)| q.dataset.is_none_or(|d| s.dataset == d.name))
         .filter(|(s, _)| {
             within.as_ref().is_none_or(|prefix| {
                 tree.resolve(&s.region)
@@ -222,9 +217,18 @@ pub async fn list(
     Ok(Json(SubmissionList { submissions: views }))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LangQuery {
+    /// `en` for the English page (`report.html` only).
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    lang: crate::pages::Lang,
+}
+
 /// The report alone, for people and Excel: `report.json`, `report.csv` or `report.html`.
 #[utoipa::path(get, path = "/v1/submissions/{id}/{file}", tag = "submissions",
-    params(("id" = String, Path), ("file" = String, Path)),
+    params(("id" = String, Path), ("file" = String, Path), LangQuery),
     responses((status = 200, description = "The report", content(
         (jiazheng_core::findings::Report = "application/json"),
         (String = "text/csv"),
@@ -232,6 +236,7 @@ pub async fn list(
 pub async fn report(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
+    Params(q): Params<LangQuery>,
 ) -> Result<Response, ApiError> {
     let report = state
         .ingestor
@@ -239,6 +244,10 @@ pub async fn report(
         .await?
         .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
     Ok(match file.as_str() {
+        // The submitter's page, in Chinese unless `?lang=en`.
+        "report.html" => crate::pages::findings::render(&state, &report, q.lang, false)
+            .await
+            .into_response(),
         "report.json" => Json(report).into_response(),
         "report.csv" => (
             [
@@ -251,7 +260,6 @@ pub async fn report(
             report.to_csv(),
         )
             .into_response(),
-        "report.html" => Html(report.to_html()).into_response(),
         other => return Err(ApiError::BadFormat(other.to_string())),
     })
 }

@@ -215,6 +215,14 @@ pub fn by_name(name: &str) -> Option<&'static Dataset> {
     ALL.iter().copied().find(|d| d.name == name)
 }
 
+/// A dataset named by its name (a query string's `dataset=`).
+impl<'de> serde::Deserialize<'de> for &'static Dataset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        by_name(&name).ok_or_else(|| serde::de::Error::custom(format!("no dataset {name:?}")))
+    }
+}
+
 pub const ALL: [&Dataset; 6] = [
     &ENTERPRISES,
     &OUTLETS,

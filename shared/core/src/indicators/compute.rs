@@ -17,6 +17,7 @@ use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
 
 use super::coverage::{Coverage, Reach};
+use super::snapshot::Row;
 use super::targets;
 use super::{CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure};
 use crate::compliance;
@@ -27,38 +28,11 @@ use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region, RegionTree};
 use crate::submissions;
 
-/// One published value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Value {
-    pub indicator: &'static str,
-    pub breakdown: Option<&'static str>,
-    pub prefix: String,
-    pub code: String,
-    pub name: String,
-    pub level: Level,
-    pub value: Option<f64>,
-    pub numerator: Option<f64>,
-    pub denominator: Option<f64>,
-    pub target: Option<f64>,
-    pub target_deadline: Option<crate::periods::Period>,
-    pub met: Option<bool>,
-    pub gap: Option<f64>,
-    /// Withheld: too few people behind the value (or a sibling) to publish it.
-    pub suppressed: bool,
-    /// The submissions whose rows the value was computed from.
-    pub submissions: Vec<String>,
-    pub status: ReportingState,
-    pub counties_reported: u32,
-    pub counties_due: u32,
-    /// Distinct people behind the value, for disclosure control; never published.
-    pub people: f64,
-}
-
 /// Every value of a period, with the table versions they were computed from.
 #[derive(Debug, Clone)]
 pub struct Computed {
     pub period: Period,
-    pub values: Vec<Value>,
+    pub values: Vec<Row>,
     pub sources: TableVersions,
 }
 
@@ -113,7 +87,7 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     }
     let log = submissions::read_session(&ctx).await?;
     let statuses = match tree.country() {
-        Some(country) => compliance::status(&log, &tree, &period.to_string(), country),
+        Some(country) => compliance::status(&log, &tree, period, country),
         None => Vec::new(),
     };
     measure_reporting(&statuses, &tree, &mut measures);
@@ -313,7 +287,7 @@ fn assemble(
     measures: &Measures,
     tree: &RegionTree,
     reach: &Reach,
-    out: &mut Vec<Value>,
+    out: &mut Vec<Row>,
 ) {
     let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
         indicator.breakdown_values().into_iter().map(Some).collect()
@@ -435,7 +409,7 @@ fn value(
     measured: &Measured,
     denominator: Option<f64>,
     (status, counties_reported, counties_due): (ReportingState, u32, u32),
-) -> Value {
+) -> Row {
     let numerator = measured.numerator;
     let value = match denominator {
         None => Some(numerator),
@@ -451,13 +425,16 @@ fn value(
         .then_some(value)
         .flatten();
     let assessment = target.map(|t| t.assess(judged));
-    Value {
-        indicator: indicator.id,
-        breakdown,
-        prefix: region.prefix.clone(),
-        code: region.code(),
+    Row {
+        indicator: indicator.id.to_string(),
+        period,
+        region: region.code(),
         name: region.name.clone(),
         level: region.level,
+        breakdown: breakdown.map(str::to_string),
+        status,
+        counties_reported,
+        counties_due,
         value,
         numerator: Some(numerator),
         denominator,
@@ -465,11 +442,9 @@ fn value(
         target_deadline: assessment.and_then(|a| a.deadline),
         met: assessment.and_then(|a| a.met),
         gap: assessment.and_then(|a| a.gap),
+        change: None,
         suppressed: false,
         submissions: measured.submissions.clone(),
-        status,
-        counties_reported,
-        counties_due,
         people: measured.population,
     }
 }

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use super::compute::Value;
+use super::snapshot::Row;
 use super::{CATALOGUE, ReportingState};
 use crate::regions::Level;
 
@@ -35,12 +35,12 @@ fn parent_of(prefix: &str, level: Level) -> Option<&str> {
 }
 
 /// The people a value is about and the people it counts among.
-fn people(v: &Value) -> (f64, f64) {
+fn people(v: &Row) -> (f64, f64) {
     (v.numerator.unwrap_or(0.0), v.people)
 }
 
 /// Withholds what must be withheld; see the module documentation.
-pub fn apply(values: &mut [Value]) {
+pub fn apply(values: &mut [Row]) {
     for indicator in CATALOGUE.iter().filter(|i| i.about_people()) {
         let min = f64::from(indicator.disclosure_min.unwrap_or(0));
         let cells: Vec<usize> = (0..values.len())
@@ -56,14 +56,12 @@ pub fn apply(values: &mut [Value]) {
                 (i, about < min || among - about < min)
             })
             .collect();
-        let by_prefix: HashMap<&str, usize> = cells
-            .iter()
-            .map(|&i| (values[i].prefix.as_str(), i))
-            .collect();
+        let by_prefix: HashMap<&str, usize> =
+            cells.iter().map(|&i| (values[i].prefix(), i)).collect();
         let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
         for &i in &cells {
             if let Some(parent) =
-                parent_of(&values[i].prefix, values[i].level).and_then(|p| by_prefix.get(p))
+                parent_of(values[i].prefix(), values[i].level).and_then(|p| by_prefix.get(p))
             {
                 children.entry(*parent).or_default().push(i);
             }
@@ -99,7 +97,7 @@ pub fn apply(values: &mut [Value]) {
                         people(&values[a])
                             .1
                             .total_cmp(&people(&values[b]).1)
-                            .then_with(|| values[a].prefix.cmp(&values[b].prefix))
+                            .then_with(|| values[a].prefix().cmp(values[b].prefix()))
                     })
                     .unwrap_or(parent);
                 withheld.insert(next, true);
@@ -127,14 +125,17 @@ pub fn apply(values: &mut [Value]) {
 mod tests {
     use super::*;
 
-    fn cell(prefix: &str, level: Level, about: f64, among: f64) -> Value {
-        Value {
-            indicator: "credential_rate",
-            breakdown: None,
-            prefix: prefix.into(),
-            code: prefix.into(),
+    fn cell(prefix: &str, level: Level, about: f64, among: f64) -> Row {
+        Row {
+            indicator: "credential_rate".into(),
+            period: "2023H2".parse().unwrap(),
+            region: prefix.into(),
             name: String::new(),
             level,
+            breakdown: None,
+            status: ReportingState::Reported,
+            counties_reported: 1,
+            counties_due: 1,
             value: Some(about / among * 100.0),
             numerator: Some(about),
             denominator: Some(among),
@@ -142,20 +143,18 @@ mod tests {
             target_deadline: None,
             met: None,
             gap: None,
+            change: None,
             suppressed: false,
             submissions: Vec::new(),
-            status: ReportingState::Reported,
-            counties_reported: 1,
-            counties_due: 1,
             people: among,
         }
     }
 
-    fn withheld(values: &[Value]) -> Vec<&str> {
+    fn withheld(values: &[Row]) -> Vec<&str> {
         values
             .iter()
             .filter(|v| v.suppressed)
-            .map(|v| v.prefix.as_str())
+            .map(Row::prefix)
             .collect()
     }
 

@@ -10,10 +10,10 @@ mod refresh;
 pub mod snapshot;
 pub mod targets;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use catalogue::CATALOGUE;
-pub use compute::{Computed, Value, compute_period};
+pub use compute::{Computed, compute_period};
 pub use refresh::{is_fresh, refresh};
 pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 
@@ -42,7 +42,7 @@ impl Unit {
 }
 
 /// How much of a region a value speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportingState {
     /// Every county of the region that is due has a current accepted file of the data.
@@ -201,6 +201,14 @@ impl Indicator {
 
 pub fn by_id(id: &str) -> Option<&'static Indicator> {
     CATALOGUE.iter().find(|i| i.id == id)
+}
+
+/// An indicator named by its id (a query string's `indicator=`).
+impl<'de> Deserialize<'de> for &'static Indicator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        by_id(&id).ok_or_else(|| serde::de::Error::custom(format!("no indicator {id:?}")))
+    }
 }
 
 #[cfg(test)]

@@ -7,110 +7,133 @@
 //! from the tree as `not_reported` with no numbers ([`not_reported`]), so the stored table
 //! grows with what was reported, not with the 45,000 regions of the country.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch,
-    StringArray, StringBuilder,
-};
-use deltalake::arrow::compute::cast;
+use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::prelude::{col, lit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::compute::{Computed, Value};
+use super::compute::Computed;
 use super::{CATALOGUE, Indicator, ReportingState, targets};
-use crate::lake::{Lake, LakeError, TableVersions, names, read};
-use crate::periods::Period;
+use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
+use crate::periods::{self, Period};
 use crate::regions::{Level, Region, RegionTree};
 
-fn schema() -> SchemaRef {
-    let float = |name: &str| Field::new(name, DataType::Float64, true);
-    Arc::new(Schema::new(vec![
-        Field::new("indicator", DataType::Utf8, false),
-        Field::new("breakdown", DataType::Utf8, true),
-        Field::new("region", DataType::Utf8, false),
-        Field::new("prefix", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("level", DataType::Utf8, false),
-        float("value"),
-        float("numerator"),
-        float("denominator"),
-        float("target"),
-        Field::new("target_deadline", DataType::Utf8, true),
-        Field::new("met", DataType::Boolean, true),
-        float("gap"),
-        Field::new("suppressed", DataType::Boolean, false),
-        Field::new("status", DataType::Utf8, false),
-        Field::new("counties_reported", DataType::Int64, false),
-        Field::new("counties_due", DataType::Int64, false),
-        Field::new(
-            "submissions",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
-            false,
-        ),
-        Field::new("sources", DataType::Utf8, false),
-        Field::new("period", DataType::Utf8, false),
-    ]))
+/// One published value: what the computation produces, the snapshot stores, the API returns
+/// and the pages show. [`Row::schema`] is its one column declaration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Row {
+    pub indicator: String,
+    #[serde(deserialize_with = "periods::stored")]
+    #[schema(value_type = String, example = "2023H2")]
+    pub period: Period,
+    pub region: String,
+    pub name: String,
+    pub level: Level,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<String>,
+    /// `reported`, `partial` (computed over the counties that reported) or `not_reported`
+    /// (no value at all).
+    pub status: ReportingState,
+    pub counties_reported: u32,
+    pub counties_due: u32,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    pub target: Option<f64>,
+    #[serde(default, deserialize_with = "periods::stored_option")]
+    #[schema(value_type = Option<String>, example = "2025H2")]
+    pub target_deadline: Option<Period>,
+    pub met: Option<bool>,
+    pub gap: Option<f64>,
+    /// Change against the previous half-year (percentage points for rates), where both
+    /// half-years are fully reported. Computed when read, never stored.
+    #[serde(default)]
+    pub change: Option<f64>,
+    /// Withheld: too few people behind the value (or a sibling) to publish it.
+    pub suppressed: bool,
+    /// The submissions whose rows the value was computed from.
+    pub submissions: Vec<String>,
+    /// Distinct people behind the value, for disclosure control; never stored or published.
+    #[serde(skip)]
+    pub people: f64,
+}
+
+/// Columns computed when read, not stored.
+const READ_ONLY: [&str; 1] = ["change"];
+/// Columns only the stored table has: the region's prefix (what reads filter on) and the
+/// table versions the period was computed from.
+const PREFIX: &str = "prefix";
+const SOURCES: &str = "sources";
+
+impl Row {
+    /// The columns of a value, in the order downloads show them.
+    pub fn schema() -> SchemaRef {
+        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+        let float = |name: &str| Field::new(name, DataType::Float64, true);
+        let count = |name: &str| Field::new(name, DataType::Int64, false);
+        let items = Arc::new(Field::new("item", DataType::Utf8, false));
+        Arc::new(Schema::new(vec![
+            text("indicator", false),
+            text("period", false),
+            text("region", false),
+            text("name", false),
+            text("level", false),
+            text("breakdown", true),
+            text("status", false),
+            count("counties_reported"),
+            count("counties_due"),
+            float("value"),
+            float("numerator"),
+            float("denominator"),
+            float("target"),
+            text("target_deadline", true),
+            Field::new("met", DataType::Boolean, true),
+            float("gap"),
+            float("change"),
+            Field::new("suppressed", DataType::Boolean, false),
+            Field::new("submissions", DataType::List(items), false),
+        ]))
+    }
+
+    /// The stored table's columns: a row's without those computed when read, then the
+    /// lineage and the prefix.
+    fn stored_schema() -> SchemaRef {
+        let mut fields: Vec<Field> = Row::schema()
+            .fields()
+            .iter()
+            .filter(|f| !READ_ONLY.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(PREFIX, DataType::Utf8, false));
+        fields.push(Field::new(SOURCES, DataType::Utf8, false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The region's significant digits (`1522` for 兴安盟), which reads filter on.
+    pub fn prefix(&self) -> &str {
+        self.level.prefix_of(&self.region)
+    }
 }
 
 const CHUNK: usize = 64 * 1024;
 
-fn to_batch(period: &str, sources: &str, values: &[Value]) -> Result<RecordBatch, LakeError> {
-    fn text<'v>(values: &'v [Value], f: impl Fn(&'v Value) -> &'v str) -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(values.iter().map(f)))
-    }
-    fn float(values: &[Value], f: impl Fn(&Value) -> Option<f64>) -> ArrayRef {
-        Arc::new(Float64Array::from_iter(values.iter().map(f)))
-    }
-    let mut submissions = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::Utf8,
-        false,
+fn to_batch(sources: &str, values: &[Row]) -> Result<RecordBatch, LakeError> {
+    let schema = Row::stored_schema();
+    let own = Arc::new(Schema::new(
+        schema.fields()[..schema.fields().len() - 2].to_vec(),
+    ));
+    let batch = codec::encode(&own, values)?;
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from_iter_values(
+        values.iter().map(Row::prefix),
     )));
-    for v in values {
-        for s in &v.submissions {
-            submissions.values().append_value(s);
-        }
-        submissions.append(true);
-    }
-    Ok(RecordBatch::try_new(
-        schema(),
-        vec![
-            text(values, |v| v.indicator),
-            Arc::new(StringArray::from_iter(values.iter().map(|v| v.breakdown))),
-            text(values, |v| &v.code),
-            text(values, |v| &v.prefix),
-            text(values, |v| &v.name),
-            text(values, |v| v.level.as_str()),
-            float(values, |v| v.value),
-            float(values, |v| v.numerator),
-            float(values, |v| v.denominator),
-            float(values, |v| v.target),
-            Arc::new(StringArray::from_iter(
-                values
-                    .iter()
-                    .map(|v| v.target_deadline.map(|d| d.to_string())),
-            )),
-            Arc::new(BooleanArray::from_iter(values.iter().map(|v| v.met))),
-            float(values, |v| v.gap),
-            Arc::new(BooleanArray::from_iter(
-                values.iter().map(|v| Some(v.suppressed)),
-            )),
-            text(values, |v| v.status.as_str()),
-            Arc::new(Int64Array::from_iter_values(
-                values.iter().map(|v| i64::from(v.counties_reported)),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                values.iter().map(|v| i64::from(v.counties_due)),
-            )),
-            Arc::new(submissions.finish()),
-            Arc::new(StringArray::from_iter_values(
-                values.iter().map(|_| sources),
-            )),
-            Arc::new(StringArray::from_iter_values(values.iter().map(|_| period))),
-        ],
-    )?)
+    columns.push(Arc::new(StringArray::from_iter_values(
+        values.iter().map(|_| sources),
+    )));
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Replaces the period's values in the snapshot; returns the snapshot's new version.
@@ -119,10 +142,10 @@ pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError>
     let sources = serde_json::to_string(&computed.sources)?;
     let partitions = vec!["period".to_string()];
     let mut staged = lake
-        .stage(names::INDICATOR_VALUES, &schema(), &partitions)?
+        .stage(names::INDICATOR_VALUES, &Row::stored_schema(), &partitions)?
         .failing_at(crate::failpoints::SNAPSHOT_WRITING);
     for chunk in computed.values.chunks(CHUNK) {
-        staged.write(to_batch(&period, &sources, chunk)?).await?;
+        staged.write(to_batch(&sources, chunk)?).await?;
     }
     let mut metadata = serde_json::Map::new();
     metadata.insert("jiazheng.period".into(), period.clone().into());
@@ -135,125 +158,35 @@ pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError>
         .await
 }
 
-/// One value as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Row {
-    pub region: String,
-    pub name: String,
-    pub level: Level,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub breakdown: Option<String>,
-    pub value: Option<f64>,
-    pub numerator: Option<f64>,
-    pub denominator: Option<f64>,
-    pub target: Option<f64>,
-    pub target_deadline: Option<String>,
-    pub met: Option<bool>,
-    pub gap: Option<f64>,
-    /// Change against the previous half-year (percentage points for rates), where both
-    /// half-years are fully reported.
-    pub change: Option<f64>,
-    pub suppressed: bool,
-    /// `reported`, `partial` (computed over the counties that reported) or `not_reported`
-    /// (no value at all).
-    pub status: ReportingState,
-    pub counties_reported: u32,
-    pub counties_due: u32,
-    pub submissions: Vec<String>,
-}
-
 /// A read of the snapshot and the version it came from (the API's ETag).
 #[derive(Debug, Clone)]
 pub struct Read {
     pub version: i64,
     /// The table versions the period's values were computed from.
     pub sources: TableVersions,
+    /// In the order the indicators were asked for, then by region and breakdown.
     pub rows: Vec<Row>,
 }
 
-const COLUMNS: [&str; 20] = [
-    "region",
-    "name",
-    "level",
-    "breakdown",
-    "value",
-    "numerator",
-    "denominator",
-    "target",
-    "target_deadline",
-    "met",
-    "gap",
-    "suppressed",
-    "submissions",
-    "sources",
-    "prefix",
-    "period",
-    "indicator",
-    "status",
-    "counties_reported",
-    "counties_due",
-];
-
-fn optional(array: &Float64Array, i: usize) -> Option<f64> {
-    (!array.is_null(i)).then(|| array.value(i))
+/// The columns a read selects: a stored row's, and its lineage.
+fn read_columns() -> Vec<String> {
+    Row::stored_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|name| name != PREFIX)
+        .collect()
 }
 
-/// The rows of the batches with the indicator each belongs to.
-fn rows_of(batches: &[RecordBatch]) -> Result<(Vec<(String, Row)>, TableVersions), LakeError> {
-    let mut rows = Vec::new();
-    let mut sources = TableVersions::new();
-    for batch in batches {
-        let t = |c: usize| read::text(batch, c);
-        let f = |c: usize| read::float(batch, c);
-        let (region, name, level, breakdown) = (t(0)?, t(1)?, t(2)?, t(3)?);
-        let (value, numerator, denominator, target) = (f(4)?, f(5)?, f(6)?, f(7)?);
-        let deadline = t(8)?;
-        let met = cast(batch.column(9), &DataType::Boolean)?;
-        let met = met.as_boolean();
-        let gap = f(10)?;
-        let suppressed = cast(batch.column(11), &DataType::Boolean)?;
-        let suppressed = suppressed.as_boolean();
-        let submissions = batch.column(12).as_list::<i32>();
-        let source_text = t(13)?;
-        let indicator = t(16)?;
-        let status = t(17)?;
-        let (reported, due) = (read::int(batch, 18)?, read::int(batch, 19)?);
-        for i in 0..batch.num_rows() {
-            if sources.is_empty() {
-                sources = serde_json::from_str(source_text.value(i)).unwrap_or_default();
-            }
-            let subs = cast(&submissions.value(i), &DataType::Utf8)?;
-            rows.push((
-                indicator.value(i).to_string(),
-                Row {
-                    region: region.value(i).to_string(),
-                    name: name.value(i).to_string(),
-                    level: Level::parse(level.value(i)).unwrap_or(Level::Country),
-                    breakdown: (!breakdown.is_null(i)).then(|| breakdown.value(i).to_string()),
-                    value: optional(&value, i),
-                    numerator: optional(&numerator, i),
-                    denominator: optional(&denominator, i),
-                    target: optional(&target, i),
-                    target_deadline: (!deadline.is_null(i)).then(|| deadline.value(i).to_string()),
-                    met: (!met.is_null(i)).then(|| met.value(i)),
-                    gap: optional(&gap, i),
-                    change: None,
-                    suppressed: suppressed.value(i),
-                    status: ReportingState::parse(status.value(i))
-                        .unwrap_or(ReportingState::NotReported),
-                    counties_reported: u32::try_from(reported.value(i)).unwrap_or(0),
-                    counties_due: u32::try_from(due.value(i)).unwrap_or(0),
-                    submissions: subs
-                        .as_string::<i32>()
-                        .iter()
-                        .flatten()
-                        .map(str::to_string)
-                        .collect(),
-                },
-            ));
+/// The lineage of a read: the `sources` of its first row.
+fn sources_in(batches: &[RecordBatch]) -> Result<TableVersions, LakeError> {
+    match batches.iter().find(|b| b.num_rows() > 0) {
+        Some(batch) => {
+            let column = batch.schema().index_of(SOURCES)?;
+            Ok(serde_json::from_str(read::text(batch, column)?.value(0))?)
         }
+        None => Ok(TableVersions::new()),
     }
-    Ok((rows, sources))
 }
 
 /// The values of one indicator in a period for every region at `level` inside `within`,
@@ -266,22 +199,7 @@ pub async fn query(
     within: &Region,
     level: Level,
 ) -> Result<Option<Read>, LakeError> {
-    Ok(query_many(lake, tree, &[indicator], period, within, level)
-        .await?
-        .map(|many| Read {
-            version: many.version,
-            sources: many.sources,
-            rows: many.rows.into_iter().map(|(_, row)| row).collect(),
-        }))
-}
-
-/// A read of several indicators at once; rows carry their indicator.
-#[derive(Debug, Clone)]
-pub struct ReadMany {
-    pub version: i64,
-    pub sources: TableVersions,
-    /// In the order the indicators were asked for, then by region and breakdown.
-    pub rows: Vec<(String, Row)>,
+    query_levels(lake, tree, &[indicator], period, within, &[level]).await
 }
 
 /// The values of several indicators in one scan of the snapshot: filters run inside
@@ -293,17 +211,28 @@ pub async fn query_many(
     period: Period,
     within: &Region,
     level: Level,
-) -> Result<Option<ReadMany>, LakeError> {
+) -> Result<Option<Read>, LakeError> {
     query_levels(lake, tree, indicators, period, within, &[level]).await
 }
 
 /// A value nobody reported: the region and how many counties are due, and no numbers.
-pub fn not_reported(tree: &RegionTree, region: &Region, breakdown: Option<&str>) -> Row {
+pub fn not_reported(
+    tree: &RegionTree,
+    indicator: &str,
+    period: Period,
+    region: &Region,
+    breakdown: Option<&str>,
+) -> Row {
     Row {
+        indicator: indicator.to_string(),
+        period,
         region: region.code(),
         name: region.name.clone(),
         level: region.level,
         breakdown: breakdown.map(str::to_string),
+        status: ReportingState::NotReported,
+        counties_reported: 0,
+        counties_due: tree.counties_due(region),
         value: None,
         numerator: None,
         denominator: None,
@@ -313,10 +242,8 @@ pub fn not_reported(tree: &RegionTree, region: &Region, breakdown: Option<&str>)
         gap: None,
         change: None,
         suppressed: false,
-        status: ReportingState::NotReported,
-        counties_reported: 0,
-        counties_due: tree.counties_due(region),
         submissions: Vec::new(),
+        people: 0.0,
     }
 }
 
@@ -353,13 +280,13 @@ pub async fn query_levels(
     period: Period,
     within: &Region,
     levels: &[Level],
-) -> Result<Option<ReadMany>, LakeError> {
+) -> Result<Option<Read>, LakeError> {
     let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
     let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
         return Ok(None);
     };
     if indicators.is_empty() {
-        return Ok(Some(ReadMany {
+        return Ok(Some(Read {
             version,
             sources: TableVersions::new(),
             rows: Vec::new(),
@@ -367,6 +294,8 @@ pub async fn query_levels(
     }
     let previous = period.previous();
     let wanted = indicators.iter().map(|i| lit(*i)).collect();
+    let columns = read_columns();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     let batches = ctx
         .table("indicator_values")
         .await?
@@ -378,41 +307,33 @@ pub async fn query_levels(
                 )
                 .and(col("indicator").in_list(wanted, false))
                 .and(col("level").in_list(levels.iter().map(|l| lit(l.as_str())).collect(), false))
-                .and(col("prefix").like(lit(format!("{}%", within.prefix)))),
+                .and(col(PREFIX).like(lit(format!("{}%", within.prefix)))),
         )?
-        .select_columns(&COLUMNS)?
+        .select_columns(&columns)?
         .collect()
         .await?;
-    let (current, previous_batches): (Vec<RecordBatch>, Vec<RecordBatch>) = {
-        let mut current = Vec::new();
-        let mut earlier = Vec::new();
-        for batch in batches {
-            let periods = read::text(&batch, 15)?;
-            let this = deltalake::arrow::compute::kernels::cmp::eq(
-                &periods,
-                &StringArray::new_scalar(period.to_string()),
-            )?;
-            current.push(deltalake::arrow::compute::filter_record_batch(
-                &batch, &this,
-            )?);
-            let that = deltalake::arrow::compute::not(&this)?;
-            earlier.push(deltalake::arrow::compute::filter_record_batch(
-                &batch, &that,
-            )?);
-        }
-        (current, earlier)
-    };
-    let (stored, sources) = rows_of(&current)?;
-    let (before, _) = rows_of(&previous_batches)?;
     type Key = (String, String, Option<String>);
-    let before: std::collections::HashMap<Key, Row> = before
-        .into_iter()
-        .map(|(indicator, b)| ((indicator, b.region.clone(), b.breakdown.clone()), b))
-        .collect();
-    let mut stored: std::collections::HashMap<Key, Row> = stored
-        .into_iter()
-        .map(|(indicator, row)| ((indicator, row.region.clone(), row.breakdown.clone()), row))
-        .collect();
+    let key = |row: &Row| {
+        (
+            row.indicator.clone(),
+            row.region.clone(),
+            row.breakdown.clone(),
+        )
+    };
+    let mut stored: HashMap<Key, Row> = HashMap::new();
+    let mut before: HashMap<Key, Row> = HashMap::new();
+    for row in codec::decode::<Row>(&batches)? {
+        let into = if row.period == period {
+            &mut stored
+        } else {
+            &mut before
+        };
+        into.insert(key(&row), row);
+    }
+    let sources = match stored.is_empty() {
+        true => TableVersions::new(),
+        false => sources_of_period(&batches, period)?,
+    };
     let mut rows = Vec::new();
     for id in indicators {
         let Some(indicator) = CATALOGUE.iter().find(|i| i.id == *id) else {
@@ -422,7 +343,7 @@ pub async fn query_levels(
             let key = (id.to_string(), region.code(), breakdown.map(str::to_string));
             let mut row = stored
                 .remove(&key)
-                .unwrap_or_else(|| not_reported(tree, region, breakdown));
+                .unwrap_or_else(|| not_reported(tree, id, period, region, breakdown));
             if let Some(then) = before.get(&key)
                 && row.status == ReportingState::Reported
                 && then.status == ReportingState::Reported
@@ -430,14 +351,26 @@ pub async fn query_levels(
             {
                 row.change = Some(now - then);
             }
-            rows.push((id.to_string(), row));
+            rows.push(row);
         }
     }
-    Ok(Some(ReadMany {
+    Ok(Some(Read {
         version,
         sources,
         rows,
     }))
+}
+
+/// The lineage of `period`'s rows among batches that may hold the previous period's too.
+fn sources_of_period(batches: &[RecordBatch], period: Period) -> Result<TableVersions, LakeError> {
+    let wanted = period.to_string();
+    for batch in batches {
+        let periods = read::text(batch, batch.schema().index_of("period")?)?;
+        if let Some(i) = periods.iter().position(|p| p == Some(wanted.as_str())) {
+            return sources_in(&[batch.slice(i, 1)]);
+        }
+    }
+    Ok(TableVersions::new())
 }
 
 /// The target a region is held to in a period for an indicator, from the one rule the
@@ -461,21 +394,18 @@ pub async fn sources_of(lake: &Lake, period: Period) -> Result<Option<TableVersi
         .table("indicator_values")
         .await?
         .filter(col("period").eq(lit(period.to_string())))?
-        .select_columns(&["sources"])?
+        .select_columns(&[SOURCES])?
         .limit(0, Some(1))?
         .collect()
         .await?;
-    for batch in &batches {
-        if batch.num_rows() > 0 {
-            let text = read::text(batch, 0)?;
-            return Ok(Some(serde_json::from_str(text.value(0))?));
-        }
-    }
-    Ok(None)
+    Ok(match batches.iter().any(|b| b.num_rows() > 0) {
+        true => Some(sources_in(&batches)?),
+        false => None,
+    })
 }
 
 /// The periods that have published values, oldest first.
-pub async fn periods(lake: &Lake) -> Result<Vec<String>, LakeError> {
+pub async fn periods(lake: &Lake) -> Result<Vec<Period>, LakeError> {
     let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
     if versions.is_empty() {
         return Ok(Vec::new());
@@ -493,8 +423,7 @@ pub async fn periods(lake: &Lake) -> Result<Vec<String>, LakeError> {
             read::text(batch, 0)?
                 .iter()
                 .flatten()
-                .filter(|p| p.parse::<crate::periods::Period>().is_ok())
-                .map(str::to_string),
+                .filter_map(|p| p.parse::<Period>().ok()),
         );
     }
     Ok(periods)

@@ -115,8 +115,9 @@ impl std::fmt::Display for UploadKey {
 /// A file arriving with its dataset, period and submitting region.
 #[derive(Debug, Clone)]
 pub struct Upload {
-    pub dataset: String,
-    pub period: String,
+    pub dataset: &'static Dataset,
+    pub period: Period,
+    /// The submitting region as its sender wrote it; resolved against the tree on receipt.
     pub region: String,
     pub file_name: String,
 }

@@ -344,7 +344,7 @@ impl Ingestor {
         let report = Report {
             submission_id: key.id.clone(),
             dataset: key.dataset.name.to_string(),
-            period: key.period.to_string(),
+            period: key.period,
             region: decision.region.code(),
             file_name: decision.file_name.clone(),
             status: decision.status(),
@@ -375,7 +375,7 @@ impl Ingestor {
         let submission = Submission {
             submission_id: key.id.clone(),
             dataset: key.dataset.name.to_string(),
-            period: key.period.to_string(),
+            period: key.period,
             region: decision.region.code(),
             file_name: decision.file_name.clone(),
             content_sha256: decision.parsed.sha256.clone(),

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{IngestError, Ingestor, Outcome, Upload, UploadKey, submitting_region};
-use crate::datasets::{self, Dataset};
 use crate::periods::Period;
 use crate::regions::stored::{self, Scope};
 use crate::sheets;
@@ -49,7 +48,7 @@ impl Ingestor {
         upload: &Upload,
         bytes: Bytes,
     ) -> Result<Outcome, IngestError> {
-        let dataset = self.dataset(upload)?;
+        let dataset = upload.dataset;
         let max = dataset.limits().max_file_bytes;
         if bytes.len() as u64 > max {
             return Err(IngestError::TooLarge {
@@ -106,7 +105,7 @@ impl Ingestor {
         mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         max_bytes: u64,
     ) -> Result<Outcome, IngestError> {
-        let dataset = self.dataset(upload)?;
+        let dataset = upload.dataset;
         self.target(upload).await?;
         let max = dataset.limits().max_file_bytes.min(max_bytes);
         let spool_error = |e: std::io::Error| IngestError::Body(format!("spooling: {e}"));
@@ -139,14 +138,9 @@ impl Ingestor {
         self.process(&key, &upload.file_name).await
     }
 
-    fn dataset(&self, upload: &Upload) -> Result<&'static Dataset, IngestError> {
-        datasets::by_name(&upload.dataset)
-            .ok_or_else(|| IngestError::UnknownDataset(upload.dataset.clone()))
-    }
-
     /// The upload's period and submitting region, checked against the calendar and the tree.
     async fn target(&self, upload: &Upload) -> Result<(Period, String), IngestError> {
-        let period: Period = upload.period.parse()?;
+        let period = upload.period;
         let (tree, _) = stored::load(&self.lake, Scope::Published)
             .await?
             .ok_or(IngestError::NoRegions)?;
@@ -156,7 +150,7 @@ impl Ingestor {
 
     /// Resolves an upload's names and derives its content id from the hash of its bytes.
     async fn key_for(&self, upload: &Upload, received: Received) -> Result<UploadKey, IngestError> {
-        let dataset = self.dataset(upload)?;
+        let dataset = upload.dataset;
         let (period, region) = self.target(upload).await?;
         let mut id = Sha256::new();
         id.update(format!("{}\n{}\n{}\n", dataset.name, period, region));

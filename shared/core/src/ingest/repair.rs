@@ -95,16 +95,8 @@ pub async fn all(ingestor: &Ingestor, grace: Duration) -> Result<Repaired, Inges
     undecided_uploads(ingestor, grace, &mut repaired).await?;
     missing_reports(ingestor, &mut repaired).await?;
     let log = submissions::all(ingestor.lake()).await?;
-    let mut periods: BTreeSet<Period> = log
-        .iter()
-        .filter_map(|s| Period::read_stored(&s.period))
-        .collect();
-    periods.extend(
-        indicators::snapshot::periods(ingestor.lake())
-            .await?
-            .iter()
-            .filter_map(|p| Period::read_stored(p)),
-    );
+    let mut periods: BTreeSet<Period> = log.iter().map(|s| s.period).collect();
+    periods.extend(indicators::snapshot::periods(ingestor.lake()).await?);
     for period in periods {
         if refresh_if_stale(ingestor.lake(), period).await? {
             repaired.refreshed.push(period.to_string());
@@ -226,7 +218,7 @@ async fn withdraw(
     let report = Report {
         submission_id: key.id.clone(),
         dataset: key.dataset.name.to_string(),
-        period: key.period.to_string(),
+        period: key.period,
         region: key.region.clone(),
         file_name: commit
             .meta(commit_keys::FILE_NAME)
@@ -245,7 +237,7 @@ async fn withdraw(
         &Submission {
             submission_id: key.id.clone(),
             dataset: report.dataset.clone(),
-            period: report.period.clone(),
+            period: report.period,
             region: report.region.clone(),
             file_name: report.file_name.clone(),
             content_sha256: String::new(),

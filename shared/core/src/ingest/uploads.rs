@@ -25,7 +25,9 @@ pub const URL_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub struct Pending {
     pub submission_id: String,
     pub dataset: String,
-    pub period: String,
+    #[serde(deserialize_with = "crate::periods::stored")]
+    #[schema(value_type = String, example = "2023H2")]
+    pub period: Period,
     /// The submitting region, as its API code.
     pub region: String,
     pub file_name: String,
@@ -119,7 +121,7 @@ pub async fn request(
     let pending = Pending {
         submission_id: id.clone(),
         dataset: dataset.name.to_string(),
-        period: period.to_string(),
+        period,
         region: region.to_string(),
         file_name: file_name.to_string(),
         key: key.to_string(),

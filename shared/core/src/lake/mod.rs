@@ -26,6 +26,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStoreError
 use futures::StreamExt;
 use url::Url;
 
+pub mod codec;
 mod history;
 mod presign;
 pub use history::{Commit, keys as commit_keys};

@@ -84,6 +84,11 @@ impl Level {
         }
     }
 
+    /// The significant digits of a code at this level (`152201` → `1522` for a city).
+    pub fn prefix_of(self, code: &str) -> &str {
+        code.get(..self.digits()).unwrap_or(code)
+    }
+
     fn from_digits(n: usize) -> Option<Level> {
         Level::ALL.into_iter().find(|l| l.digits() == n)
     }

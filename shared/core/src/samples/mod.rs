@@ -61,10 +61,13 @@ pub fn files(root: &Path) -> Result<Vec<SampleFile>, SampleError> {
                 else {
                     continue;
                 };
+                let Ok(period) = name_of(&period).parse() else {
+                    continue;
+                };
                 out.push(SampleFile {
                     upload: Upload {
-                        dataset: dataset.name.to_string(),
-                        period: name_of(&period),
+                        dataset,
+                        period,
                         region: name_of(&region),
                         file_name: name_of(&file),
                     },
@@ -76,12 +79,12 @@ pub fn files(root: &Path) -> Result<Vec<SampleFile>, SampleError> {
     let rank = |f: &SampleFile| {
         datasets::ALL
             .iter()
-            .position(|d| d.name == f.upload.dataset)
+            .position(|d| d.name == f.upload.dataset.name)
             .unwrap_or(usize::MAX)
     };
     out.sort_by(|a, b| {
-        (&a.upload.period, &a.upload.region, rank(a)).cmp(&(
-            &b.upload.period,
+        (a.upload.period, &a.upload.region, rank(a)).cmp(&(
+            b.upload.period,
             &b.upload.region,
             rank(b),
         ))
@@ -149,13 +152,11 @@ pub async fn submit_all(ingestor: &Ingestor, root: &Path) -> Result<Vec<Outcome>
         if !outcome.accepted() {
             return Err(SampleError::Rejected(sample.path.display().to_string()));
         }
-        periods.insert(outcome.submission.period.clone());
+        periods.insert(outcome.submission.period);
         outcomes.push(outcome);
     }
     for period in periods {
-        if let Ok(period) = period.parse::<crate::periods::Period>() {
-            bulk.refresh(period).await?;
-        }
+        bulk.refresh(period).await?;
     }
     Ok(outcomes)
 }

@@ -16,6 +16,7 @@ mod values_view;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
 use deltalake::datafusion::execution::SessionStateDefaults;
@@ -79,6 +80,8 @@ pub enum SqlError {
 /// The rows a query returned, and whether the cap cut them.
 #[derive(Debug)]
 pub struct Answer {
+    /// The answer's columns, also when there is no row.
+    pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub truncated: bool,
 }
@@ -281,6 +284,7 @@ async fn execute(
         })
         .map_err(classify)?
         .data;
+    let schema = plan.schema();
     let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(classify)?;
     let mut batches = Vec::new();
     let mut rows = 0;
@@ -290,6 +294,7 @@ async fn execute(
         if batch.num_rows() > room {
             batches.push(batch.slice(0, room));
             return Ok(Answer {
+                schema,
                 batches,
                 truncated: true,
             });
@@ -298,6 +303,7 @@ async fn execute(
         batches.push(batch);
     }
     Ok(Answer {
+        schema,
         batches,
         truncated: false,
     })

@@ -14,7 +14,7 @@ use super::charts::{Bar, Chart};
 use super::layout::{Frame, Section, crumbs, period_label, picker};
 use super::{Lang, PageError, Place, figures, link, public};
 use crate::{AppState, Source, Stamp};
-use jiazheng_core::indicators::snapshot::{self, ReadMany, Row};
+use jiazheng_core::indicators::snapshot::{self, Read, Row};
 use jiazheng_core::indicators::{CATALOGUE, Indicator, ReportingState, by_id};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{Level, Region, RegionTree};
@@ -27,7 +27,8 @@ pub struct DashboardQuery {
     sort: Option<String>,
     /// `asc` or `desc`.
     order: Option<String>,
-    lang: Option<String>,
+    #[serde(default)]
+    lang: Lang,
 }
 
 /// The indicators of the charts, each over the counties (or streets) of the region.
@@ -39,11 +40,11 @@ const CREDENTIALS: &str = "credential_rate";
 struct Values(HashMap<(String, String), Vec<Row>>);
 
 impl Values {
-    fn of(read: Option<ReadMany>) -> Values {
+    fn of(read: Option<Read>) -> Values {
         let mut by_key: HashMap<(String, String), Vec<Row>> = HashMap::new();
-        for (indicator, row) in read.map(|r| r.rows).unwrap_or_default() {
+        for row in read.map(|r| r.rows).unwrap_or_default() {
             by_key
-                .entry((indicator, row.region.clone()))
+                .entry((row.indicator.clone(), row.region.clone()))
                 .or_default()
                 .push(row);
         }
@@ -76,7 +77,7 @@ pub async fn page(
     State(state): State<AppState>,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period;
@@ -121,19 +122,19 @@ pub async fn page(
         .collect();
     let frame = Frame {
         lang,
-        title: format!("{} · {}", region.name, period_label(lang, &period_text)),
+        title: format!("{} · {}", region.name, period_label(lang, period)),
         section: Section::Dashboard,
         path: "/",
         params: &params,
     };
     let body = html! {
-        (crumbs(lang, tree, region, &period_text))
-        h1 { (region.name) " " span.muted { (period_label(lang, &period_text)) } }
-        (picker(lang, "/", tree, region, &period_text, periods))
+        (crumbs(lang, tree, region, period))
+        h1 { (region.name) " " span.muted { (period_label(lang, period)) } }
+        (picker(lang, "/", tree, region, period, periods))
         (indicator_table(lang, region, period, &values))
         (charted)
         @if let Some(level) = child_level {
-            (child_table(lang, tree, region, &period_text, level, &values, sort, descending))
+            (child_table(lang, tree, region, period, level, &values, sort, descending))
         }
         (downloads(lang, region, &period_text, child_level))
         (definitions(lang))
@@ -169,7 +170,7 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
         h2 id="indicators" { (lang.t("指标", "Indicators")) }
         div.scroll {
             table {
-                caption { (region.name) " · " (period_label(lang, &text)) }
+                caption { (region.name) " · " (period_label(lang, period)) }
                 thead {
                     tr {
                         th scope="col" { (lang.t("指标", "Indicator")) }
@@ -226,7 +227,7 @@ fn with_target(indicator: &Indicator, region: &Region, period: Period, row: &Row
         && let Some((target, deadline)) = snapshot::target_of(indicator, region, period)
     {
         row.target = Some(target);
-        row.target_deadline = deadline.map(|d| d.to_string());
+        row.target_deadline = deadline;
     }
     row
 }
@@ -386,12 +387,14 @@ fn child_table(
     lang: Lang,
     tree: &RegionTree,
     region: &Region,
-    period: &str,
+    period: Period,
     level: Level,
     values: &Values,
     sort: &str,
     descending_order: bool,
 ) -> Markup {
+    let period_text = period.to_string();
+    let period_text = period_text.as_str();
     let columns: Vec<&Indicator> = CATALOGUE
         .iter()
         .filter(|i| level <= i.finest_level() && i.breakdown.is_none())
@@ -425,7 +428,7 @@ fn child_table(
             lang,
             "/",
             &[
-                ("period", period),
+                ("period", period_text),
                 ("region", &code),
                 ("sort", key),
                 ("order", order),
@@ -458,7 +461,7 @@ fn child_table(
                 tbody {
                     @for (child, child_code) in &children {
                         tr {
-                            th scope="row" { a href=(link(lang, "/", &[("period", period), ("region", child_code)])) { (child.name) } }
+                            th scope="row" { a href=(link(lang, "/", &[("period", period_text), ("region", child_code)])) { (child.name) } }
                             @for indicator in &columns {
                                 td.n { (figures::cell(lang, indicator, values.one(indicator.id, child_code))) }
                             }

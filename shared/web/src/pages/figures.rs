@@ -77,7 +77,7 @@ pub fn target(lang: Lang, unit: Unit, row: &Row) -> Markup {
     let Some(target) = row.target else {
         return html! { span.muted { "—" } };
     };
-    let by = row.target_deadline.as_deref().and_then(Period::read_stored);
+    let by = row.target_deadline;
     html! {
         (value(unit, target))
         @if let Some(by) = by {
@@ -97,11 +97,7 @@ pub fn target(lang: Lang, unit: Unit, row: &Row) -> Markup {
 /// Met or not, in words and colour (never colour alone); a target whose deadline is still
 /// ahead is "not yet" met rather than missed.
 pub fn met(lang: Lang, row: &Row, period: Period) -> Markup {
-    let ahead = row
-        .target_deadline
-        .as_deref()
-        .and_then(Period::read_stored)
-        .is_some_and(|by| by > period);
+    let ahead = row.target_deadline.is_some_and(|by| by > period);
     match row.met {
         Some(true) => html! { span.met { "✓ " (lang.t("达标", "met")) } },
         Some(false) if ahead => html! { span.muted { "… " (lang.t("尚未达标", "not yet met")) } },
@@ -144,6 +140,8 @@ mod tests {
     #[test]
     fn a_target_due_later_is_not_yet_met_rather_than_missed() {
         let row = Row {
+            indicator: "outlet_coverage".into(),
+            period: "2023H2".parse().unwrap(),
             region: "152201".into(),
             name: "乌兰浩特市".into(),
             level: Level::County,
@@ -152,7 +150,7 @@ mod tests {
             numerator: None,
             denominator: None,
             target: Some(100.0),
-            target_deadline: Some("2025H2".into()),
+            target_deadline: "2025H2".parse().ok(),
             met: Some(false),
             gap: Some(19.7),
             change: None,
@@ -161,6 +159,7 @@ mod tests {
             counties_reported: 1,
             counties_due: 1,
             submissions: Vec::new(),
+            people: 0.0,
         };
         let at = |p: &str| met(Lang::Zh, &row, p.parse().unwrap()).into_string();
         assert!(at("2023H2").contains("尚未达标"));

@@ -18,7 +18,8 @@ use jiazheng_core::submissions;
 
 #[derive(Deserialize)]
 pub struct ReportQuery {
-    lang: Option<String>,
+    #[serde(default)]
+    lang: Lang,
     duplicate: Option<String>,
 }
 
@@ -28,7 +29,7 @@ pub async fn page(
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let fail = lang.fail::<ApiError>();
     let report = state
         .ingestor
@@ -36,18 +37,23 @@ pub async fn page(
         .await
         .map_err(lang.fail())?
         .ok_or_else(|| fail(ApiError::UnknownSubmission(id.clone())))?;
+    render(&state, &report, lang, q.duplicate.is_some()).await
+}
+
+/// The page of a submission's report (also served as `/v1/submissions/{id}/report.html`).
+pub(crate) async fn render(
+    state: &AppState,
+    report: &Report,
+    lang: Lang,
+    duplicate: bool,
+) -> Result<Response, PageError> {
+    let id = &report.submission_id;
     let log = submissions::all(state.lake()).await.map_err(lang.fail())?;
     let decided = submissions::latest(&log)
         .into_iter()
-        .find(|(s, _)| s.submission_id == id);
+        .find(|(s, _)| &s.submission_id == id);
     let tree = state.regions().await.map_err(lang.fail())?;
-    let page = report_page(
-        lang,
-        &report,
-        decided.as_ref(),
-        &tree,
-        q.duplicate.is_some(),
-    );
+    let page = report_page(lang, report, decided.as_ref(), &tree, duplicate);
     Ok(private(StatusCode::OK, page))
 }
 
@@ -99,14 +105,14 @@ fn report_page(
         @if duplicate { p.notice { (lang.t("这份文件与之前报送的完全相同，没有重复写入。", "This file is identical to one submitted before; nothing was written again.")) } }
         dl {
             dt { (lang.t("数据集", "Dataset")) } dd { (dataset.map_or(report.dataset.as_str(), |d| lang.t(d.zh, d.en))) }
-            dt { (lang.t("报告期", "Period")) } dd { (period_label(lang, &report.period)) }
+            dt { (lang.t("报告期", "Period")) } dd { (period_label(lang, report.period)) }
             dt { (lang.t("报送地区", "Region")) } dd { (region_name) " (" (report.region) ")" }
             @if let Some((s, _)) = decided { dt { (lang.t("处理时间", "Decided")) } dd { (s.decided_at) } }
             dt { (lang.t("编号", "Submission")) } dd { code { (report.submission_id) } }
         }
         p {
             @if report.status == Status::Accepted {
-                a href=(link(lang, "/", &[("period", &report.period), ("region", &report.region)])) { (lang.t("查看本地区指标", "See the region's indicators")) }
+                a href=(link(lang, "/", &[("period", &report.period.to_string()), ("region", &report.region)])) { (lang.t("查看本地区指标", "See the region's indicators")) }
                 " · "
             }
             a href=(link(lang, "/submit", &[])) { (lang.t("继续报送", "Submit another file")) }

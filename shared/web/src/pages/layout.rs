@@ -4,6 +4,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{Lang, link};
+use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{Level, Region, RegionTree};
 
 /// The sections of the site, for the navigation bar.
@@ -94,21 +95,21 @@ pub(super) fn submit_frame<'a>(lang: Lang, title: String, path: &'a str) -> Fram
 }
 
 /// `2023H2` as people say it.
-pub(super) fn period_label(lang: Lang, period: &str) -> String {
-    match period.split_once('H') {
-        Some((year, "1")) => format!("{year}{}", lang.t("年上半年", " first half")),
-        Some((year, "2")) => format!("{year}{}", lang.t("年下半年", " second half")),
-        _ => period.to_string(),
-    }
+pub(super) fn period_label(lang: Lang, period: Period) -> String {
+    let half = match period.half {
+        1 => lang.t("年上半年", " first half"),
+        _ => lang.t("年下半年", " second half"),
+    };
+    format!("{}{half}", period.year)
 }
 
 /// Where the region sits: the country down to it, each a link.
-pub(super) fn crumbs(lang: Lang, tree: &RegionTree, region: &Region, period: &str) -> Markup {
+pub(super) fn crumbs(lang: Lang, tree: &RegionTree, region: &Region, period: Period) -> Markup {
     html! {
         nav.crumbs aria-label=(lang.t("所在位置", "Breadcrumb")) {
             ol {
                 @for up in tree.ancestors(region) {
-                    li { a href=(link(lang, "/", &[("period", period), ("region", &up.code())])) { (up.name) } }
+                    li { a href=(link(lang, "/", &[("period", &period.to_string()), ("region", &up.code())])) { (up.name) } }
                 }
                 li { span aria-current="location" { (region.name) } }
             }
@@ -123,8 +124,8 @@ pub(super) fn picker(
     action: &str,
     tree: &RegionTree,
     region: &Region,
-    period: &str,
-    periods: &[String],
+    period: Period,
+    periods: &[Period],
 ) -> Markup {
     let ancestors = tree.ancestors(region);
     let children: Vec<&Region> = tree
@@ -138,11 +139,11 @@ pub(super) fn picker(
                 (lang.t("报告期", "Period"))
                 select name="period" {
                     // A period asked for that has nothing published yet is still the one shown.
-                    @if !periods.iter().any(|p| p == period) {
+                    @if !periods.contains(&period) {
                         option value=(period) selected { (period_label(lang, period)) }
                     }
                     @for p in periods.iter().rev() {
-                        option value=(p) selected[p == period] { (period_label(lang, p)) }
+                        option value=(p) selected[*p == period] { (period_label(lang, *p)) }
                     }
                 }
             }

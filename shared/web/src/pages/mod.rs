@@ -6,7 +6,7 @@
 mod charts;
 mod dashboard;
 mod figures;
-mod findings;
+pub(crate) mod findings;
 mod layout;
 mod status;
 mod submit;
@@ -67,14 +67,17 @@ pub enum Lang {
     En,
 }
 
-impl Lang {
-    fn from_query(lang: Option<&str>) -> Lang {
-        match lang {
-            Some("en") => Lang::En,
+/// `?lang=en` is English; any other value (or none) is Chinese, never an error page.
+impl<'de> serde::Deserialize<'de> for Lang {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "en" => Lang::En,
             _ => Lang::Zh,
-        }
+        })
     }
+}
 
+impl Lang {
     /// The text in this language.
     fn t<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
         match self {
@@ -121,7 +124,7 @@ fn link(lang: Lang, path: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// An error as a page, in the status the API would answer with.
-struct PageError {
+pub(crate) struct PageError {
     error: ApiError,
     lang: Lang,
 }
@@ -169,7 +172,7 @@ struct Place {
     region: Region,
     period: Period,
     /// The periods with published values, oldest first, for the period picker.
-    periods: Vec<String>,
+    periods: Vec<Period>,
 }
 
 impl Place {
@@ -188,7 +191,13 @@ impl Place {
             .cloned()
             .ok_or_else(|| fail(ApiError::UnknownRegion(code.to_string())))?;
         let periods = snapshot::periods(state.lake()).await.map_err(lang.fail())?;
-        let period = super::period_or_latest(period, &periods).map_err(fail)?;
+        let period = match period {
+            Some(p) => crate::params::value("period", p).map_err(fail)?,
+            None => periods
+                .last()
+                .copied()
+                .ok_or_else(|| fail(ApiError::NothingPublished))?,
+        };
         Ok(Place {
             tree,
             region,

@@ -20,14 +20,15 @@ use jiazheng_core::submissions;
 pub struct StatusQuery {
     period: Option<String>,
     region: Option<String>,
-    lang: Option<String>,
+    #[serde(default)]
+    lang: Lang,
 }
 
 pub async fn page(
     State(state): State<AppState>,
     Query(q): Query<StatusQuery>,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period.to_string();
@@ -40,7 +41,7 @@ pub async fn page(
         .map_err(lang.fail())?;
     let version = |table: &str| versions.get(table).copied().unwrap_or(-1);
     let log = submissions::all(lake).await.map_err(lang.fail())?;
-    let counties = compliance::status(&log, tree, &period, region);
+    let counties = compliance::status(&log, tree, place.period, region);
     let complete = counties.iter().filter(|c| c.complete).count();
 
     let code = region.code();
@@ -53,9 +54,9 @@ pub async fn page(
         params: &params,
     };
     let body = html! {
-        (crumbs(lang, tree, region, &period))
-        h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, &period)) } }
-        (picker(lang, "/status", tree, region, &period, periods))
+        (crumbs(lang, tree, region, place.period))
+        h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, place.period)) } }
+        (picker(lang, "/status", tree, region, place.period, periods))
         @if counties.is_empty() {
             p { (lang.t("数据按旗县（市、区）报送；请选择县级或以上地区。", "Data are reported by banners and counties: choose a county or a larger area.")) }
         } @else {

@@ -32,7 +32,8 @@ const SCRIPT: &str = include_str!("upload.js");
 
 #[derive(Deserialize)]
 pub struct LangQuery {
-    lang: Option<String>,
+    #[serde(default)]
+    lang: Lang,
 }
 
 /// The session reference in the request's cookie.
@@ -93,7 +94,7 @@ pub async fn home(
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let Some(key) = signed_in(&state, &headers).await.map_err(lang.fail())? else {
         return Ok(private(StatusCode::OK, sign_in_page(lang, None)));
     };
@@ -133,7 +134,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let fail = lang.fail::<ApiError>();
     same_origin(&headers).map_err(lang.fail())?;
     let token = form.key.trim();
@@ -167,7 +168,7 @@ pub async fn sign_out(
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     same_origin(&headers).map_err(lang.fail())?;
     if let Some(reference) = session_cookie(&headers) {
         keys::close_session(state.lake(), reference)
@@ -183,10 +184,10 @@ pub async fn sign_out(
 
 /// The periods a file can be for: every half-year since reporting began up to the current
 /// one, newest first; the last one that has ended is preselected.
-fn periods(published: &[String]) -> (Vec<Period>, Period) {
+fn periods(published: &[Period]) -> (Vec<Period>, Period) {
     let current = Period::current();
     let ended = current.previous();
-    let mut periods: Vec<Period> = published.iter().filter_map(|p| p.parse().ok()).collect();
+    let mut periods: Vec<Period> = published.to_vec();
     let mut p = Period::FIRST;
     while p <= current {
         periods.push(p);
@@ -203,7 +204,7 @@ fn submitter_page(
     key: &Key,
     tree: &RegionTree,
     log: &[submissions::Submission],
-    published: &[String],
+    published: &[Period],
 ) -> Markup {
     let region = tree.resolve(&key.region);
     let name = region.map_or(key.region.clone(), |r| r.name.clone());
@@ -262,7 +263,7 @@ fn submitter_page(
                 }
                 label { (lang.t("报告期", "Period"))
                     select name="period" required {
-                        @for p in &periods { option value=(p.to_string()) selected[*p == ended] { (period_label(lang, &p.to_string())) } }
+                        @for p in &periods { option value=(p.to_string()) selected[*p == ended] { (period_label(lang, *p)) } }
                     }
                 }
                 label { (lang.t("报送地区", "Submitting for"))
@@ -381,7 +382,7 @@ pub async fn upload(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let lang = Lang::from_query(q.lang.as_deref());
+    let lang = q.lang;
     let fail = lang.fail::<ApiError>();
     same_origin(&headers).map_err(lang.fail())?;
     // The key is checked before the body is read.
@@ -418,11 +419,9 @@ pub async fn upload(
                         "dataset, period and region must come before the file".into(),
                     )));
                 }
-                let declared = datasets::by_name(&dataset)
-                    .ok_or_else(|| fail(ApiError::UnknownDataset(dataset.clone())))?;
-                period
-                    .parse::<Period>()
-                    .map_err(|_| fail(ApiError::BadPeriod(period.clone())))?;
+                let declared: &'static datasets::Dataset =
+                    crate::params::value("dataset", &dataset).map_err(fail)?;
+                let period: Period = crate::params::value("period", &period).map_err(fail)?;
                 let tree = state.regions().await.map_err(lang.fail())?;
                 let target = jiazheng_core::ingest::submitting_region(&tree, &region)
                     .map_err(lang.fail())?;
@@ -432,8 +431,8 @@ pub async fn upload(
                     .max_file_bytes
                     .min(state.upload_limit as u64);
                 let upload = Upload {
-                    dataset: dataset.clone(),
-                    period: period.clone(),
+                    dataset: declared,
+                    period,
                     region: region.clone(),
                     file_name,
                 };
