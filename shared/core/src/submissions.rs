@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::arrow::json::ReaderBuilder;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::operations::write::SchemaMode;
@@ -12,7 +11,7 @@ use deltalake::protocol::SaveMode;
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Status;
-use crate::lake::{Lake, LakeError, names};
+use crate::lake::{Lake, LakeError, codec, names};
 use crate::periods::Period;
 
 /// What the log records about one submission.
@@ -71,11 +70,7 @@ impl Submission {
     }
 
     fn to_batch(&self) -> Result<RecordBatch, LakeError> {
-        let mut decoder = ReaderBuilder::new(Submission::schema()).build_decoder()?;
-        decoder.serialize(std::slice::from_ref(self))?;
-        Ok(decoder
-            .flush()?
-            .unwrap_or_else(|| RecordBatch::new_empty(Submission::schema())))
+        codec::encode(&Submission::schema(), std::slice::from_ref(self))
     }
 }
 
@@ -143,16 +138,7 @@ pub async fn read_session(ctx: &SessionContext) -> Result<Vec<Submission>, LakeE
         .await?
         .collect()
         .await?;
-    let mut writer = deltalake::arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &batches {
-        writer.write(batch)?;
-    }
-    writer.finish()?;
-    let json = writer.into_inner();
-    if json.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(serde_json::from_slice(&json)?)
+    codec::decode(&batches)
 }
 
 /// The latest decision about each submission id, in the order they were made, with a flag
