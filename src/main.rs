@@ -72,7 +72,7 @@ enum Command {
         lake: LakeArg,
         /// Leave alone what is younger than this many seconds: it may belong to an ingest
         /// still running elsewhere.
-        #[arg(long, default_value_t = jiazheng_core::ingest::repair::GRACE.as_secs())]
+        #[arg(long, default_value_t = jiazheng_core::pipeline::repair::GRACE.as_secs())]
         grace: u64,
     },
     /// The region tree.
@@ -201,9 +201,12 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
                 eprintln!("loaded {} sample submissions", loaded.len());
             } else {
                 // Whatever an interruption left halfway is finished before serving.
-                jiazheng_core::ingest::repair::all(&ingestor, jiazheng_core::ingest::repair::GRACE)
-                    .await
-                    .context("reconciling the lake")?;
+                jiazheng_core::pipeline::repair::all(
+                    &ingestor,
+                    jiazheng_core::pipeline::repair::GRACE,
+                )
+                .await
+                .context("reconciling the lake")?;
             }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -269,7 +272,7 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
         }
         Command::Repair { lake, grace } => {
             let ingestor = ingestor(&lake).await?;
-            let repaired = jiazheng_core::ingest::repair::all(
+            let repaired = jiazheng_core::pipeline::repair::all(
                 &ingestor,
                 std::time::Duration::from_secs(grace),
             )

@@ -31,7 +31,7 @@ async fn dispatch(ingestor: &Ingestor, event: LambdaEvent<Value>) -> Result<Valu
     let payload = event.payload;
     if payload["repair"] == true {
         let repaired =
-            jiazheng_core::ingest::repair::all(ingestor, jiazheng_core::ingest::repair::GRACE)
+            jiazheng_core::pipeline::repair::all(ingestor, jiazheng_core::pipeline::repair::GRACE)
                 .await?;
         return Ok(json!({ "repaired": repaired }));
     }

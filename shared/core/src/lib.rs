@@ -1,8 +1,8 @@
 //! jiazheng's core: the domain and everything that needs no web server.
 //!
-//! Files go in through [`ingest`], are read by [`sheets`], checked by [`validate`] against the
-//! declarations in [`datasets`], stored in the Delta tables of [`lake`] and turned into the
-//! policy's [`indicators`] with DataFusion. The HTTP API and pages (`jiazheng-web`) sit on top;
+//! Files go in through the [`pipeline`]: read by [`sheets`], checked by [`validate`] against
+//! the declarations in [`datasets`] in an [`ingest`] job, stored in the Delta tables of
+//! [`lake`] and turned into the policy's [`indicators`] with DataFusion. The HTTP API and pages (`jiazheng-web`) sit on top;
 //! the ingest function needs this crate alone.
 
 pub mod compliance;
@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod keys;
 pub mod lake;
 pub mod periods;
+pub mod pipeline;
 pub mod privacy;
 pub mod regions;
 pub mod runtime;

@@ -19,26 +19,26 @@ use crate::sheets;
 use crate::validate::{Checked, Context, ValidateError, Validator};
 
 /// Everything the reader thread owns.
-pub(super) struct Job {
-    pub(super) dataset: &'static Dataset,
-    pub(super) period: Period,
-    pub(super) region: Region,
-    pub(super) tree: Arc<RegionTree>,
-    pub(super) submission_id: String,
-    pub(super) pseudonymizer: Option<Pseudonymizer>,
-    pub(super) enterprises: Option<HashSet<String>>,
+pub(crate) struct Job {
+    pub(crate) dataset: &'static Dataset,
+    pub(crate) period: Period,
+    pub(crate) region: Region,
+    pub(crate) tree: Arc<RegionTree>,
+    pub(crate) submission_id: String,
+    pub(crate) pseudonymizer: Option<Pseudonymizer>,
+    pub(crate) enterprises: Option<HashSet<String>>,
     /// The raw object's size, checked against the dataset's limit before anything is parsed.
-    pub(super) size: u64,
+    pub(crate) size: u64,
 }
 
-pub(super) struct Parsed {
-    pub(super) checked: Checked,
-    pub(super) sha256: String,
+pub(crate) struct Parsed {
+    pub(crate) checked: Checked,
+    pub(crate) sha256: String,
 }
 
 impl Job {
     /// Reads and checks the whole file, sending good batches to the writer as they fill.
-    pub(super) fn run(
+    pub(crate) fn run(
         self,
         reader: impl Read,
         tx: mpsc::Sender<RecordBatch>,

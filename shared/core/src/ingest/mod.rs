@@ -1,17 +1,14 @@
-//! From an uploaded file to Delta tables: keep the raw file, stream it through the sheet
-//! reader and the validator on a blocking thread, stage the good rows as Parquet while
-//! reading, then commit them in one atomic replace, or drop them if any row is wrong.
-//!
-//! Every path in goes through here: the HTTP upload, `jiazheng submit`, and the S3 event of
-//! the ingest Lambda. A crash at any step leaves the lake consistent: staged files are
-//! invisible until the commit, the commit is atomic, and a retry of the same upload replaces
-//! the rows of its own earlier attempt.
+//! The intake: what an upload is ([`Upload`], [`UploadKey`]), the [`Ingestor`] over one lake,
+//! the job that streams a file through the sheet reader and the validator on a blocking thread
+//! and stages the good rows as Parquet while reading ([`job`]), and upload tickets
+//! ([`uploads`]). The steps that use them in order — keep the raw file, decide, refresh the
+//! indicators, repair — are the `pipeline` module, so the write path here never
+//! depends on the read model.
 
 use std::collections::HashSet;
 
 use crate::datasets::{self, Dataset, Kind};
 use crate::findings::{Report, Status};
-use crate::indicators;
 use crate::lake::{Lake, LakeError, names, read};
 use crate::periods::{BadPeriod, Period};
 use crate::privacy::Pseudonymizer;
@@ -20,12 +17,9 @@ use crate::submissions::{self, Submission};
 use crate::validate::ValidateError;
 
 mod job;
-mod process;
-mod receive;
-pub mod repair;
 pub mod uploads;
 
-use job::{Job, Parsed};
+pub(crate) use job::{Job, Parsed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -140,11 +134,11 @@ impl Outcome {
 /// The ingest pipeline over one lake.
 #[derive(Debug, Clone)]
 pub struct Ingestor {
-    lake: Lake,
-    pseudonymizer: Option<Pseudonymizer>,
+    pub(crate) lake: Lake,
+    pub(crate) pseudonymizer: Option<Pseudonymizer>,
     /// Whether each accepted file refreshes its period's indicators at once (the default);
     /// bulk loads turn it off and refresh each period once at the end.
-    refresh_each: bool,
+    pub(crate) refresh_each: bool,
 }
 
 impl Ingestor {
@@ -164,11 +158,6 @@ impl Ingestor {
             refresh_each: false,
             ..self.clone()
         }
-    }
-
-    /// Recomputes and publishes a period's indicators.
-    pub async fn refresh(&self, period: Period) -> Result<i64, IngestError> {
-        Ok(indicators::refresh(&self.lake, period).await?)
     }
 
     pub fn lake(&self) -> &Lake {

@@ -22,11 +22,10 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::uploads;
 use crate::datasets::{self, Dataset};
 use crate::findings::{At, Findings, Problem, Report, Status};
 use crate::indicators;
-use crate::ingest::{IngestError, Ingestor, UploadKey};
+use crate::ingest::{IngestError, Ingestor, UploadKey, uploads};
 use crate::lake::{Commit, Lake, LakeError, commit_keys, names};
 use crate::periods::Period;
 use crate::submissions::{self, Submission};

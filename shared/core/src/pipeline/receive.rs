@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::{IngestError, Ingestor, Outcome, Upload, UploadKey, submitting_region};
+use crate::ingest::{IngestError, Ingestor, Outcome, Upload, UploadKey, submitting_region};
 use crate::periods::Period;
 use crate::regions::stored::{self, Scope};
 use crate::sheets;

@@ -1,7 +1,7 @@
 //! Deciding on one raw upload, in named steps: check and stage the rows, commit them, write
 //! the report, log the decision, refresh the indicators. Each step leaves the lake valid, and
 //! each names its submission (the commit's metadata, the report's and the log row's table
-//! version), so that [`repair`](crate::ingest::repair) can find a submission that stopped between two
+//! version), so that [`repair`](super::repair) can find a submission that stopped between two
 //! steps and finish it. Doing the steps again is harmless: a decision whose rows are already
 //! committed reuses that commit instead of writing them twice.
 
@@ -14,11 +14,11 @@ use futures::TryStreamExt;
 use tokio::sync::mpsc;
 
 use super::repair;
-use super::{IngestError, Ingestor, Job, Outcome, Parsed, UploadKey, submitting_region};
 use crate::datasets::{self, columns};
 use crate::failpoints;
 use crate::findings::{At, Problem, Report, Status};
 use crate::indicators;
+use crate::ingest::{IngestError, Ingestor, Job, Outcome, Parsed, UploadKey, submitting_region};
 use crate::lake::{Lake, LakeError, StagedWrite, commit_keys, names};
 use crate::regions::stored::{self, Scope};
 use crate::regions::{Level, Region};
