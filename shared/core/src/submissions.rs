@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::findings::Status;
 use crate::lake::{Lake, LakeError, codec, names};
 use crate::periods::Period;
+use crate::regions::prefixes_of;
 
 /// What the log records about one submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -166,14 +167,9 @@ pub fn latest(log: &[Submission]) -> Vec<(Submission, bool)> {
 /// replaces all of an older file for `inner`. A newer county file replaces only part of an
 /// older league file, which stays current for the other counties.
 fn covers(outer: &str, inner: &str) -> bool {
-    let prefix = |code: &str| {
-        let mut p = code.to_string();
-        while p.len() > 2 && p.ends_with("00") && p.len() <= 6 {
-            p.truncate(p.len() - 2);
-        }
-        p
-    };
-    prefix(inner).starts_with(&prefix(outer))
+    // The highest reading of each code: a league's file (152200) covers its counties' codes.
+    let highest = |code| prefixes_of(code).next().unwrap_or(code);
+    highest(inner).starts_with(highest(outer))
 }
 
 #[cfg(test)]

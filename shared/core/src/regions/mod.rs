@@ -112,6 +112,21 @@ pub fn is_community_code(code: &str) -> bool {
         && matches!(code[9..].parse::<u16>(), Ok(1..=199))
 }
 
+/// The prefixes a code may stand for, highest level first: a 6-digit code is padded with
+/// zeros (`150000` → `15`, `152200` → `1522`, `152201`), so it may name a province, a city or
+/// a county; the tree decides which exists ([`RegionTree::resolve`]). Longer codes and bare
+/// prefixes stand for themselves.
+pub fn prefixes_of(code: &str) -> impl Iterator<Item = &str> {
+    let padded = code.len() == 6;
+    [
+        code.strip_suffix("0000").filter(|_| padded),
+        code.strip_suffix("00").filter(|_| padded),
+        Some(code),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// One unit of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
@@ -290,12 +305,7 @@ impl RegionTree {
             return self.country();
         }
         if code.len() == 6 {
-            let candidates = [
-                code.strip_suffix("0000"),
-                code.strip_suffix("00"),
-                Some(code),
-            ];
-            return candidates.into_iter().flatten().find_map(|p| {
+            return prefixes_of(code).find_map(|p| {
                 self.get(p)
                     .filter(|r| r.level.digits() == p.len() && r.level != Level::Country)
             });
@@ -427,6 +437,16 @@ fn read_nbs_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_padded_code_reads_highest_level_first() {
+        let all = |code| prefixes_of(code).collect::<Vec<_>>();
+        assert_eq!(all("150000"), ["15", "1500", "150000"]);
+        assert_eq!(all("152200"), ["1522", "152200"]);
+        assert_eq!(all("152201"), ["152201"]);
+        assert_eq!(all("152201001"), ["152201001"]);
+        assert_eq!(all("1522"), ["1522"]);
+    }
 
     fn tree() -> RegionTree {
         RegionTree::from_units(
