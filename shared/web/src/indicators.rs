@@ -133,22 +133,20 @@ pub async fn values(
         .await?
         .ok_or(ApiError::NothingPublished)?;
     let stamp = stamp(&read, &tree);
-    let table = Table::from_rows(&Row::schema(), &read.rows)?;
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
-    let body = |_: &Table| {
-        Ok(Values {
-            indicator: indicator.id,
-            name: indicator.zh,
-            unit: indicator.unit,
-            period: period.to_string(),
-            region: region.code(),
-            level,
-            snapshot_version: read.version,
-            sources: read.sources,
-            data: read.rows,
-        })
+    let body = |data| Values {
+        indicator: indicator.id,
+        name: indicator.zh,
+        unit: indicator.unit,
+        period: period.to_string(),
+        region: region.code(),
+        level,
+        snapshot_version: read.version,
+        sources: read.sources,
+        data,
     };
-    Ok((Extension(stamp), table.respond(format, body, &name)?).into_response())
+    let answer = Table::respond_rows(format, &Row::schema(), read.rows, body, &name)?;
+    Ok((Extension(stamp), answer).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -201,17 +199,15 @@ pub async fn long(
     let read = snapshot::query_many(state.lake(), &tree, &ids, period, region, level).await?;
     let version = read.as_ref().map_or(-1, |r| r.version);
     let rows = read.map(|r| r.rows).unwrap_or_default();
-    let table = Table::from_rows(&Row::schema(), &rows)?;
     let stamp = Stamp::of([Source::Snapshot(version), Source::Regions(tree.version)]);
     let name = format!("values-{period}-{}-{level}", region.code());
-    let json = |_: &Table| {
-        Ok(LongValues {
-            period: period.to_string(),
-            region: region.code(),
-            level,
-            snapshot_version: version,
-            data: rows,
-        })
+    let json = |data| LongValues {
+        period: period.to_string(),
+        region: region.code(),
+        level,
+        snapshot_version: version,
+        data,
     };
-    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+    let answer = Table::respond_rows(format, &Row::schema(), rows, json, &name)?;
+    Ok((Extension(stamp), answer).into_response())
 }

@@ -128,17 +128,15 @@ pub async fn list(
         .into_iter()
         .map(Into::into)
         .collect();
-    let table = Table::from_rows(&RegionSummary::schema(), &regions)?;
-    let json = |_: &Table| {
-        Ok(RegionList {
-            within: within.code(),
-            level,
-            regions,
-        })
+    let json = |regions| RegionList {
+        within: within.code(),
+        level,
+        regions,
     };
     let stamp = Stamp::of([Source::Regions(tree.version)]);
     let name = format!("regions-{}-{level}", within.code());
-    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+    let answer = Table::respond_rows(format, &RegionSummary::schema(), regions, json, &name)?;
+    Ok((Extension(stamp), answer).into_response())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

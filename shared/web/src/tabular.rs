@@ -172,6 +172,24 @@ impl Table {
                 .into_response(),
         })
     }
+
+    /// Rows of a type that declares `schema`, as the negotiated format: JSON straight from
+    /// the rows (the envelope `json` builds), CSV and Parquet through Arrow, which only they
+    /// need.
+    pub fn respond_rows<R: Serialize, T: Serialize>(
+        format: Format,
+        schema: &SchemaRef,
+        rows: Vec<R>,
+        json: impl FnOnce(Vec<R>) -> T,
+        name: &str,
+    ) -> Result<Response, ApiError> {
+        match format {
+            Format::Json => Ok(axum::Json(json(rows)).into_response()),
+            Format::Csv | Format::Parquet => {
+                Table::from_rows(schema, &rows)?.respond(format, |_| Ok(()), name)
+            }
+        }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
