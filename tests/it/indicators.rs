@@ -131,7 +131,7 @@ async fn worker_values_about_fewer_than_five_people_are_withheld() {
         .find(|c| !c.prefix.starts_with("152201001"))
         .unwrap()
         .prefix
-        .clone();
+        .to_string();
     for (i, row) in workers.rows.iter_mut().enumerate() {
         row[2] = Datum::Text(if i < 3 {
             street_community.into()

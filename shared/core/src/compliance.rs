@@ -92,12 +92,13 @@ pub fn status(
                 .iter()
                 .map(|d| {
                     // Files for the county itself or for a league, province or the country.
-                    let covering: Vec<&Submission> = [0, 2, 4, 6]
-                        .iter()
-                        .filter_map(|&n| by_region.get(&(d.name, &county.prefix[..n])))
-                        .flatten()
-                        .copied()
-                        .collect();
+                    let covering: Vec<&Submission> =
+                        [Level::Country, Level::Province, Level::City, Level::County]
+                            .iter()
+                            .filter_map(|&l| by_region.get(&(d.name, county.prefix.at(l)?)))
+                            .flatten()
+                            .copied()
+                            .collect();
                     let current = covering
                         .iter()
                         .filter(|s| s.status == Status::Accepted)

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use chrono::{DateTime, Utc};
 
 use crate::lake::{Lake, LakeError};
-use crate::regions::Region;
+use crate::regions::{Prefix, Region};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,7 +43,7 @@ pub struct Key {
     /// The region the key is scoped to, as its API code.
     pub region: String,
     /// Its prefix, which submissions' regions must start with.
-    pub region_prefix: String,
+    pub region_prefix: Prefix,
     pub secret_sha256: String,
     pub created_at: String,
     /// RFC 3339; the key stops working then.
@@ -57,7 +57,7 @@ pub struct Key {
 impl Key {
     /// Whether the key may act for `region` (its own region or one inside it).
     pub fn covers(&self, region: &Region) -> bool {
-        region.prefix.starts_with(&self.region_prefix)
+        self.region_prefix.contains(&region.prefix)
     }
 
     /// Neither revoked nor past its expiry.
@@ -263,7 +263,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let league = Region {
-            prefix: "1522".into(),
+            prefix: Prefix::parse("1522").unwrap(),
             name: "兴安盟".into(),
             level: Level::City,
             communities: 220,
@@ -295,14 +295,14 @@ mod tests {
             assert_eq!(verify(&lake, bad).await.unwrap(), None, "{bad}");
         }
         let county = Region {
-            prefix: "152201".into(),
+            prefix: Prefix::parse("152201").unwrap(),
             name: String::new(),
             level: Level::County,
             communities: 0,
         };
         assert!(key.covers(&county));
         assert!(!key.covers(&Region {
-            prefix: "15".into(),
+            prefix: Prefix::parse("15").unwrap(),
             ..county
         }));
     }
@@ -312,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let county = Region {
-            prefix: "152201".into(),
+            prefix: Prefix::parse("152201").unwrap(),
             name: "乌兰浩特市".into(),
             level: Level::County,
             communities: 40,

@@ -17,7 +17,7 @@ use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::datasets::{self, Dataset, Field, Kind, Openness, columns};
 use jiazheng_core::lake::{self, names};
 use jiazheng_core::periods::Period;
-use jiazheng_core::regions::COUNTRY_CODE;
+use jiazheng_core::regions::{COUNTRY_CODE, Level};
 use jiazheng_core::sheets::Cell;
 use jiazheng_core::validate::values::read_bool;
 
@@ -155,10 +155,11 @@ async fn query_rows(
         let region = tree
             .resolve(code)
             .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
-        let county_prefix = &region.prefix[..region.prefix.len().min(6)];
+        // The county partition first, so that only the region's files are opened.
+        let county = region.prefix.at(Level::County).unwrap_or(&region.prefix);
         filter = filter
-            .and(col(columns::COUNTY).like(lit(format!("{county_prefix}%"))))
-            .and(col(dataset.region_field).like(lit(format!("{}%", region.prefix))));
+            .and(col(columns::COUNTY).like(lit(format!("{county}%"))))
+            .and(col(dataset.region_field).like(lit(region.prefix.like())));
     }
     for (key, value) in fields {
         if let Some(field) = dataset.field(key) {

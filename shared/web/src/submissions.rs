@@ -205,7 +205,7 @@ pub async fn list(
         .filter(|(s, _)| {
             within.as_ref().is_none_or(|prefix| {
                 tree.resolve(&s.region)
-                    .is_some_and(|r| r.prefix.starts_with(prefix.as_str()))
+                    .is_some_and(|r| prefix.contains(&r.prefix))
             })
         })
         .map(|(submission, current)| SubmissionView {

@@ -259,7 +259,7 @@ fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, o
     for region in tree.iter().filter(|r| r.level <= Level::County) {
         let inside: Vec<&compliance::CountyStatus> = statuses
             .iter()
-            .filter(|c| c.code.starts_with(&region.prefix))
+            .filter(|c| region.contains(&c.code))
             .collect();
         let submissions: BTreeSet<String> = inside
             .iter()
@@ -267,7 +267,7 @@ fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, o
             .map(|s| s.submission_id.clone())
             .collect();
         out.insert(
-            (indicator.id, region.prefix.clone(), String::new()),
+            (indicator.id, region.prefix.to_string(), String::new()),
             Measured {
                 numerator: inside.iter().filter(|c| c.complete).count() as f64,
                 denominator: inside.len() as f64,
@@ -300,7 +300,7 @@ fn assemble(
     for region in tree.iter().filter(|r| r.level <= finest) {
         let (status, reported, due) = if report_rate {
             let m = measures
-                .get(&(indicator.id, region.prefix.clone(), String::new()))
+                .get(&(indicator.id, region.prefix.to_string(), String::new()))
                 .unwrap_or(&empty);
             (
                 ReportingState::Reported,

@@ -83,16 +83,19 @@ impl Reach {
                 std::ops::Bound::Included(region.prefix.as_str()),
                 std::ops::Bound::Unbounded,
             ))
-            .take_while(move |c| c.starts_with(&region.prefix))
+            .take_while(move |c| region.contains(c))
     }
 
     /// Reporting counties inside `region` (for a street: 1 if its county reported).
     pub fn reported(&self, region: &Region) -> u32 {
         match region.level {
             Level::Street | Level::Village => {
-                u32::from(self.has(region.prefix.get(..6).unwrap_or_default()))
+                u32::from(self.has(region.prefix.at(Level::County).unwrap_or_default()))
             }
-            _ => self.inside.get(&region.prefix).map_or(0, |(n, _)| *n),
+            _ => self
+                .inside
+                .get(region.prefix.as_str())
+                .map_or(0, |(n, _)| *n),
         }
     }
 
@@ -106,7 +109,10 @@ impl Reach {
                     0
                 }
             }
-            _ => self.inside.get(&region.prefix).map_or(0, |(_, c)| *c),
+            _ => self
+                .inside
+                .get(region.prefix.as_str())
+                .map_or(0, |(_, c)| *c),
         }
     }
 

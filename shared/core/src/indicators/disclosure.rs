@@ -23,15 +23,7 @@ use crate::regions::Level;
 
 /// The prefix of the published level above `level` that holds `prefix`.
 fn parent_of(prefix: &str, level: Level) -> Option<&str> {
-    let digits = match level {
-        Level::Country => return None,
-        Level::Province => 0,
-        Level::City => 2,
-        Level::County => 4,
-        Level::Street => 6,
-        Level::Village => 9,
-    };
-    prefix.get(..digits)
+    prefix.get(..level.parent()?.digits())
 }
 
 /// The people a value is about and the people it counts among.

@@ -307,7 +307,7 @@ pub async fn query_levels(
                 )
                 .and(col("indicator").in_list(wanted, false))
                 .and(col("level").in_list(levels.iter().map(|l| lit(l.as_str())).collect(), false))
-                .and(col(PREFIX).like(lit(format!("{}%", within.prefix)))),
+                .and(col(PREFIX).like(lit(within.prefix.like()))),
         )?
         .select_columns(&columns)?
         .collect()

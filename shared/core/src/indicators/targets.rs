@@ -114,10 +114,11 @@ pub fn applicable<'t>(
 mod tests {
     use super::*;
     use crate::indicators::by_id;
+    use crate::regions::Prefix;
 
     fn region(prefix: &str, level: Level) -> Region {
         Region {
-            prefix: prefix.into(),
+            prefix: Prefix::parse(prefix).unwrap(),
             name: String::new(),
             level,
             communities: 0,

@@ -21,7 +21,7 @@ use crate::indicators;
 use crate::ingest::{IngestError, Ingestor, Job, Outcome, Parsed, UploadKey, submitting_region};
 use crate::lake::{Lake, LakeError, StagedWrite, commit_keys, names};
 use crate::regions::stored::{self, Scope};
-use crate::regions::{Level, Region};
+use crate::regions::{Level, Prefix, Region};
 use crate::submissions::{self, Submission};
 
 /// An upload whose file has been read and checked: everything the later steps record.
@@ -30,7 +30,7 @@ struct Decision {
     file_name: String,
     region: Region,
     /// The counties whose rows an accepted file replaces.
-    counties: Vec<String>,
+    counties: Vec<Prefix>,
     parsed: Parsed,
     size: i64,
     raw_version: Option<String>,
@@ -185,7 +185,7 @@ impl Ingestor {
             .await?
             .ok_or(IngestError::NoRegions)?;
         let region = submitting_region(&published, &key.region)?.clone();
-        let counties: Vec<String> = if region.level == Level::County {
+        let counties: Vec<Prefix> = if region.level == Level::County {
             vec![region.prefix.clone()]
         } else {
             published
@@ -324,7 +324,10 @@ impl Ingestor {
             .commit_replacing(
                 &[
                     (columns::PERIOD, vec![key.period.to_string()]),
-                    (columns::COUNTY, decision.counties.clone()),
+                    (
+                        columns::COUNTY,
+                        decision.counties.iter().map(Prefix::to_string).collect(),
+                    ),
                 ],
                 metadata,
             )

@@ -12,7 +12,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod prefix;
 pub mod stored;
+
+pub use prefix::{Prefix, prefixes_of};
 
 /// Levels of the tree, from the country down to residents' and villagers' committees.
 #[derive(
@@ -96,6 +99,10 @@ impl Level {
     pub fn child(self) -> Option<Level> {
         Level::ALL.into_iter().find(|l| *l > self)
     }
+
+    pub fn parent(self) -> Option<Level> {
+        Level::ALL.into_iter().rev().find(|l| *l < self)
+    }
 }
 
 impl std::fmt::Display for Level {
@@ -112,25 +119,10 @@ pub fn is_community_code(code: &str) -> bool {
         && matches!(code[9..].parse::<u16>(), Ok(1..=199))
 }
 
-/// The prefixes a code may stand for, highest level first: a 6-digit code is padded with
-/// zeros (`150000` → `15`, `152200` → `1522`, `152201`), so it may name a province, a city or
-/// a county; the tree decides which exists ([`RegionTree::resolve`]). Longer codes and bare
-/// prefixes stand for themselves.
-pub fn prefixes_of(code: &str) -> impl Iterator<Item = &str> {
-    let padded = code.len() == 6;
-    [
-        code.strip_suffix("0000").filter(|_| padded),
-        code.strip_suffix("00").filter(|_| padded),
-        Some(code),
-    ]
-    .into_iter()
-    .flatten()
-}
-
 /// One unit of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
-    pub prefix: String,
+    pub prefix: Prefix,
     pub name: String,
     pub level: Level,
     /// Communities (社区) inside the region by the NBS rule; for a village-level unit 1 or 0.
@@ -144,25 +136,17 @@ impl Region {
         match self.level {
             Level::Country => COUNTRY_CODE.to_string(),
             Level::Province | Level::City | Level::County => format!("{:0<6}", self.prefix),
-            Level::Street | Level::Village => self.prefix.clone(),
+            Level::Street | Level::Village => self.prefix.to_string(),
         }
     }
 
     /// Whether `code` (a prefix or a longer code) lies inside this region.
     pub fn contains(&self, code: &str) -> bool {
-        code.starts_with(&self.prefix)
+        self.prefix.contains(code)
     }
 
     pub fn parent_prefix(&self) -> Option<&str> {
-        let parent = match self.level {
-            Level::Country => return None,
-            Level::Province => 0,
-            Level::City => 2,
-            Level::County => 4,
-            Level::Street => 6,
-            Level::Village => 9,
-        };
-        Some(&self.prefix[..parent])
+        self.prefix.at(self.level.parent()?)
     }
 }
 
@@ -190,7 +174,7 @@ pub enum RegionError {
 /// The region tree, ordered by prefix so that the units inside a region form one range.
 #[derive(Debug, Clone, Default)]
 pub struct RegionTree {
-    by_prefix: BTreeMap<String, Region>,
+    by_prefix: BTreeMap<Prefix, Region>,
     /// Counties due to report inside each region of county level or above (see
     /// [`RegionTree::counties_due`]).
     due: BTreeMap<String, u32>,
@@ -201,10 +185,11 @@ impl RegionTree {
     /// are summed up from the village-level units.
     pub fn from_units(units: impl IntoIterator<Item = (String, String)>) -> RegionTree {
         let mut by_prefix = BTreeMap::new();
-        for (prefix, name) in units {
-            let Some(level) = Level::from_digits(prefix.len()) else {
+        for (digits, name) in units {
+            let Some(prefix) = Prefix::parse(&digits) else {
                 continue;
             };
+            let level = prefix.level();
             let communities = u32::from(level == Level::Village && is_community_code(&prefix));
             by_prefix.insert(
                 prefix.clone(),
@@ -217,9 +202,9 @@ impl RegionTree {
             );
         }
         by_prefix.insert(
-            String::new(),
+            Prefix::COUNTRY,
             Region {
-                prefix: String::new(),
+                prefix: Prefix::COUNTRY,
                 name: "全国".to_string(),
                 level: Level::Country,
                 communities: 0,
@@ -234,7 +219,7 @@ impl RegionTree {
             }
         }
         for (prefix, n) in counts {
-            if let Some(region) = by_prefix.get_mut(&prefix) {
+            if let Some(region) = by_prefix.get_mut(prefix.as_str()) {
                 region.communities = n;
             }
         }
@@ -248,7 +233,7 @@ impl RegionTree {
 
     /// Counts, for every region, the counties due to report inside it: county-level units
     /// with at least one street (NBS lists a few 市辖区 placeholders without any).
-    fn indexed(by_prefix: BTreeMap<String, Region>) -> RegionTree {
+    fn indexed(by_prefix: BTreeMap<Prefix, Region>) -> RegionTree {
         let mut due: BTreeMap<String, u32> = BTreeMap::new();
         for (prefix, region) in &by_prefix {
             if region.level == Level::Street && prefix.len() >= 6 {
@@ -267,7 +252,7 @@ impl RegionTree {
     /// Counties due to report inside `region`: for a street, its county (1).
     pub fn counties_due(&self, region: &Region) -> u32 {
         let key = match region.level {
-            Level::Street | Level::Village => region.prefix.get(..6).unwrap_or_default(),
+            Level::Street | Level::Village => region.prefix.at(Level::County).unwrap_or_default(),
             _ => region.prefix.as_str(),
         };
         self.due.get(key).copied().unwrap_or(0)
@@ -343,7 +328,7 @@ impl RegionTree {
                 std::ops::Bound::Unbounded,
             ))
             .map(|(_, r)| r)
-            .take_while(move |r| r.prefix.starts_with(&region.prefix))
+            .take_while(move |r| region.prefix.contains(&r.prefix))
     }
 
     /// The chain from the country down to the parent of `region`.
@@ -351,7 +336,7 @@ impl RegionTree {
         Level::ALL
             .into_iter()
             .filter(|l| *l < region.level)
-            .filter_map(|l| self.get(&region.prefix[..l.digits()]))
+            .filter_map(|l| self.get(region.prefix.at(l)?))
             .collect()
     }
 
@@ -422,7 +407,7 @@ fn read_nbs_csv(
             });
         };
         let code = code.trim();
-        if Level::from_digits(code.len()).is_none() || !code.bytes().all(|b| b.is_ascii_digit()) {
+        if Prefix::parse(code).is_none_or(|p| p.level() == Level::Country) {
             return Err(RegionError::Format {
                 file: file.to_string(),
                 line,
@@ -437,16 +422,6 @@ fn read_nbs_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_padded_code_reads_highest_level_first() {
-        let all = |code| prefixes_of(code).collect::<Vec<_>>();
-        assert_eq!(all("150000"), ["15", "1500", "150000"]);
-        assert_eq!(all("152200"), ["1522", "152200"]);
-        assert_eq!(all("152201"), ["152201"]);
-        assert_eq!(all("152201001"), ["152201001"]);
-        assert_eq!(all("1522"), ["1522"]);
-    }
 
     fn tree() -> RegionTree {
         RegionTree::from_units(

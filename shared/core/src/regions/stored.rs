@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::prelude::{col, lit};
 use deltalake::protocol::SaveMode;
 
-use super::{Level, Region, RegionTree};
-use crate::lake::{Lake, LakeError, names, read};
+use serde::Serialize;
+
+use super::{Level, Prefix, Region, RegionTree};
+use crate::lake::{Lake, LakeError, codec, names};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -21,29 +22,29 @@ fn schema() -> SchemaRef {
     ]))
 }
 
+/// A stored unit: the region and, for SQL readers, the code as the API writes it.
+#[derive(Serialize)]
+struct Stored<'a> {
+    prefix: &'a Prefix,
+    code: String,
+    name: &'a str,
+    communities: u32,
+    level: Level,
+}
+
 /// Replaces the stored tree with `tree`.
 pub async fn save(lake: &Lake, tree: &RegionTree) -> Result<i64, LakeError> {
-    let regions: Vec<&Region> = tree.iter().collect();
-    let batch = RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                regions.iter().map(|r| &r.prefix),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                regions.iter().map(|r| r.code()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                regions.iter().map(|r| &r.name),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                regions.iter().map(|r| i64::from(r.communities)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                regions.iter().map(|r| r.level.as_str()),
-            )),
-        ],
-    )?;
+    let rows: Vec<Stored> = tree
+        .iter()
+        .map(|r| Stored {
+            prefix: &r.prefix,
+            code: r.code(),
+            name: &r.name,
+            communities: r.communities,
+            level: r.level,
+        })
+        .collect();
+    let batch = codec::encode(&schema(), &rows)?;
     let table = match lake.load(names::REGIONS).await? {
         Some(table) => table,
         None => lake.handle(names::REGIONS)?,
@@ -63,7 +64,7 @@ pub enum Scope<'a> {
     Published,
     /// The published levels plus the village-level units inside one region (for checking
     /// the community codes of a submission).
-    WithVillagesIn(&'a str),
+    WithVillagesIn(&'a Prefix),
 }
 
 /// Loads the stored tree, or `None` when no regions were imported yet. Returns the
@@ -78,7 +79,7 @@ pub async fn load(lake: &Lake, scope: Scope<'_>) -> Result<Option<(RegionTree, i
         Scope::Published => published,
         Scope::WithVillagesIn(prefix) => published.or(col("level")
             .eq(lit(Level::Village.as_str()))
-            .and(col("prefix").like(lit(format!("{prefix}%"))))),
+            .and(col("prefix").like(lit(prefix.like())))),
     };
     let batches = ctx
         .table("regions")
@@ -87,23 +88,6 @@ pub async fn load(lake: &Lake, scope: Scope<'_>) -> Result<Option<(RegionTree, i
         .select_columns(&["prefix", "name", "level", "communities"])?
         .collect()
         .await?;
-    let mut regions = Vec::new();
-    for batch in &batches {
-        let prefix = read::text(batch, 0)?;
-        let name = read::text(batch, 1)?;
-        let level = read::text(batch, 2)?;
-        let communities = read::int(batch, 3)?;
-        for i in 0..batch.num_rows() {
-            let Some(level) = Level::parse(level.value(i)) else {
-                continue;
-            };
-            regions.push(Region {
-                prefix: prefix.value(i).to_string(),
-                name: name.value(i).to_string(),
-                level,
-                communities: u32::try_from(communities.value(i)).unwrap_or(0),
-            });
-        }
-    }
+    let regions: Vec<Region> = codec::decode(&batches)?;
     Ok(Some((RegionTree::from_regions(regions), version)))
 }

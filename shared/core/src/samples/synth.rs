@@ -174,7 +174,7 @@ pub fn enterprises(county: &Region, period: Period, rng_seed: &str) -> Sheet {
         rows.push(vec![
             Datum::Text(credit_code(&mut rng, &county.prefix)),
             Datum::Text(format!("{}{brand}{kind}", short_name(&county.name))),
-            Datum::Text(county.prefix.clone()),
+            Datum::Text(county.prefix.to_string()),
             Datum::Bool(rng.chance(0.4)),
             Datum::Bool(rng.chance(0.25)),
             Datum::Choice(industry),
@@ -235,7 +235,7 @@ pub fn outlets(
             rows.push(vec![
                 Datum::Text(format!("{}-W{:03}", county.prefix, rows.len() + 1)),
                 Datum::Text(rng.pick(&codes).clone()),
-                Datum::Text(community.prefix.clone()),
+                Datum::Text(community.prefix.to_string()),
                 Datum::Choice(mode),
                 Datum::Choice(carrier),
                 Datum::Choices(services),
@@ -294,7 +294,7 @@ pub fn trainings(tree: &RegionTree, county: &Region, period: Period, rng_seed: &
         let start = period.start() + chrono::Duration::days(rng.below(170) as i64);
         rows.push(vec![
             Datum::Text(format!("{}-P{:03}", county.prefix, i + 1)),
-            Datum::Text(community.prefix.clone()),
+            Datum::Text(community.prefix.to_string()),
             Datum::Choice(rng.choose(&organizers)),
             Datum::Date(start),
             Datum::Int(8 + 4 * rng.below(10) as i64),
@@ -372,7 +372,7 @@ fn worker_row(
     vec![
         Datum::Text(id),
         Datum::Text(rng.pick(codes).clone()),
-        Datum::Text(rng.pick(communities).prefix.clone()),
+        Datum::Text(rng.pick(communities).prefix.to_string()),
         Datum::Choice(rng.choose(origins)),
         Datum::Bool(rng.chance(0.8)),
         Datum::Choice(if rng.chance(0.5) {
@@ -400,7 +400,7 @@ pub fn shops(
     for i in 0..communities.len() / 4 + 1 {
         rows.push(vec![
             Datum::Text(format!("{}-S{:03}", county.prefix, i + 1)),
-            Datum::Text(rng.pick(&communities).prefix.clone()),
+            Datum::Text(rng.pick(&communities).prefix.to_string()),
             Datum::Bool(rng.chance(0.6)),
             if rng.chance(0.5) {
                 Datum::Text(rng.pick(&codes).clone())
@@ -434,7 +434,7 @@ pub fn complaints(
         rows.push(vec![
             Datum::Text(format!("{}-T{:04}", county.prefix, i + 1)),
             Datum::Text(rng.pick(&codes).clone()),
-            Datum::Text(rng.pick(&communities).prefix.clone()),
+            Datum::Text(rng.pick(&communities).prefix.to_string()),
             Datum::Date(period.start() + chrono::Duration::days(rng.below(180) as i64)),
             Datum::Choice(rng.choose(&categories)),
             Datum::Bool(rng.chance(0.85)),

@@ -69,7 +69,7 @@ fn regions(tree: &RegionTree) -> Result<RecordBatch> {
         ("region", strings(published.iter().map(|r| Some(r.code())))),
         (
             "prefix",
-            strings(published.iter().map(|r| Some(r.prefix.clone()))),
+            strings(published.iter().map(|r| Some(r.prefix.to_string()))),
         ),
         (
             "name",

@@ -268,6 +268,7 @@ pub fn shown(kind: &Kind, cell: &Cell) -> String {
 mod tests {
     use super::*;
     use crate::datasets::{MODES, SERVICES};
+    use crate::regions::Prefix;
 
     fn t(s: &str) -> Cell {
         Cell::Text(s.to_string())
@@ -331,7 +332,7 @@ mod tests {
         let scope_free = |k: &Kind, c: &Cell| {
             let regions = RegionTree::default();
             let region = Region {
-                prefix: String::new(),
+                prefix: Prefix::COUNTRY,
                 name: String::new(),
                 level: Level::Country,
                 communities: 0,

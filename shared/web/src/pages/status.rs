@@ -105,7 +105,7 @@ fn by_area(
                 }
                 tbody {
                     @for area in tree.children(region) {
-                        @let within: Vec<&CountyStatus> = counties.iter().filter(|c| c.code.starts_with(&area.prefix)).collect();
+                        @let within: Vec<&CountyStatus> = counties.iter().filter(|c| area.contains(&c.code)).collect();
                         @if !within.is_empty() {
                             tr {
                                 th scope="row" { a href=(link(lang, "/status", &[("period", period), ("region", &area.code())])) { (area.name) } }

@@ -236,7 +236,7 @@ fn submitter_page(
         .rev()
         .filter(|(s, _)| {
             tree.resolve(&s.region)
-                .is_some_and(|r| r.prefix.starts_with(&key.region_prefix))
+                .is_some_and(|r| key.region_prefix.contains(&r.prefix))
         })
         .take(LISTED)
         .collect();
