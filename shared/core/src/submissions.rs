@@ -1,6 +1,7 @@
 //! The submission log: one row per decision about an uploaded file, appended to a Delta
 //! table so that history is kept and Athena can read it like any other table.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -142,34 +143,82 @@ pub async fn read_session(ctx: &SessionContext) -> Result<Vec<Submission>, LakeE
     codec::decode(&batches)
 }
 
-/// The latest decision about each submission id, in the order they were made, with a flag
-/// telling whether the submission is the current one for its dataset, period and region.
-pub fn latest(log: &[Submission]) -> Vec<(Submission, bool)> {
-    let mut by_id: Vec<Submission> = Vec::new();
-    for s in log {
-        by_id.retain(|seen| seen.submission_id != s.submission_id);
-        by_id.push(s.clone());
-    }
-    let current = |s: &Submission| {
-        s.status == Status::Accepted
-            && !by_id.iter().any(|other| {
-                other.status == Status::Accepted
-                    && other.dataset == s.dataset
-                    && other.period == s.period
-                    && other.table_version > s.table_version
-                    && covers(&other.region, &s.region)
-            })
-    };
-    by_id.iter().map(|s| (s.clone(), current(s))).collect()
+/// The log as readers use it, held per table version: every decision, and the latest one
+/// about each submission with whether it is current.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub decisions: Vec<Submission>,
+    pub latest: Vec<(Submission, bool)>,
 }
 
-/// Whether region `outer` contains region `inner` (or is it): a newer file for `outer`
-/// replaces all of an older file for `inner`. A newer county file replaces only part of an
-/// older league file, which stays current for the other counties.
-fn covers(outer: &str, inner: &str) -> bool {
-    // The highest reading of each code: a league's file (152200) covers its counties' codes.
-    let highest = |code| prefixes_of(code).next().unwrap_or(code);
-    highest(inner).starts_with(highest(outer))
+impl Log {
+    /// Reads the log with the version read, or `None` before the first decision.
+    pub async fn load(lake: &Lake) -> Result<Option<(Log, i64)>, LakeError> {
+        let (ctx, versions) = lake.session(&[names::SUBMISSIONS]).await?;
+        let Some(version) = versions.get(names::SUBMISSIONS).copied() else {
+            return Ok(None);
+        };
+        let decisions = read_session(&ctx).await?;
+        let latest = latest(&decisions);
+        Ok(Some((Log { decisions, latest }, version)))
+    }
+
+    /// The latest decision about a submission and whether it is current.
+    pub fn find(&self, id: &str) -> Option<&(Submission, bool)> {
+        self.latest.iter().find(|(s, _)| s.submission_id == id)
+    }
+}
+
+/// The latest decision about each submission id, in the order they were made, with a flag
+/// telling whether the submission is the current one for its dataset, period and region:
+/// accepted, and no file committed later for the same dataset and period covers its region.
+/// Linear in the log (a national deadline day logs thousands of files).
+pub fn latest(log: &[Submission]) -> Vec<(Submission, bool)> {
+    let last: HashMap<&str, usize> = log
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.submission_id.as_str(), i))
+        .collect();
+    let decided: Vec<&Submission> = log
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| last.get(s.submission_id.as_str()) == Some(i))
+        .map(|(_, s)| s)
+        .collect();
+    let mut accepted: Vec<&Submission> = decided
+        .iter()
+        .copied()
+        .filter(|s| s.status == Status::Accepted)
+        .collect();
+    accepted.sort_by_key(|s| std::cmp::Reverse(s.table_version));
+    // Newest first: a file is current unless a strictly newer one covers its region.
+    let mut covered: HashSet<(&str, Period, &str)> = HashSet::new();
+    let mut current: HashSet<&str> = HashSet::new();
+    for same_version in accepted.chunk_by(|a, b| a.table_version == b.table_version) {
+        for s in same_version {
+            let region = highest(&s.region);
+            let shadowed = (0..=region.len()).any(|n| {
+                region
+                    .get(..n)
+                    .is_some_and(|outer| covered.contains(&(s.dataset.as_str(), s.period, outer)))
+            });
+            if !shadowed {
+                current.insert(&s.submission_id);
+            }
+        }
+        for s in same_version {
+            covered.insert((s.dataset.as_str(), s.period, highest(&s.region)));
+        }
+    }
+    decided
+        .into_iter()
+        .map(|s| (s.clone(), current.contains(s.submission_id.as_str())))
+        .collect()
+}
+
+/// The highest reading of a code: a league's file (152200) covers its counties' codes.
+fn highest(code: &str) -> &str {
+    prefixes_of(code).next().unwrap_or(code)
 }
 
 #[cfg(test)]
@@ -222,13 +271,48 @@ mod tests {
         );
     }
 
+    /// Whether a newer file for `outer` leaves an older one for `inner` current.
+    fn survives(inner: &str, outer: &str) -> bool {
+        let log = vec![
+            sub("old", inner, Status::Accepted, Some(1)),
+            sub("new", outer, Status::Accepted, Some(2)),
+        ];
+        latest(&log)[0].1
+    }
+
     #[test]
-    fn region_cover_uses_prefixes() {
-        assert!(covers("152200", "152201"));
-        assert!(covers("150000", "152201"));
-        assert!(covers("152201", "152201"));
-        assert!(!covers("152201", "152200"));
-        assert!(!covers("152201", "152202"));
-        assert!(!covers("152200", "150100"));
+    fn a_newer_file_replaces_what_its_region_covers_read_as_prefixes() {
+        assert!(
+            !survives("152201", "152200"),
+            "a league covers its counties"
+        );
+        assert!(!survives("152201", "150000"), "a province covers them too");
+        assert!(!survives("152201", "152201"), "a county replaces itself");
+        assert!(
+            survives("152200", "152201"),
+            "a county replaces part of a league file"
+        );
+        assert!(survives("152202", "152201"));
+        assert!(survives("150100", "152200"));
+    }
+
+    #[test]
+    fn the_latest_decision_about_a_submission_counts_in_the_order_it_was_made() {
+        let log = vec![
+            sub("a", "152201", Status::Rejected, None),
+            sub("b", "152202", Status::Accepted, Some(1)),
+            sub("a", "152201", Status::Accepted, Some(2)),
+        ];
+        let latest: Vec<_> = latest(&log)
+            .into_iter()
+            .map(|(s, c)| (s.submission_id, s.status, c))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("b".to_string(), Status::Accepted, true),
+                ("a".to_string(), Status::Accepted, true),
+            ]
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! this layer turns it into a strong ETag, answers `If-None-Match` with 304 and sets a
 //! `Cache-Control` a CDN can act on. Responses without a stamp are not cached at all.
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -58,16 +59,86 @@ impl std::fmt::Display for Stamp {
 /// stale one while they revalidate, since a new snapshot changes the ETag anyway.
 const PUBLIC: &str = "public, max-age=60, stale-while-revalidate=600";
 
+/// The strong ETag of one representation: the lake state, the URL and the negotiated type.
+fn etag(stamp: &Stamp, resource: &str, accept: &str) -> String {
+    let digest = Sha256::digest(format!("{stamp}\n{resource}\n{accept}"));
+    format!("\"{}\"", hex::encode(&digest[..12]))
+}
+
+/// Whether an `If-None-Match` names `etag`.
+fn matches(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
+    if_none_match
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// The headers every cacheable answer carries, 200 or 304.
+fn cache_headers(headers: &mut HeaderMap, etag: HeaderValue, policy: HeaderValue) {
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::CACHE_CONTROL, policy);
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+}
+
+/// A GET's conditional headers, for handlers that can name their [`Stamp`] before doing the
+/// work: [`Conditional::unchanged`] answers 304 without computing the body it would match.
+pub struct Conditional {
+    resource: String,
+    accept: String,
+    if_none_match: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditional {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let cacheable = matches!(parts.method, Method::GET | Method::HEAD);
+        Ok(Conditional {
+            resource: parts.uri.to_string(),
+            accept: accept(&parts.headers),
+            if_none_match: parts
+                .headers
+                .get(header::IF_NONE_MATCH)
+                .filter(|_| cacheable)
+                .cloned(),
+        })
+    }
+}
+
+impl Conditional {
+    /// `304 Not Modified` when the client holds the representation `stamp` would produce.
+    pub fn unchanged(&self, stamp: &Stamp) -> Option<Response> {
+        let etag = etag(stamp, &self.resource, &self.accept);
+        if !matches(self.if_none_match.as_ref(), &etag) {
+            return None;
+        }
+        let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
+        cache_headers(
+            not_modified.headers_mut(),
+            HeaderValue::from_str(&etag).ok()?,
+            HeaderValue::from_static(PUBLIC),
+        );
+        Some(not_modified)
+    }
+}
+
+fn accept(headers: &HeaderMap) -> String {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Stamped 200 answers get their ETag and caching headers here, and a 304 when the client
+/// already holds them.
 pub async fn conditional(request: Request, next: Next) -> Response {
     let cacheable_method = matches!(*request.method(), Method::GET | Method::HEAD);
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
     let resource = request.uri().to_string();
-    let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let accept = accept(request.headers());
     let mut response = next.run(request).await;
     let stamp = response.extensions().get::<Stamp>().cloned();
     let (true, StatusCode::OK, Some(stamp)) = (cacheable_method, response.status(), stamp) else {
@@ -78,38 +149,21 @@ pub async fn conditional(request: Request, next: Next) -> Response {
         }
         return response;
     };
-    // One ETag per representation: the lake state, the URL and the negotiated type.
-    let digest = Sha256::digest(format!("{stamp}\n{resource}\n{accept}"));
-    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    let etag = etag(&stamp, &resource, &accept);
     let Ok(value) = HeaderValue::from_str(&etag) else {
         return response;
     };
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, value.clone());
     // A handler may ask for its own policy (pages revalidate every time).
-    let policy = headers
+    let policy = response
+        .headers()
         .get(header::CACHE_CONTROL)
         .cloned()
         .unwrap_or(HeaderValue::from_static(PUBLIC));
-    headers.insert(header::CACHE_CONTROL, policy.clone());
-    headers.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Accept-Encoding"),
-    );
-    let matches = if_none_match
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
+    if matches(if_none_match.as_ref(), &etag) {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
-        let h = not_modified.headers_mut();
-        h.insert(header::ETAG, value);
-        h.insert(header::CACHE_CONTROL, policy);
-        h.insert(
-            header::VARY,
-            HeaderValue::from_static("Accept, Accept-Encoding"),
-        );
+        cache_headers(not_modified.headers_mut(), value, policy);
         return not_modified;
     }
+    cache_headers(response.headers_mut(), value, policy);
     response
 }

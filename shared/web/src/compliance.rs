@@ -9,7 +9,6 @@ use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::compliance::{self, CountyStatus};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::COUNTRY_CODE;
-use jiazheng_core::submissions;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -48,16 +47,8 @@ pub async fn status(
     let region = tree
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
-    let log_version = state
-        .lake()
-        .versions(&[jiazheng_core::lake::names::SUBMISSIONS])
-        .await?
-        .values()
-        .next()
-        .copied()
-        .unwrap_or(-1);
-    let log = submissions::all(state.lake()).await?;
-    let statuses = compliance::status(&log, &tree, period, region);
+    let (log_version, log) = state.log().await?;
+    let statuses = compliance::status(&log.decisions, &tree, period, region);
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::params::Params;
 use super::tabular::{Format, Table};
-use super::{ApiError, AppState, Regions, Source, Stamp};
-use jiazheng_core::indicators::snapshot::{self, Row};
+use super::{ApiError, AppState, Conditional, Published, Regions, Source, Stamp};
+use jiazheng_core::indicators::snapshot::Row;
 use jiazheng_core::indicators::{self, CATALOGUE, Indicator};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{COUNTRY_CODE, Level, Region};
@@ -96,9 +96,10 @@ fn region_and_level(
     Ok((region, level))
 }
 
-fn stamp(read: &snapshot::Read, tree: &Regions) -> Stamp {
+/// What an indicator answer is computed from, known before any of the work.
+fn stamp(published: &Published, tree: &Regions) -> Stamp {
     Stamp::of([
-        Source::Snapshot(read.version),
+        Source::Snapshot(published.version),
         Source::Regions(tree.version),
     ])
 }
@@ -115,12 +116,21 @@ pub async fn values(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(q): Params<ValuesQuery>,
+    conditional: Conditional,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let published = state.published().await?;
+    let tree = state.regions().await?;
+    let stamp = stamp(&published, &tree);
+    if let Some(unchanged) = conditional.unchanged(&stamp) {
+        return Ok(unchanged);
+    }
+    if published.version < 0 {
+        return Err(ApiError::NothingPublished);
+    }
     let format = Format::negotiate(q.format, &headers);
     let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
-    let period = state.period_or_latest(q.period).await?;
-    let tree = state.regions().await?;
+    let period = published.period_or_latest(q.period)?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     if level > indicator.finest_level() {
         return Err(ApiError::LevelNotPublished {
@@ -129,10 +139,7 @@ pub async fn values(
             asked: level.to_string(),
         });
     }
-    let read = snapshot::query(state.lake(), &tree, indicator.id, period, region, level)
-        .await?
-        .ok_or(ApiError::NothingPublished)?;
-    let stamp = stamp(&read, &tree);
+    let read = published.query(&tree, &[indicator.id], period, region, &[level]);
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
     let body = |data| Values {
         indicator: indicator.id,
@@ -141,7 +148,7 @@ pub async fn values(
         period: period.to_string(),
         region: region.code(),
         level,
-        snapshot_version: read.version,
+        snapshot_version: published.version,
         sources: read.sources,
         data,
     };
@@ -181,31 +188,34 @@ pub struct LongValues {
 pub async fn long(
     State(state): State<AppState>,
     Params(q): Params<LongQuery>,
+    conditional: Conditional,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let published = state.published().await?;
+    let tree = state.regions().await?;
+    let stamp = stamp(&published, &tree);
+    if let Some(unchanged) = conditional.unchanged(&stamp) {
+        return Ok(unchanged);
+    }
     let format = Format::negotiate(q.format, &headers);
     let chosen: Vec<&'static Indicator> = match q.indicator {
         Some(indicator) => vec![indicator],
         None => CATALOGUE.iter().collect(),
     };
-    let period = state.period_or_latest(q.period).await?;
-    let tree = state.regions().await?;
+    let period = published.period_or_latest(q.period)?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     let ids: Vec<&str> = chosen
         .iter()
         .filter(|i| level <= i.finest_level())
         .map(|i| i.id)
         .collect();
-    let read = snapshot::query_many(state.lake(), &tree, &ids, period, region, level).await?;
-    let version = read.as_ref().map_or(-1, |r| r.version);
-    let rows = read.map(|r| r.rows).unwrap_or_default();
-    let stamp = Stamp::of([Source::Snapshot(version), Source::Regions(tree.version)]);
+    let rows = published.query(&tree, &ids, period, region, &[level]).rows;
     let name = format!("values-{period}-{}-{level}", region.code());
     let json = |data| LongValues {
         period: period.to_string(),
         region: region.code(),
         level,
-        snapshot_version: version,
+        snapshot_version: published.version,
         data,
     };
     let answer = Table::respond_rows(format, &Row::schema(), rows, json, &name)?;

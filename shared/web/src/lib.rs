@@ -23,31 +23,33 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, header};
 use axum::response::{Html, IntoResponse};
-use tokio::sync::RwLock;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use caching::{Source, Stamp};
+pub use caching::{Conditional, Source, Stamp};
 pub use limits::RateLimit;
 pub use problem::ApiError;
 
+use jiazheng_core::indicators::snapshot::Snapshot;
 use jiazheng_core::ingest::Ingestor;
-use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::lake::{Held, Lake, names};
+use jiazheng_core::periods::Period;
 use jiazheng_core::regions::RegionTree;
 use jiazheng_core::regions::stored::{self, Scope};
+use jiazheng_core::submissions::Log;
 
 /// Largest upload accepted in one request body (the Excel row limit times a wide row).
 pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
-
-/// The published levels of the region tree and the regions table version they came from.
-type CachedRegions = Arc<RwLock<Option<(i64, Arc<RegionTree>)>>>;
 
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
     ingestor: Ingestor,
-    regions: CachedRegions,
+    /// The published levels of the region tree.
+    regions: Arc<Held<RegionTree>>,
+    snapshot: Arc<Held<Snapshot>>,
+    log: Arc<Held<Log>>,
     rate_limit: Option<RateLimit>,
     upload_limit: usize,
 }
@@ -67,11 +69,43 @@ impl std::ops::Deref for Regions {
     }
 }
 
+/// The published snapshot in memory and the table version it was read at (`-1` before the
+/// first publication, when it is empty).
+#[derive(Clone)]
+pub struct Published {
+    pub snapshot: Arc<Snapshot>,
+    pub version: i64,
+}
+
+impl std::ops::Deref for Published {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+}
+
+impl Published {
+    /// The period asked for, or else the latest one with published indicators.
+    fn period_or_latest(&self, period: Option<Period>) -> Result<Period, ApiError> {
+        match period {
+            Some(p) => Ok(p),
+            None => self
+                .periods()
+                .last()
+                .copied()
+                .ok_or(ApiError::NothingPublished),
+        }
+    }
+}
+
 impl AppState {
     pub fn new(ingestor: Ingestor) -> AppState {
         AppState {
             ingestor,
-            regions: Arc::new(RwLock::new(None)),
+            regions: Arc::new(Held::new(names::REGIONS)),
+            snapshot: Arc::new(Held::new(names::INDICATOR_VALUES)),
+            log: Arc::new(Held::new(names::SUBMISSIONS)),
             rate_limit: None,
             upload_limit: MAX_UPLOAD_BYTES,
         }
@@ -93,43 +127,40 @@ impl AppState {
         self.ingestor.lake()
     }
 
-    /// The period asked for, or else the latest one with published indicators.
-    async fn period_or_latest(
-        &self,
-        period: Option<jiazheng_core::periods::Period>,
-    ) -> Result<jiazheng_core::periods::Period, ApiError> {
-        match period {
-            Some(p) => Ok(p),
-            None => jiazheng_core::indicators::snapshot::periods(self.lake())
-                .await?
-                .last()
-                .copied()
-                .ok_or(ApiError::NothingPublished),
-        }
-    }
-
-    /// The published levels of the region tree, reloaded only when the table changed.
+    /// The published levels of the region tree, read again only when the table changed.
     async fn regions(&self) -> Result<Regions, ApiError> {
-        let latest = self
-            .lake()
-            .versions(&[names::REGIONS])
-            .await?
-            .get(names::REGIONS)
-            .copied();
-        if let Some((version, tree)) = self.regions.read().await.as_ref()
-            && Some(*version) == latest
-        {
-            return Ok(Regions {
-                tree: tree.clone(),
-                version: *version,
-            });
-        }
-        let (tree, version) = stored::load(self.lake(), Scope::Published)
+        let lake = self.lake();
+        let (version, tree) = self
+            .regions
+            .get(lake, || stored::load(lake, Scope::Published))
             .await?
             .ok_or(ApiError::NothingPublished)?;
-        let tree = Arc::new(tree);
-        *self.regions.write().await = Some((version, tree.clone()));
         Ok(Regions { tree, version })
+    }
+
+    /// The submission log and its table version (`-1` before the first decision), read again
+    /// only when a decision was logged.
+    async fn log(&self) -> Result<(i64, Arc<Log>), ApiError> {
+        let lake = self.lake();
+        Ok(self
+            .log
+            .get(lake, || Log::load(lake))
+            .await?
+            .unwrap_or_else(|| (-1, Arc::default())))
+    }
+
+    /// The published snapshot, read again only when a refresh committed a new version.
+    async fn published(&self) -> Result<Published, ApiError> {
+        let lake = self.lake();
+        Ok(
+            match self.snapshot.get(lake, || Snapshot::load(lake)).await? {
+                Some((version, snapshot)) => Published { snapshot, version },
+                None => Published {
+                    snapshot: Arc::default(),
+                    version: -1,
+                },
+            },
+        )
     }
 }
 

@@ -296,7 +296,7 @@ pub async fn records(
     let format = Format::negotiate(q.format, &headers);
     let dataset = open_dataset(&name)?;
     check_params(dataset, &params)?;
-    let period = state.period_or_latest(q.period).await?;
+    let period = state.published().await?.period_or_latest(q.period)?;
     let limit = match q.limit {
         Some(l) if (1..=MAX_LIMIT as u32).contains(&l) => l as usize,
         Some(_) => return Err(ApiError::BadQuery(format!("limit is 1 to {MAX_LIMIT}"))),

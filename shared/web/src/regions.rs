@@ -161,16 +161,9 @@ pub struct Periods {
 pub async fn periods(
     State(state): State<AppState>,
 ) -> Result<(Extension<Stamp>, Json<Periods>), ApiError> {
-    let published = jiazheng_core::indicators::snapshot::periods(state.lake()).await?;
-    let version = state
-        .lake()
-        .versions(&[jiazheng_core::lake::names::INDICATOR_VALUES])
-        .await?
-        .values()
-        .next()
-        .copied()
-        .unwrap_or(-1);
+    let published = state.published().await?;
     let periods = published
+        .periods()
         .iter()
         .map(|p| PeriodInfo {
             period: p.to_string(),
@@ -179,7 +172,7 @@ pub async fn periods(
         })
         .collect();
     Ok((
-        Extension(Stamp::of([Source::Snapshot(version)])),
+        Extension(Stamp::of([Source::Snapshot(published.version)])),
         Json(Periods { periods }),
     ))
 }

@@ -14,7 +14,7 @@ use jiazheng_core::findings::{Report, Status};
 use jiazheng_core::ingest::uploads::{self, Pending, Ticket};
 use jiazheng_core::ingest::{Outcome, Upload};
 use jiazheng_core::periods::Period;
-use jiazheng_core::submissions::{self, Submission};
+use jiazheng_core::submissions::Submission;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SubmissionView {
@@ -157,10 +157,8 @@ async fn respond(state: &AppState, outcome: Outcome) -> Result<SubmissionRespons
 }
 
 async fn is_current(state: &AppState, id: &str) -> Result<bool, ApiError> {
-    let log = submissions::all(state.lake()).await?;
-    Ok(submissions::latest(&log)
-        .into_iter()
-        .any(|(s, current)| s.submission_id == id && current))
+    let (_, log) = state.log().await?;
+    Ok(log.find(id).is_some_and(|(_, current)| *current))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -197,9 +195,10 @@ pub async fn list(
         ),
         None => None,
     };
-    let log = submissions::all(state.lake()).await?;
-    let mut views: Vec<SubmissionView> = submissions::latest(&log)
-        .into_iter()
+    let (_, log) = state.log().await?;
+    let mut views: Vec<SubmissionView> = log
+        .latest
+        .iter()
         .filter(|(s, _)| q.period.is_none_or(|p| s.period == p))
         .filter(|(s, _)| q.dataset.is_none_or(|d| s.dataset == d.name))
         .filter(|(s, _)| {
@@ -209,8 +208,8 @@ pub async fn list(
             })
         })
         .map(|(submission, current)| SubmissionView {
-            submission,
-            current,
+            submission: submission.clone(),
+            current: *current,
         })
         .collect();
     views.reverse();
@@ -273,11 +272,8 @@ pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SubmissionResponse>, ApiError> {
-    let log = submissions::all(state.lake()).await?;
-    let decided = submissions::latest(&log)
-        .into_iter()
-        .find(|(s, _)| s.submission_id == id);
-    let Some((submission, current)) = decided else {
+    let (_, log) = state.log().await?;
+    let Some((submission, current)) = log.find(&id).cloned() else {
         let pending = uploads::pending(state.lake(), &id)
             .await?
             .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;

@@ -116,17 +116,11 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
     .unwrap()
     .0;
     let region = tree.get(county).unwrap();
-    let read = jiazheng_core::indicators::snapshot::query(
-        lake,
-        &tree,
-        "outlets",
-        period,
-        region,
-        region.level,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (snapshot, _) = jiazheng_core::indicators::snapshot::Snapshot::load(lake)
+        .await
+        .unwrap()
+        .unwrap();
+    let read = snapshot.query(&tree, &["outlets"], period, region, &[region.level]);
     let published = read.rows[0].value;
     if published != Some(current.rows as f64) {
         return Err(format!(

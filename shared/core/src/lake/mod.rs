@@ -27,8 +27,10 @@ use futures::StreamExt;
 use url::Url;
 
 pub mod codec;
+mod held;
 mod history;
 mod presign;
+pub use held::Held;
 pub use history::{Commit, keys as commit_keys};
 pub use presign::{PresignedPut, SIGNED_HEADERS};
 
@@ -329,6 +331,21 @@ impl Lake {
             }
         }
         Ok(versions)
+    }
+
+    /// The latest version of a table known to be at `known` or later: one HEAD per commit
+    /// since (a commit is visible exactly when its log entry exists), where a load would list
+    /// and read the whole log.
+    pub async fn latest_version(&self, name: &str, known: i64) -> Result<i64, LakeError> {
+        let mut version = known;
+        loop {
+            let next = Path::from(format!("{name}/_delta_log/{:020}.json", version + 1));
+            match self.store.head(&next).await {
+                Ok(_) => version += 1,
+                Err(ObjectStoreError::NotFound { .. }) => return Ok(version),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Starts a write whose files become visible only when committed. The table itself is

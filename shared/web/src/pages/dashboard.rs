@@ -40,9 +40,9 @@ const CREDENTIALS: &str = "credential_rate";
 struct Values(HashMap<(String, String), Vec<Row>>);
 
 impl Values {
-    fn of(read: Option<Read>) -> Values {
+    fn of(read: Read) -> Values {
         let mut by_key: HashMap<(String, String), Vec<Row>> = HashMap::new();
-        for row in read.map(|r| r.rows).unwrap_or_default() {
+        for row in read.rows {
             by_key
                 .entry((row.indicator.clone(), row.region.clone()))
                 .or_default()
@@ -81,7 +81,6 @@ pub async fn page(
     let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period;
-    let lake = state.lake();
     let periods = &place.periods;
     let child_level = region
         .level
@@ -96,11 +95,8 @@ pub async fn page(
         .collect();
     levels.dedup();
     let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
-    let read = snapshot::query_levels(lake, tree, &ids, period, region, &levels)
-        .await
-        .map_err(lang.fail())?;
-    let version = read.as_ref().map_or(-1, |r| r.version);
-    let values = Values::of(read);
+    let version = place.published.version;
+    let values = Values::of(place.published.query(tree, &ids, period, region, &levels));
     let charted = charts(
         lang,
         tree,

@@ -48,10 +48,8 @@ pub(crate) async fn render(
     duplicate: bool,
 ) -> Result<Response, PageError> {
     let id = &report.submission_id;
-    let log = submissions::all(state.lake()).await.map_err(lang.fail())?;
-    let decided = submissions::latest(&log)
-        .into_iter()
-        .find(|(s, _)| &s.submission_id == id);
+    let (_, log) = state.log().await.map_err(lang.fail())?;
+    let decided = log.find(id).cloned();
     let tree = state.regions().await.map_err(lang.fail())?;
     let page = report_page(lang, report, decided.as_ref(), &tree, duplicate);
     Ok(private(StatusCode::OK, page))

@@ -23,8 +23,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::{Markup, html};
 
-use super::{ApiError, AppState, Regions, Stamp};
-use jiazheng_core::indicators::snapshot;
+use super::{ApiError, AppState, Published, Regions, Stamp};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{COUNTRY_CODE, Level, Region};
 
@@ -173,6 +172,7 @@ struct Place {
     period: Period,
     /// The periods with published values, oldest first, for the period picker.
     periods: Vec<Period>,
+    published: Published,
 }
 
 impl Place {
@@ -190,7 +190,8 @@ impl Place {
             .filter(|r| Level::PUBLISHED.contains(&r.level))
             .cloned()
             .ok_or_else(|| fail(ApiError::UnknownRegion(code.to_string())))?;
-        let periods = snapshot::periods(state.lake()).await.map_err(lang.fail())?;
+        let published = state.published().await.map_err(fail)?;
+        let periods = published.periods();
         let period = match period {
             Some(p) => crate::params::value("period", p).map_err(fail)?,
             None => periods
@@ -203,6 +204,7 @@ impl Place {
             region,
             period,
             periods,
+            published,
         })
     }
 }

@@ -12,9 +12,7 @@ use crate::{AppState, Source, Stamp};
 use jiazheng_core::compliance::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use jiazheng_core::datasets;
 use jiazheng_core::findings::Status;
-use jiazheng_core::lake::names;
 use jiazheng_core::regions::{Level, Region, RegionTree};
-use jiazheng_core::submissions;
 
 #[derive(Deserialize)]
 pub struct StatusQuery {
@@ -32,16 +30,10 @@ pub async fn page(
     let place = Place::find(&state, lang, q.region.as_deref(), q.period.as_deref()).await?;
     let (tree, region) = (&place.tree, &place.region);
     let period = place.period.to_string();
-    let lake = state.lake();
     let periods = &place.periods;
     // The log says who reported; the snapshot which periods can be picked.
-    let versions = lake
-        .versions(&[names::SUBMISSIONS, names::INDICATOR_VALUES])
-        .await
-        .map_err(lang.fail())?;
-    let version = |table: &str| versions.get(table).copied().unwrap_or(-1);
-    let log = submissions::all(lake).await.map_err(lang.fail())?;
-    let counties = compliance::status(&log, tree, place.period, region);
+    let (log_version, log) = state.log().await.map_err(lang.fail())?;
+    let counties = compliance::status(&log.decisions, tree, place.period, region);
     let complete = counties.iter().filter(|c| c.complete).count();
 
     let code = region.code();
@@ -75,8 +67,8 @@ pub async fn page(
     };
     let stamp = Stamp::of([
         Source::Code,
-        Source::Submissions(version(names::SUBMISSIONS)),
-        Source::Snapshot(version(names::INDICATOR_VALUES)),
+        Source::Submissions(log_version),
+        Source::Snapshot(place.published.version),
         Source::Regions(place.tree.version),
     ]);
     Ok(public(stamp, frame.render(body)))

@@ -99,10 +99,8 @@ pub async fn home(
         return Ok(private(StatusCode::OK, sign_in_page(lang, None)));
     };
     let tree = state.regions().await.map_err(lang.fail())?;
-    let log = submissions::all(state.lake()).await.map_err(lang.fail())?;
-    let published = jiazheng_core::indicators::snapshot::periods(state.lake())
-        .await
-        .map_err(lang.fail())?;
+    let (_, log) = state.log().await.map_err(lang.fail())?;
+    let published = state.published().await.map_err(lang.fail())?.periods();
     Ok(private(
         StatusCode::OK,
         submitter_page(lang, &key, &tree, &log, &published),
@@ -203,7 +201,7 @@ fn submitter_page(
     lang: Lang,
     key: &Key,
     tree: &RegionTree,
-    log: &[submissions::Submission],
+    log: &submissions::Log,
     published: &[Period],
 ) -> Markup {
     let region = tree.resolve(&key.region);
@@ -231,8 +229,9 @@ fn submitter_page(
         })
         .unwrap_or_default();
     let (periods, ended) = periods(published);
-    let mine: Vec<(submissions::Submission, bool)> = submissions::latest(log)
-        .into_iter()
+    let mine: Vec<&(submissions::Submission, bool)> = log
+        .latest
+        .iter()
         .rev()
         .filter(|(s, _)| {
             tree.resolve(&s.region)

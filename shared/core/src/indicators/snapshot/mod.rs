@@ -7,7 +7,6 @@
 //! from the tree as `not_reported` with no numbers ([`not_reported`]), so the stored table
 //! grows with what was reported, not with the 45,000 regions of the country.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -16,10 +15,13 @@ use deltalake::datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 
 use super::compute::Computed;
-use super::{CATALOGUE, Indicator, ReportingState, targets};
+use super::{Indicator, ReportingState, targets};
 use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
 use crate::periods::{self, Period};
 use crate::regions::{Level, Region, RegionTree};
+
+mod memory;
+pub use memory::Snapshot;
 
 /// One published value: what the computation produces, the snapshot stores, the API returns
 /// and the pages show. [`Row::schema`] is its one column declaration.
@@ -158,24 +160,13 @@ pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError>
         .await
 }
 
-/// A read of the snapshot and the version it came from (the API's ETag).
+/// A read of the snapshot.
 #[derive(Debug, Clone)]
 pub struct Read {
-    pub version: i64,
     /// The table versions the period's values were computed from.
     pub sources: TableVersions,
     /// In the order the indicators were asked for, then by region and breakdown.
     pub rows: Vec<Row>,
-}
-
-/// The columns a read selects: a stored row's, and its lineage.
-fn read_columns() -> Vec<String> {
-    Row::stored_schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|name| name != PREFIX)
-        .collect()
 }
 
 /// The lineage of a read: the `sources` of its first row.
@@ -187,32 +178,6 @@ fn sources_in(batches: &[RecordBatch]) -> Result<TableVersions, LakeError> {
         }
         None => Ok(TableVersions::new()),
     }
-}
-
-/// The values of one indicator in a period for every region at `level` inside `within`,
-/// with the change since the previous half-year.
-pub async fn query(
-    lake: &Lake,
-    tree: &RegionTree,
-    indicator: &str,
-    period: Period,
-    within: &Region,
-    level: Level,
-) -> Result<Option<Read>, LakeError> {
-    query_levels(lake, tree, &[indicator], period, within, &[level]).await
-}
-
-/// The values of several indicators in one scan of the snapshot: filters run inside
-/// DataFusion and the period is a partition, so only the two periods asked for are read.
-pub async fn query_many(
-    lake: &Lake,
-    tree: &RegionTree,
-    indicators: &[&str],
-    period: Period,
-    within: &Region,
-    level: Level,
-) -> Result<Option<Read>, LakeError> {
-    query_levels(lake, tree, indicators, period, within, &[level]).await
 }
 
 /// A value nobody reported: the region and how many counties are due, and no numbers.
@@ -245,132 +210,6 @@ pub fn not_reported(
         submissions: Vec::new(),
         people: 0.0,
     }
-}
-
-/// The regions and breakdowns a read of `indicator` at `levels` inside `within` covers.
-fn expected<'t>(
-    tree: &'t RegionTree,
-    indicator: &'static Indicator,
-    within: &'t Region,
-    levels: &[Level],
-) -> Vec<(&'t Region, Option<&'static str>)> {
-    let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
-        indicator.breakdown_values().into_iter().map(Some).collect()
-    } else {
-        vec![None]
-    };
-    let mut out = Vec::new();
-    for &level in levels.iter().filter(|l| **l <= indicator.finest_level()) {
-        for region in tree.within(within, level) {
-            for breakdown in &breakdowns {
-                out.push((region, *breakdown));
-            }
-        }
-    }
-    out
-}
-
-/// [`query_many`] at several levels at once (a page shows a region, the areas within and the
-/// counties): still one scan; rows carry their level. Regions without a stored value are
-/// filled in as not reported.
-pub async fn query_levels(
-    lake: &Lake,
-    tree: &RegionTree,
-    indicators: &[&str],
-    period: Period,
-    within: &Region,
-    levels: &[Level],
-) -> Result<Option<Read>, LakeError> {
-    let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
-    let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
-        return Ok(None);
-    };
-    if indicators.is_empty() {
-        return Ok(Some(Read {
-            version,
-            sources: TableVersions::new(),
-            rows: Vec::new(),
-        }));
-    }
-    let previous = period.previous();
-    let wanted = indicators.iter().map(|i| lit(*i)).collect();
-    let columns = read_columns();
-    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let batches = ctx
-        .table("indicator_values")
-        .await?
-        .filter(
-            col("period")
-                .in_list(
-                    vec![lit(period.to_string()), lit(previous.to_string())],
-                    false,
-                )
-                .and(col("indicator").in_list(wanted, false))
-                .and(col("level").in_list(levels.iter().map(|l| lit(l.as_str())).collect(), false))
-                .and(col(PREFIX).like(lit(within.prefix.like()))),
-        )?
-        .select_columns(&columns)?
-        .collect()
-        .await?;
-    type Key = (String, String, Option<String>);
-    let key = |row: &Row| {
-        (
-            row.indicator.clone(),
-            row.region.clone(),
-            row.breakdown.clone(),
-        )
-    };
-    let mut stored: HashMap<Key, Row> = HashMap::new();
-    let mut before: HashMap<Key, Row> = HashMap::new();
-    for row in codec::decode::<Row>(&batches)? {
-        let into = if row.period == period {
-            &mut stored
-        } else {
-            &mut before
-        };
-        into.insert(key(&row), row);
-    }
-    let sources = match stored.is_empty() {
-        true => TableVersions::new(),
-        false => sources_of_period(&batches, period)?,
-    };
-    let mut rows = Vec::new();
-    for id in indicators {
-        let Some(indicator) = CATALOGUE.iter().find(|i| i.id == *id) else {
-            continue;
-        };
-        for (region, breakdown) in expected(tree, indicator, within, levels) {
-            let key = (id.to_string(), region.code(), breakdown.map(str::to_string));
-            let mut row = stored
-                .remove(&key)
-                .unwrap_or_else(|| not_reported(tree, id, period, region, breakdown));
-            if let Some(then) = before.get(&key)
-                && row.status == ReportingState::Reported
-                && then.status == ReportingState::Reported
-                && let (Some(now), Some(then)) = (row.value, then.value)
-            {
-                row.change = Some(now - then);
-            }
-            rows.push(row);
-        }
-    }
-    Ok(Some(Read {
-        version,
-        sources,
-        rows,
-    }))
-}
-
-/// The lineage of `period`'s rows among batches that may hold the previous period's too.
-fn sources_of_period(batches: &[RecordBatch], period: Period) -> Result<TableVersions, LakeError> {
-    let wanted = period.to_string();
-    for batch in batches {
-        let periods = read::text(batch, batch.schema().index_of("period")?)?;
-        if let Some(i) = periods.iter().position(|p| p == Some(wanted.as_str())) {
-            return sources_in(&[batch.slice(i, 1)]);
-        }
-    }
-    Ok(TableVersions::new())
 }
 
 /// The target a region is held to in a period for an indicator, from the one rule the

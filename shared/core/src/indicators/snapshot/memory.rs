@@ -1,0 +1,167 @@
+//! The published snapshot in memory: every period's stored values, read once per table
+//! version (see [`crate::lake::Held`]) and answered from without touching the lake. The
+//! snapshot holds only what some county reached, so this stays small nationally; the regions
+//! nobody reported for are filled in from the tree when read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use deltalake::datafusion::prelude::col;
+
+use super::{PREFIX, Read, Row, SOURCES, not_reported};
+use crate::indicators::{CATALOGUE, Indicator, ReportingState};
+use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
+use crate::periods::Period;
+use crate::regions::{Level, Region, RegionTree};
+
+/// Where a value sits in a period: indicator, region code and breakdown.
+type Key = (String, String, Option<String>);
+
+/// One period's published values and the table versions they were computed from.
+#[derive(Debug, Default)]
+struct Published {
+    sources: TableVersions,
+    values: HashMap<Key, Row>,
+}
+
+/// Every published period at one version of the snapshot table.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    periods: BTreeMap<Period, Published>,
+}
+
+fn key_of(row: &Row) -> Key {
+    (
+        row.indicator.clone(),
+        row.region.clone(),
+        row.breakdown.clone(),
+    )
+}
+
+impl Snapshot {
+    /// Reads the whole table with the version read, or `None` before the first publication.
+    pub async fn load(lake: &Lake) -> Result<Option<(Snapshot, i64)>, LakeError> {
+        let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
+        let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
+            return Ok(None);
+        };
+        let table = ctx.table("indicator_values").await?;
+        let columns: Vec<_> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|name| name != PREFIX && name != SOURCES)
+            .map(col)
+            .collect();
+        let rows = table.clone().select(columns)?.collect().await?;
+        let lineage = table
+            .select(vec![col("period"), col(SOURCES)])?
+            .distinct()?
+            .collect()
+            .await?;
+        let mut snapshot = Snapshot::default();
+        for batch in &lineage {
+            let periods = read::text(batch, 0)?;
+            let sources = read::text(batch, 1)?;
+            for i in 0..batch.num_rows() {
+                let Some(period) = Period::read_stored(periods.value(i)) else {
+                    continue;
+                };
+                snapshot.periods.entry(period).or_default().sources =
+                    serde_json::from_str(sources.value(i))?;
+            }
+        }
+        for row in codec::decode::<Row>(&rows)? {
+            snapshot
+                .periods
+                .entry(row.period)
+                .or_default()
+                .values
+                .insert(key_of(&row), row);
+        }
+        Ok(Some((snapshot, version)))
+    }
+
+    /// The reporting periods with published values, oldest first (a partition written for
+    /// the future before periods were bounded by the calendar is never a default).
+    pub fn periods(&self) -> Vec<Period> {
+        self.periods
+            .keys()
+            .copied()
+            .filter(|p| p.is_reportable())
+            .collect()
+    }
+
+    /// The table versions a period's values were computed from.
+    pub fn sources(&self, period: Period) -> Option<&TableVersions> {
+        self.periods.get(&period).map(|p| &p.sources)
+    }
+
+    /// The values of `indicators` in `period` for every region at `levels` inside `within`,
+    /// in the order asked (then region, then breakdown), with the change since the previous
+    /// half-year; regions without a stored value come back as not reported.
+    pub fn query(
+        &self,
+        tree: &RegionTree,
+        indicators: &[&str],
+        period: Period,
+        within: &Region,
+        levels: &[Level],
+    ) -> Read {
+        let empty = Published::default();
+        let now = self.periods.get(&period).unwrap_or(&empty);
+        let before = self.periods.get(&period.previous()).unwrap_or(&empty);
+        let mut rows = Vec::new();
+        for id in indicators {
+            let Some(indicator) = CATALOGUE.iter().find(|i| i.id == *id) else {
+                continue;
+            };
+            for (region, breakdown) in expected(tree, indicator, within, levels) {
+                let key = (id.to_string(), region.code(), breakdown.map(str::to_string));
+                let mut row = now
+                    .values
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| not_reported(tree, id, period, region, breakdown));
+                if let Some(then) = before.values.get(&key)
+                    && row.status == ReportingState::Reported
+                    && then.status == ReportingState::Reported
+                    && let (Some(now), Some(then)) = (row.value, then.value)
+                {
+                    row.change = Some(now - then);
+                }
+                rows.push(row);
+            }
+        }
+        Read {
+            sources: match rows.iter().any(|r| r.status != ReportingState::NotReported) {
+                true => now.sources.clone(),
+                false => TableVersions::new(),
+            },
+            rows,
+        }
+    }
+}
+
+/// The regions and breakdowns a read of `indicator` at `levels` inside `within` covers.
+fn expected<'t>(
+    tree: &'t RegionTree,
+    indicator: &'static Indicator,
+    within: &'t Region,
+    levels: &[Level],
+) -> Vec<(&'t Region, Option<&'static str>)> {
+    let breakdowns: Vec<Option<&'static str>> = if indicator.breakdown.is_some() {
+        indicator.breakdown_values().into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut out = Vec::new();
+    for &level in levels.iter().filter(|l| **l <= indicator.finest_level()) {
+        for region in tree.within(within, level) {
+            for breakdown in &breakdowns {
+                out.push((region, *breakdown));
+            }
+        }
+    }
+    out
+}
