@@ -1,11 +1,12 @@
 //! `GET /v1/reports/status?period=&region=`: who has reported what, and who is missing.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::params::Params;
-use super::{ApiError, AppState, Source, Stamp};
+use super::{ApiError, AppState, Conditional, Source, Stamp};
 use jiazheng_core::compliance::{self, CountyStatus};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::COUNTRY_CODE;
@@ -40,22 +41,26 @@ pub struct StatusResponse {
 pub async fn status(
     State(state): State<AppState>,
     Params(q): Params<StatusQuery>,
-) -> Result<(Extension<Stamp>, Json<StatusResponse>), ApiError> {
+    conditional: Conditional,
+) -> Result<Response, ApiError> {
     let period = q.period;
     let tree = state.regions().await?;
-    let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
-    let region = tree
-        .resolve(&code)
-        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
     let (log_version, log) = state.log().await?;
-    let statuses = compliance::status(&log.decisions, &tree, period, region);
-    let counties = statuses.len();
-    let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
-        statuses.into_iter().partition(|c| c.complete);
     let stamp = Stamp::of([
         Source::Submissions(log_version),
         Source::Regions(tree.version),
     ]);
+    if let Some(unchanged) = conditional.unchanged(&stamp) {
+        return Ok(unchanged);
+    }
+    let code = q.region.unwrap_or_else(|| COUNTRY_CODE.to_string());
+    let region = tree
+        .resolve(&code)
+        .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
+    let statuses = compliance::status(&log.decisions, &tree, period, region);
+    let counties = statuses.len();
+    let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
+        statuses.into_iter().partition(|c| c.complete);
     Ok((
         Extension(stamp),
         Json(StatusResponse {
@@ -68,5 +73,6 @@ pub async fn status(
             missing,
             reported,
         }),
-    ))
+    )
+        .into_response())
 }
