@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use jiazheng_core::keys::{self, Role};
 use jiazheng_core::lake::names;
-use support::{Server, repo};
+use support::{Server, one, repo};
 
 async fn state_of_lake(server: &Server) -> (usize, Vec<Option<u64>>) {
     let store = server.lake.store();
@@ -215,6 +215,77 @@ async fn etags_answer_304_until_a_new_submission_lands() {
         .raw(Request::get("/v1/submissions").body(Body::empty()).unwrap())
         .await;
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+}
+
+/// The published snapshot is read once per table version and answered from memory: with its
+/// data files moved away, the same reads still answer; after a new commit they are read again.
+#[tokio::test]
+async fn indicator_reads_come_from_memory_until_a_commit_lands() {
+    let server = Server::with_samples().await;
+    let urls = [
+        "/v1/indicators/outlet_coverage?period=2023H2&region=152200&level=county",
+        "/v1/values?period=2023H2&region=152200&level=county",
+        "/v1/periods",
+    ];
+    let mut before = Vec::new();
+    for url in urls {
+        let (status, json) = server.get(url).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {json}");
+        before.push(json);
+    }
+    let published = server.dir.path().join("published/indicator_values");
+    let aside = server.dir.path().join("aside");
+    let partitions = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("period=")
+            })
+            .collect()
+    };
+    std::fs::create_dir(&aside).unwrap();
+    let moved = partitions(&published);
+    assert!(!moved.is_empty());
+    for dir in &moved {
+        std::fs::rename(dir, aside.join(dir.file_name().unwrap())).unwrap();
+    }
+    for (url, expected) in urls.iter().zip(&before) {
+        let (status, json) = server.get(url).await;
+        assert_eq!(status, StatusCode::OK, "{url} read a data file: {json}");
+        assert_eq!(&json, expected, "{url}");
+    }
+    for dir in partitions(&aside) {
+        std::fs::rename(&dir, published.join(dir.file_name().unwrap())).unwrap();
+    }
+
+    // A new file for 阿尔山市 commits a new snapshot version, which the next read loads.
+    let tree = server.tree().await;
+    let county = tree.get("152202").unwrap();
+    let period = "2023H2".parse().unwrap();
+    let enterprises = jiazheng_core::samples::synth::enterprises(county, period, "sample");
+    let mut outlets =
+        jiazheng_core::samples::synth::outlets(&tree, county, period, &enterprises, "memory");
+    outlets.rows.truncate(3);
+    let body = jiazheng_core::samples::synth::write(
+        &outlets,
+        jiazheng_core::samples::synth::Style::CsvUtf8,
+        "",
+    )
+    .unwrap();
+    let (status, json) = server
+        .put("/v1/submissions/outlets/2023H2/152202", body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let (_, after) = server.get(urls[0]).await;
+    assert_ne!(after["snapshot_version"], before[0]["snapshot_version"]);
+    let (_, outlets) = server
+        .get("/v1/indicators/outlets?period=2023H2&region=152202")
+        .await;
+    assert_eq!(one(&outlets, "152202")["value"], 3.0);
 }
 
 #[tokio::test]
