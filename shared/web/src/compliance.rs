@@ -44,8 +44,7 @@ pub async fn status(
     conditional: Conditional,
 ) -> Result<Response, ApiError> {
     let period = q.period;
-    let tree = state.regions().await?;
-    let (log_version, log) = state.log().await?;
+    let (tree, (log_version, log)) = tokio::try_join!(state.regions(), state.log())?;
     let stamp = Stamp::of([
         Source::Submissions(log_version),
         Source::Regions(tree.version),

@@ -119,8 +119,8 @@ pub async fn values(
     conditional: Conditional,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let published = state.published().await?;
-    let tree = state.regions().await?;
+    // Two HEADs at once on S3: is either held table stale?
+    let (published, tree) = tokio::try_join!(state.published(), state.regions())?;
     let stamp = stamp(&published, &tree);
     if let Some(unchanged) = conditional.unchanged(&stamp) {
         return Ok(unchanged);
@@ -191,8 +191,8 @@ pub async fn long(
     conditional: Conditional,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let published = state.published().await?;
-    let tree = state.regions().await?;
+    // Two HEADs at once on S3: is either held table stale?
+    let (published, tree) = tokio::try_join!(state.published(), state.regions())?;
     let stamp = stamp(&published, &tree);
     if let Some(unchanged) = conditional.unchanged(&stamp) {
         return Ok(unchanged);

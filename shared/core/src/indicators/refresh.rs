@@ -146,7 +146,11 @@ mod tests {
         let latest = latest[names::INDICATOR_VALUES];
         // The first publication also creates the table; then one commit per round.
         let first = versions[0];
-        assert_eq!(latest, first + 1, "one round for the first, one for the seven waiting");
+        assert_eq!(
+            latest,
+            first + 1,
+            "one round for the first, one for the seven waiting"
+        );
         assert!(versions[1..].iter().all(|v| *v == latest), "{versions:?}");
         // A later request runs its own round.
         assert_eq!(refresh(&lake, period).await.unwrap(), latest + 1);
