@@ -196,15 +196,7 @@ async fn etags_answer_304_until_a_new_submission_lands() {
     let enterprises = jiazheng_core::samples::synth::enterprises(county, period, "sample");
     let outlets =
         jiazheng_core::samples::synth::outlets(&tree, county, period, &enterprises, "etag");
-    let body = jiazheng_core::samples::synth::write(
-        &outlets,
-        jiazheng_core::samples::synth::Style::CsvUtf8,
-        "",
-    )
-    .unwrap();
-    let (status, _) = server
-        .put("/v1/submissions/outlets/2023H2/152202", body)
-        .await;
+    let (status, _) = server.send_sheet(&outlets, "2023H2", "152202").await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, headers, _) = server.raw(conditional()).await;
     assert_eq!(status, StatusCode::OK);
@@ -270,15 +262,7 @@ async fn indicator_reads_come_from_memory_until_a_commit_lands() {
     let mut outlets =
         jiazheng_core::samples::synth::outlets(&tree, county, period, &enterprises, "memory");
     outlets.rows.truncate(3);
-    let body = jiazheng_core::samples::synth::write(
-        &outlets,
-        jiazheng_core::samples::synth::Style::CsvUtf8,
-        "",
-    )
-    .unwrap();
-    let (status, json) = server
-        .put("/v1/submissions/outlets/2023H2/152202", body)
-        .await;
+    let (status, json) = server.send_sheet(&outlets, "2023H2", "152202").await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
     let (_, after) = server.get(urls[0]).await;
     assert_ne!(after["snapshot_version"], before[0]["snapshot_version"]);
