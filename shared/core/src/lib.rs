@@ -18,6 +18,7 @@ pub mod periods;
 pub mod pipeline;
 pub mod privacy;
 pub mod regions;
+pub mod rounds;
 pub mod runtime;
 pub mod samples;
 pub mod sheets;

@@ -2,15 +2,13 @@
 //! and say whether a published snapshot is still current. The only place that joins the
 //! computation and the snapshot, so neither needs the other.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
-
-use tokio::sync::Notify;
+use std::sync::LazyLock;
 
 use super::compute::{compute_period, source_tables};
 use super::snapshot;
 use crate::lake::{Lake, LakeError, names};
 use crate::periods::Period;
+use crate::rounds::Rounds;
 
 /// The tables (with the regions) a period's values are computed from.
 fn read_tables() -> Vec<String> {
@@ -30,11 +28,14 @@ pub async fn is_fresh(lake: &Lake, period: Period) -> Result<bool, LakeError> {
 }
 
 /// Recomputes a period and publishes it, so that the snapshot includes every commit made
-/// before the call; returns the snapshot version that does. Requests of one process are
-/// coalesced per lake and period ([`Refreshes`]).
+/// before the call; returns the snapshot version that does. The refreshes of one process run
+/// in [`Rounds`] per lake and period: a request arriving while one runs waits for the next
+/// round, which starts after its commit and so covers it. On a deadline day a server taking
+/// many uploads of one period computes it about twice, not once per file.
 pub async fn refresh(lake: &Lake, period: Period) -> Result<i64, LakeError> {
-    static REFRESHES: LazyLock<Refreshes> = LazyLock::new(Refreshes::default);
-    REFRESHES.refresh(lake, period).await
+    static REFRESHES: LazyLock<Rounds<(String, Period), i64>> = LazyLock::new(Rounds::default);
+    let key = (lake.root().to_string(), period);
+    REFRESHES.run(&key, || refresh_now(lake, period)).await
 }
 
 /// One computation and publication. Loops until the snapshot was computed from the latest
@@ -58,75 +59,6 @@ async fn refresh_now(lake: &Lake, period: Period) -> Result<i64, LakeError> {
 /// Upper bound on recomputations when writers keep landing during a refresh; the last
 /// writer's own refresh catches up in any case.
 const REFRESH_ROUNDS: usize = 5;
-
-/// The refreshes of one process, coalesced per lake and period: at most one runs at a time,
-/// and a request that arrives while one runs waits for the next round, which starts after its
-/// commit and so covers it, instead of computing the same period again. On a deadline day a
-/// server taking many uploads of one period computes it about twice, not once per file.
-#[derive(Debug, Default)]
-struct Refreshes {
-    rounds: Mutex<HashMap<(String, Period), Round>>,
-    finished: Notify,
-}
-
-/// One period's requests: how many were asked, how many a finished round covers.
-#[derive(Debug, Default)]
-struct Round {
-    running: bool,
-    asked: u64,
-    covered: u64,
-    version: i64,
-}
-
-impl Refreshes {
-    async fn refresh(&self, lake: &Lake, period: Period) -> Result<i64, LakeError> {
-        let key = (lake.root().to_string(), period);
-        let mine = self.with(&key, |r| {
-            r.asked += 1;
-            r.asked
-        });
-        loop {
-            // Registered before looking, so a round finishing in between still wakes us.
-            let finished = self.finished.notified();
-            tokio::pin!(finished);
-            finished.as_mut().enable();
-            let claimed = self.with(&key, |r| {
-                if r.covered >= mine {
-                    Err(r.version)
-                } else if r.running {
-                    Ok(None)
-                } else {
-                    r.running = true;
-                    Ok(Some(r.asked))
-                }
-            });
-            let target = match claimed {
-                Err(version) => return Ok(version),
-                Ok(None) => {
-                    finished.await;
-                    continue;
-                }
-                Ok(Some(target)) => target,
-            };
-            let result = refresh_now(lake, period).await;
-            self.with(&key, |r| {
-                r.running = false;
-                if let Ok(version) = result {
-                    r.covered = target;
-                    r.version = version;
-                }
-            });
-            // On failure a waiter takes over; the error goes to the one that ran.
-            self.finished.notify_waiters();
-            result?;
-        }
-    }
-
-    fn with<T>(&self, key: &(String, Period), f: impl FnOnce(&mut Round) -> T) -> T {
-        let mut rounds = self.rounds.lock().unwrap_or_else(PoisonError::into_inner);
-        f(rounds.entry(key.clone()).or_default())
-    }
-}
 
 #[cfg(test)]
 mod tests {
