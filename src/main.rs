@@ -200,13 +200,17 @@ async fn run(cli: Cli, lake_named: bool) -> anyhow::Result<ExitCode> {
                     .context("loading the sample data")?;
                 eprintln!("loaded {} sample submissions", loaded.len());
             } else {
-                // Whatever an interruption left halfway is finished before serving.
-                jiazheng_core::pipeline::repair::all(
-                    &ingestor,
-                    jiazheng_core::pipeline::repair::GRACE,
-                )
-                .await
-                .context("reconciling the lake")?;
+                // Whatever an interruption left halfway is finished while already serving:
+                // every step leaves the lake consistent, so reads meanwhile see the last
+                // complete state, and an upload reconciles its own dataset first anyway.
+                let ingestor = ingestor.clone();
+                tokio::spawn(async move {
+                    let grace = jiazheng_core::pipeline::repair::GRACE;
+                    match jiazheng_core::pipeline::repair::all(&ingestor, grace).await {
+                        Ok(repaired) => tracing::info!(?repaired, "lake reconciled"),
+                        Err(error) => tracing::error!(%error, "reconciling the lake failed"),
+                    }
+                });
             }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
