@@ -149,6 +149,8 @@ pub async fn read_session(ctx: &SessionContext) -> Result<Vec<Submission>, LakeE
 pub struct Log {
     pub decisions: Vec<Submission>,
     pub latest: Vec<(Submission, bool)>,
+    /// Where each submission id sits in `latest`.
+    by_id: HashMap<String, usize>,
 }
 
 impl Log {
@@ -160,12 +162,24 @@ impl Log {
         };
         let decisions = read_session(&ctx).await?;
         let latest = latest(&decisions);
-        Ok(Some((Log { decisions, latest }, version)))
+        let by_id = latest
+            .iter()
+            .enumerate()
+            .map(|(i, (s, _))| (s.submission_id.clone(), i))
+            .collect();
+        Ok(Some((
+            Log {
+                decisions,
+                latest,
+                by_id,
+            },
+            version,
+        )))
     }
 
     /// The latest decision about a submission and whether it is current.
     pub fn find(&self, id: &str) -> Option<&(Submission, bool)> {
-        self.latest.iter().find(|(s, _)| s.submission_id == id)
+        self.latest.get(*self.by_id.get(id)?)
     }
 }
 
