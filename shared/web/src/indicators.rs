@@ -139,7 +139,7 @@ pub async fn values(
             asked: level.to_string(),
         });
     }
-    let read = published.query(&tree, &[indicator.id], period, region, &[level]);
+    let read = published.query(&tree, &[indicator], period, region, &[level]);
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
     let body = |data| Values {
         indicator: indicator.id,
@@ -204,12 +204,13 @@ pub async fn long(
     };
     let period = published.period_or_latest(q.period)?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
-    let ids: Vec<&str> = chosen
-        .iter()
+    let chosen: Vec<&'static Indicator> = chosen
+        .into_iter()
         .filter(|i| level <= i.finest_level())
-        .map(|i| i.id)
         .collect();
-    let rows = published.query(&tree, &ids, period, region, &[level]).rows;
+    let rows = published
+        .query(&tree, &chosen, period, region, &[level])
+        .rows;
     let name = format!("values-{period}-{}-{level}", region.code());
     let json = |data| LongValues {
         period: period.to_string(),

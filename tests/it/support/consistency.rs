@@ -120,7 +120,8 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
         .await
         .unwrap()
         .unwrap();
-    let read = snapshot.query(&tree, &["outlets"], period, region, &[region.level]);
+    let outlets = jiazheng_core::indicators::by_id("outlets").unwrap();
+    let read = snapshot.query(&tree, &[outlets], period, region, &[region.level]);
     let published = read.rows[0].value;
     if published != Some(current.rows as f64) {
         return Err(format!(

@@ -448,7 +448,7 @@ fn value(
         .flatten();
     let assessment = target.map(|t| t.assess(judged));
     Row {
-        indicator: indicator.id.to_string(),
+        indicator,
         period,
         region: region.code(),
         name: region.name.clone(),

@@ -37,8 +37,7 @@ pub fn apply(values: &mut [Row]) {
         let min = f64::from(indicator.disclosure_min.unwrap_or(0));
         let cells: Vec<usize> = (0..values.len())
             .filter(|&i| {
-                values[i].indicator == indicator.id
-                    && values[i].status != ReportingState::NotReported
+                values[i].indicator == indicator && values[i].status != ReportingState::NotReported
             })
             .collect();
         let mut withheld: HashMap<usize, bool> = cells
@@ -119,7 +118,7 @@ mod tests {
 
     fn cell(prefix: &str, level: Level, about: f64, among: f64) -> Row {
         Row {
-            indicator: "credential_rate".into(),
+            indicator: crate::indicators::by_id("credential_rate").unwrap(),
             period: "2023H2".parse().unwrap(),
             region: prefix.into(),
             name: String::new(),

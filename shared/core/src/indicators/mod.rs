@@ -203,7 +203,22 @@ pub fn by_id(id: &str) -> Option<&'static Indicator> {
     CATALOGUE.iter().find(|i| i.id == id)
 }
 
-/// An indicator named by its id (a query string's `indicator=`).
+/// Indicators are one declaration each: the same id is the same indicator.
+impl PartialEq for Indicator {
+    fn eq(&self, other: &Indicator) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Writes an indicator as its id, as rows, tables and answers name it.
+pub fn serialize_id<S: serde::Serializer>(
+    indicator: &&'static Indicator,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(indicator.id)
+}
+
+/// An indicator named by its id (a query string's `indicator=`, a stored row).
 impl<'de> Deserialize<'de> for &'static Indicator {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let id = String::deserialize(d)?;

@@ -37,27 +37,27 @@ const BY_MODE: &str = "outlets_by_mode";
 const CREDENTIALS: &str = "credential_rate";
 
 /// The values of one read, by indicator and region code (with any breakdown rows).
-struct Values(HashMap<(String, String), Vec<Row>>);
+struct Values(HashMap<(&'static str, String), Vec<Row>>);
 
 impl Values {
     fn of(read: Read) -> Values {
-        let mut by_key: HashMap<(String, String), Vec<Row>> = HashMap::new();
+        let mut by_key: HashMap<(&'static str, String), Vec<Row>> = HashMap::new();
         for row in read.rows {
             by_key
-                .entry((row.indicator.clone(), row.region.clone()))
+                .entry((row.indicator.id, row.region.clone()))
                 .or_default()
                 .push(row);
         }
         Values(by_key)
     }
 
-    fn get(&self, indicator: &str, region: &str) -> &[Row] {
+    fn get(&self, indicator: &'static str, region: &str) -> &[Row] {
         self.0
-            .get(&(indicator.to_string(), region.to_string()))
+            .get(&(indicator, region.to_string()))
             .map_or(&[], Vec::as_slice)
     }
 
-    fn one(&self, indicator: &str, region: &str) -> Option<&Row> {
+    fn one(&self, indicator: &'static str, region: &str) -> Option<&Row> {
         self.get(indicator, region)
             .iter()
             .find(|r| r.breakdown.is_none())
@@ -94,9 +94,9 @@ pub async fn page(
         .flatten()
         .collect();
     levels.dedup();
-    let ids: Vec<&str> = CATALOGUE.iter().map(|i| i.id).collect();
+    let all: Vec<&'static _> = CATALOGUE.iter().collect();
     let version = place.published.version;
-    let values = Values::of(place.published.query(tree, &ids, period, region, &levels));
+    let values = Values::of(place.published.query(tree, &all, period, region, &levels));
     let charted = charts(
         lang,
         tree,

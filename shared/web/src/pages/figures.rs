@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn a_target_due_later_is_not_yet_met_rather_than_missed() {
         let row = Row {
-            indicator: "outlet_coverage".into(),
+            indicator: jiazheng_core::indicators::by_id("outlet_coverage").unwrap(),
             period: "2023H2".parse().unwrap(),
             region: "152201".into(),
             name: "乌兰浩特市".into(),

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use deltalake::datafusion::prelude::col;
+use deltalake::datafusion::prelude::{col, lit};
 
 use super::{PREFIX, Read, Row, SOURCES, not_reported};
 use crate::indicators::{CATALOGUE, Indicator, ReportingState};
@@ -14,7 +14,7 @@ use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree};
 
 /// Where a value sits in a period: indicator, region code and breakdown.
-type Key = (String, String, Option<String>);
+type Key = (&'static str, String, Option<String>);
 
 /// One period's published values and the table versions they were computed from.
 #[derive(Debug, Default)]
@@ -30,11 +30,7 @@ pub struct Snapshot {
 }
 
 fn key_of(row: &Row) -> Key {
-    (
-        row.indicator.clone(),
-        row.region.clone(),
-        row.breakdown.clone(),
-    )
+    (row.indicator.id, row.region.clone(), row.breakdown.clone())
 }
 
 impl Snapshot {
@@ -53,7 +49,15 @@ impl Snapshot {
             .filter(|name| name != PREFIX && name != SOURCES)
             .map(col)
             .collect();
-        let rows = table.clone().select(columns)?.collect().await?;
+        // A value of an indicator no longer declared is not read (the next refresh of its
+        // period drops it); every row read names a declared one.
+        let declared = CATALOGUE.iter().map(|i| lit(i.id)).collect();
+        let rows = table
+            .clone()
+            .filter(col("indicator").in_list(declared, false))?
+            .select(columns)?
+            .collect()
+            .await?;
         let lineage = table
             .select(vec![col("period"), col(SOURCES)])?
             .distinct()?
@@ -103,7 +107,7 @@ impl Snapshot {
     pub fn query(
         &self,
         tree: &RegionTree,
-        indicators: &[&str],
+        indicators: &[&'static Indicator],
         period: Period,
         within: &Region,
         levels: &[Level],
@@ -112,17 +116,13 @@ impl Snapshot {
         let now = self.periods.get(&period).unwrap_or(&empty);
         let before = self.periods.get(&period.previous()).unwrap_or(&empty);
         let mut rows = Vec::new();
-        for id in indicators {
-            let Some(indicator) = CATALOGUE.iter().find(|i| i.id == *id) else {
-                continue;
-            };
+        for &indicator in indicators {
             for (region, breakdown) in expected(tree, indicator, within, levels) {
-                let key = (id.to_string(), region.code(), breakdown.map(str::to_string));
-                let mut row = now
-                    .values
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| not_reported(tree, id, period, region, breakdown));
+                let key = (indicator.id, region.code(), breakdown.map(str::to_string));
+                let mut row =
+                    now.values.get(&key).cloned().unwrap_or_else(|| {
+                        not_reported(tree, indicator, period, region, breakdown)
+                    });
                 if let Some(then) = before.values.get(&key)
                     && row.status == ReportingState::Reported
                     && then.status == ReportingState::Reported

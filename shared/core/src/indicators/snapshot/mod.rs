@@ -27,7 +27,9 @@ pub use memory::Snapshot;
 /// and the pages show. [`Row::schema`] is its one column declaration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Row {
-    pub indicator: String,
+    #[serde(serialize_with = "super::serialize_id")]
+    #[schema(value_type = String, example = "outlet_coverage")]
+    pub indicator: &'static Indicator,
     #[serde(deserialize_with = "periods::stored")]
     #[schema(value_type = String, example = "2023H2")]
     pub period: Period,
@@ -183,13 +185,13 @@ fn sources_in(batches: &[RecordBatch]) -> Result<TableVersions, LakeError> {
 /// A value nobody reported: the region and how many counties are due, and no numbers.
 pub fn not_reported(
     tree: &RegionTree,
-    indicator: &str,
+    indicator: &'static Indicator,
     period: Period,
     region: &Region,
     breakdown: Option<&str>,
 ) -> Row {
     Row {
-        indicator: indicator.to_string(),
+        indicator,
         period,
         region: region.code(),
         name: region.name.clone(),
