@@ -80,7 +80,7 @@ pub fn status(
     for s in log.iter().filter(|s| s.period == period) {
         if let Some(region) = tree.resolve(&s.region) {
             by_region
-                .entry((s.dataset.as_str(), region.prefix.as_str()))
+                .entry((s.dataset.name, region.prefix.as_str()))
                 .or_default()
                 .push(s);
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::datasets::Dataset;
 use crate::periods::Period;
 use crate::sheets::Exceeded;
 
@@ -358,7 +359,9 @@ fn shorten(value: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub submission_id: String,
-    pub dataset: String,
+    #[serde(serialize_with = "crate::datasets::serialize_name")]
+    #[schema(value_type = String, example = "outlets")]
+    pub dataset: &'static Dataset,
     #[serde(deserialize_with = "crate::periods::stored")]
     #[schema(value_type = String, example = "2023H2")]
     pub period: Period,
@@ -471,7 +474,7 @@ mod tests {
         }
         let report = Report {
             submission_id: "s".into(),
-            dataset: "outlets".into(),
+            dataset: &crate::datasets::OUTLETS,
             period: "2023H2".parse().unwrap(),
             region: "152201".into(),
             file_name: "f.csv".into(),

@@ -11,6 +11,7 @@ use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use serde::{Deserialize, Serialize};
 
+use crate::datasets::{self, Dataset};
 use crate::findings::Status;
 use crate::lake::{Lake, LakeError, codec, names};
 use crate::periods::Period;
@@ -20,7 +21,9 @@ use crate::regions::prefixes_of;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Submission {
     pub submission_id: String,
-    pub dataset: String,
+    #[serde(serialize_with = "crate::datasets::serialize_name")]
+    #[schema(value_type = String, example = "outlets")]
+    pub dataset: &'static Dataset,
     #[serde(deserialize_with = "crate::periods::stored")]
     #[schema(value_type = String, example = "2023H2")]
     pub period: Period,
@@ -135,8 +138,17 @@ pub async fn read_session(ctx: &SessionContext) -> Result<Vec<Submission>, LakeE
     if !ctx.table_exist("submissions")? {
         return Ok(Vec::new());
     }
+    // A decision about a dataset no longer declared is not read: every decision read names
+    // a declared one, and a retired dataset cannot make the log unreadable.
+    let declared: Vec<String> = datasets::ALL
+        .iter()
+        .map(|d| format!("'{}'", d.name))
+        .collect();
     let batches = ctx
-        .sql("SELECT * FROM submissions ORDER BY decided_at, submission_id")
+        .sql(&format!(
+            "SELECT * FROM submissions WHERE dataset IN ({}) ORDER BY decided_at, submission_id",
+            declared.join(", ")
+        ))
         .await?
         .collect()
         .await?;
@@ -214,14 +226,14 @@ pub fn latest(log: &[Submission]) -> Vec<(Submission, bool)> {
             let shadowed = (0..=region.len()).any(|n| {
                 region
                     .get(..n)
-                    .is_some_and(|outer| covered.contains(&(s.dataset.as_str(), s.period, outer)))
+                    .is_some_and(|outer| covered.contains(&(s.dataset.name, s.period, outer)))
             });
             if !shadowed {
                 current.insert(&s.submission_id);
             }
         }
         for s in same_version {
-            covered.insert((s.dataset.as_str(), s.period, highest(&s.region)));
+            covered.insert((s.dataset.name, s.period, highest(&s.region)));
         }
     }
     decided
@@ -242,7 +254,7 @@ mod tests {
     fn sub(id: &str, region: &str, status: Status, version: Option<i64>) -> Submission {
         Submission {
             submission_id: id.into(),
-            dataset: "outlets".into(),
+            dataset: &crate::datasets::OUTLETS,
             period: "2023H2".parse().unwrap(),
             region: region.into(),
             file_name: "f.csv".into(),

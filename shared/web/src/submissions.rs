@@ -200,7 +200,7 @@ pub async fn list(
         .latest
         .iter()
         .filter(|(s, _)| q.period.is_none_or(|p| s.period == p))
-        .filter(|(s, _)| q.dataset.is_none_or(|d| s.dataset == d.name))
+        .filter(|(s, _)| q.dataset.is_none_or(|d| s.dataset == d))
         .filter(|(s, _)| {
             within.as_ref().is_none_or(|prefix| {
                 tree.resolve(&s.region)

@@ -43,7 +43,7 @@ pub async fn consistent(lake: &Lake, county: &str) -> Result<(String, usize), St
     let current: Vec<_> = jiazheng_core::submissions::latest(&log)
         .into_iter()
         .filter(|(s, current)| {
-            *current && s.dataset == "outlets" && s.period == period && s.region == county
+            *current && s.dataset.name == "outlets" && s.period == period && s.region == county
         })
         .map(|(s, _)| s)
         .collect();

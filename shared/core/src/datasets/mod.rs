@@ -215,7 +215,22 @@ pub fn by_name(name: &str) -> Option<&'static Dataset> {
     ALL.iter().copied().find(|d| d.name == name)
 }
 
-/// A dataset named by its name (a query string's `dataset=`).
+/// Datasets are one declaration each: the same name is the same dataset.
+impl PartialEq for Dataset {
+    fn eq(&self, other: &Dataset) -> bool {
+        self.name == other.name
+    }
+}
+
+/// Writes a dataset as its name, as the log, reports and answers name it.
+pub fn serialize_name<S: serde::Serializer>(
+    dataset: &&'static Dataset,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(dataset.name)
+}
+
+/// A dataset named by its name (a query string's `dataset=`, a logged decision).
 impl<'de> serde::Deserialize<'de> for &'static Dataset {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;

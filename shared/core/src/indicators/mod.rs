@@ -104,7 +104,7 @@ pub enum Denominator {
 pub enum Source {
     /// Aggregates over one dataset's rows in the region and period.
     Rows {
-        #[serde(serialize_with = "dataset_name")]
+        #[serde(serialize_with = "crate::datasets::serialize_name")]
         dataset: &'static Dataset,
         /// A DataFusion aggregate expression.
         numerator: &'static str,
@@ -112,10 +112,6 @@ pub enum Source {
     },
     /// Counties with an accepted file of every dataset ÷ counties (from the submission log).
     ReportRate,
-}
-
-fn dataset_name<S: serde::Serializer>(d: &&'static Dataset, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(d.name)
 }
 
 /// One indicator.

@@ -346,7 +346,7 @@ impl Ingestor {
         let checked = &decision.parsed.checked;
         let report = Report {
             submission_id: key.id.clone(),
-            dataset: key.dataset.name.to_string(),
+            dataset: key.dataset,
             period: key.period,
             region: decision.region.code(),
             file_name: decision.file_name.clone(),
@@ -377,7 +377,7 @@ impl Ingestor {
         let summary = &report.summary;
         let submission = Submission {
             submission_id: key.id.clone(),
-            dataset: key.dataset.name.to_string(),
+            dataset: key.dataset,
             period: key.period,
             region: decision.region.code(),
             file_name: decision.file_name.clone(),

@@ -216,7 +216,7 @@ async fn withdraw(
     );
     let report = Report {
         submission_id: key.id.clone(),
-        dataset: key.dataset.name.to_string(),
+        dataset: key.dataset,
         period: key.period,
         region: key.region.clone(),
         file_name: commit
@@ -235,7 +235,7 @@ async fn withdraw(
         lake,
         &Submission {
             submission_id: key.id.clone(),
-            dataset: report.dataset.clone(),
+            dataset: report.dataset,
             period: report.period,
             region: report.region.clone(),
             file_name: report.file_name.clone(),

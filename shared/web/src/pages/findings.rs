@@ -11,7 +11,6 @@ use serde::Deserialize;
 use super::layout::{period_label, submit_frame};
 use super::{Lang, PageError, link, private};
 use crate::{ApiError, AppState};
-use jiazheng_core::datasets;
 use jiazheng_core::findings::{Report, Severity, Status};
 use jiazheng_core::regions::RegionTree;
 use jiazheng_core::submissions;
@@ -64,7 +63,7 @@ fn report_page(
 ) -> Markup {
     let region = tree.resolve(&report.region);
     let region_name = region.map_or(report.region.clone(), |r| r.name.clone());
-    let dataset = datasets::by_name(&report.dataset);
+    let dataset = report.dataset;
     let current = decided.is_some_and(|(_, c)| *c);
     let summary = &report.summary;
     let mut issues: Vec<_> = report.issues.iter().collect();
@@ -102,7 +101,7 @@ fn report_page(
         }
         @if duplicate { p.notice { (lang.t("这份文件与之前报送的完全相同，没有重复写入。", "This file is identical to one submitted before; nothing was written again.")) } }
         dl {
-            dt { (lang.t("数据集", "Dataset")) } dd { (dataset.map_or(report.dataset.as_str(), |d| lang.t(d.zh, d.en))) }
+            dt { (lang.t("数据集", "Dataset")) } dd { (lang.t(dataset.zh, dataset.en)) }
             dt { (lang.t("报告期", "Period")) } dd { (period_label(lang, report.period)) }
             dt { (lang.t("报送地区", "Region")) } dd { (region_name) " (" (report.region) ")" }
             @if let Some((s, _)) = decided { dt { (lang.t("处理时间", "Decided")) } dd { (s.decided_at) } }

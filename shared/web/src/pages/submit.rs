@@ -319,7 +319,7 @@ fn submitter_page(
                         @for (s, current) in &mine {
                             tr {
                                 td { (s.decided_at.get(..16).unwrap_or(&s.decided_at).replace('T', " ")) }
-                                td { (datasets::by_name(&s.dataset).map_or(s.dataset.as_str(), |d| lang.t(d.zh, d.en))) }
+                                td { (lang.t(s.dataset.zh, s.dataset.en)) }
                                 td { (s.period) }
                                 td { (tree.resolve(&s.region).map_or(s.region.clone(), |r| r.name.clone())) }
                                 td { a href=(link(lang, &format!("/submit/{}", s.submission_id), &[])) { (s.file_name) } }
