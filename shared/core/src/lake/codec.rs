@@ -5,8 +5,9 @@
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::json::{ArrayWriter, ReaderBuilder};
 use deltalake::arrow::record_batch::RecordBatch;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 use super::LakeError;
 
@@ -34,6 +35,22 @@ pub fn decode<T: DeserializeOwned>(batches: &[RecordBatch]) -> Result<Vec<T>, La
         return Ok(Vec::new());
     }
     Ok(serde_json::from_slice(&json)?)
+}
+
+/// A float field read back bit for bit (`#[serde(default, deserialize_with = …)]` on an
+/// `Option<f64>`; `default` because a null is left out of the JSON).
+/// serde_json's own number parser (without its `float_roundtrip` feature, which would rebuild
+/// most of the dependency tree) may be one unit in the last place off for a 17-digit double,
+/// so a published value read back could differ from the one computed; the standard
+/// library's parser is exact. Only for serde_json input, as [`decode`] is.
+pub fn exact<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let Some(raw) = Option::<Box<RawValue>>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    match raw.get() {
+        "null" => Ok(None),
+        text => text.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +111,27 @@ mod tests {
         );
         assert_eq!(back[1], rows[1]);
         assert_eq!(back[0].tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn floats_come_back_bit_for_bit() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Value {
+            #[serde(default, deserialize_with = "exact")]
+            gap: Option<f64>,
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "gap",
+            DataType::Float64,
+            true,
+        )]));
+        // 100 − 10/11·100: serde_json's default parser reads it back one unit too low.
+        let rows: Vec<Value> = [Some(100.0 - 10.0 / 11.0 * 100.0), None, Some(0.1 + 0.2)]
+            .into_iter()
+            .chain((1..2000).map(|i| Some(100.0 - f64::from(i) / 7.0)))
+            .map(|gap| Value { gap })
+            .collect();
+        let back: Vec<Value> = decode(&[encode(&schema, &rows).unwrap()]).unwrap();
+        assert_eq!(back, rows);
     }
 }

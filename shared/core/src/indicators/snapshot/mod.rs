@@ -43,18 +43,23 @@ pub struct Row {
     pub status: ReportingState,
     pub counties_reported: u32,
     pub counties_due: u32,
+    #[serde(default, deserialize_with = "codec::exact")]
     pub value: Option<f64>,
+    #[serde(default, deserialize_with = "codec::exact")]
     pub numerator: Option<f64>,
+    #[serde(default, deserialize_with = "codec::exact")]
     pub denominator: Option<f64>,
+    #[serde(default, deserialize_with = "codec::exact")]
     pub target: Option<f64>,
     #[serde(default, deserialize_with = "periods::stored_option")]
     #[schema(value_type = Option<String>, example = "2025H2")]
     pub target_deadline: Option<Period>,
     pub met: Option<bool>,
+    #[serde(default, deserialize_with = "codec::exact")]
     pub gap: Option<f64>,
     /// Change against the previous half-year (percentage points for rates), where both
     /// half-years are fully reported. Computed when read, never stored.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "codec::exact")]
     pub change: Option<f64>,
     /// Withheld: too few people behind the value (or a sibling) to publish it.
     pub suppressed: bool,
