@@ -13,8 +13,10 @@ use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
 use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree};
 
-/// Where a value sits in a period: indicator, region code and breakdown.
-type Key = (&'static str, String, Option<String>);
+/// Where a value sits in a period: indicator, region prefix and breakdown. The prefix, not
+/// the 6- or 9-digit code: a city without counties (东莞市, 4419) and the county-level unit
+/// under it (441900) share the code 441900 and are two regions.
+pub type Key = (&'static str, String, Option<String>);
 
 /// One period's published values and the table versions they were computed from.
 #[derive(Debug, Default)]
@@ -30,7 +32,11 @@ pub struct Snapshot {
 }
 
 fn key_of(row: &Row) -> Key {
-    (row.indicator.id, row.region.clone(), row.breakdown.clone())
+    (
+        row.indicator.id,
+        row.prefix().to_string(),
+        row.breakdown.clone(),
+    )
 }
 
 impl Snapshot {
@@ -76,14 +82,14 @@ impl Snapshot {
             }
         }
         for row in codec::decode::<Row>(&rows)? {
-            snapshot
-                .periods
-                .entry(row.period)
-                .or_default()
-                .values
-                .insert(key_of(&row), row);
+            snapshot.insert(row);
         }
         Ok(Some((snapshot, version)))
+    }
+
+    fn insert(&mut self, row: Row) {
+        let period = self.periods.entry(row.period).or_default();
+        period.values.insert(key_of(&row), row);
     }
 
     /// The reporting periods with published values, oldest first (a partition written for
@@ -94,6 +100,14 @@ impl Snapshot {
             .copied()
             .filter(|p| p.is_reportable())
             .collect()
+    }
+
+    /// Every stored value of a period (regions nobody reported for are not stored).
+    pub fn values(&self, period: Period) -> HashMap<Key, Row> {
+        self.periods
+            .get(&period)
+            .map(|p| p.values.clone())
+            .unwrap_or_default()
     }
 
     /// The table versions a period's values were computed from.
@@ -118,7 +132,11 @@ impl Snapshot {
         let mut rows = Vec::new();
         for &indicator in indicators {
             for (region, breakdown) in expected(tree, indicator, within, levels) {
-                let key = (indicator.id, region.code(), breakdown.map(str::to_string));
+                let key = (
+                    indicator.id,
+                    region.prefix.to_string(),
+                    breakdown.map(str::to_string),
+                );
                 let mut row =
                     now.values.get(&key).cloned().unwrap_or_else(|| {
                         not_reported(tree, indicator, period, region, breakdown)
@@ -164,4 +182,53 @@ fn expected<'t>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::by_id;
+
+    #[test]
+    fn a_city_without_counties_and_its_county_are_two_values() {
+        let tree = RegionTree::from_units(
+            [
+                ("44", "广东省"),
+                ("4419", "东莞市"),
+                ("441900", "东莞市"),
+                ("441900003", "东城街道"),
+                ("441900003001", "东城社区居委会"),
+            ]
+            .map(|(code, name)| (code.to_string(), name.to_string())),
+        );
+        let indicator = by_id("report_rate").unwrap();
+        let period: Period = "2023H2".parse().unwrap();
+        let mut snapshot = Snapshot::default();
+        for (prefix, value) in [("4419", 50.0), ("441900", 100.0)] {
+            let region = tree.get(prefix).unwrap();
+            let mut row = not_reported(&tree, indicator, period, region, None);
+            row.status = ReportingState::Reported;
+            row.value = Some(value);
+            snapshot.insert(row);
+        }
+        let read = snapshot.query(
+            &tree,
+            &[indicator],
+            period,
+            tree.get("44").unwrap(),
+            &[Level::City, Level::County],
+        );
+        let got: Vec<(Level, &str, Option<f64>)> = read
+            .rows
+            .iter()
+            .map(|r| (r.level, r.region.as_str(), r.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Level::City, "441900", Some(50.0)),
+                (Level::County, "441900", Some(100.0))
+            ]
+        );
+    }
 }
