@@ -62,15 +62,16 @@ pub(super) fn source_tables() -> Vec<String> {
 }
 
 pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, LakeError> {
+    let tables = source_tables();
+    let table_refs: Vec<&str> = tables.iter().map(String::as_str).collect();
     let Some((tree, regions_version)) = stored::load(lake, Scope::Published).await? else {
+        // Nothing to compute over; the tables as they are give nothing either.
         return Ok(Computed {
             period,
             values: Vec::new(),
-            sources: TableVersions::new(),
+            sources: lake.versions(&table_refs).await?,
         });
     };
-    let tables = source_tables();
-    let table_refs: Vec<&str> = tables.iter().map(String::as_str).collect();
     let (ctx, mut sources) = lake.session(&table_refs).await?;
     sources.insert(names::REGIONS.to_string(), regions_version);
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use catalogue::CATALOGUE;
 pub use compute::{Computed, compute_period};
-pub use refresh::{is_fresh, refresh};
+pub use refresh::{Refreshed, is_fresh, refresh};
 pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 
 use crate::datasets::{Dataset, Kind};

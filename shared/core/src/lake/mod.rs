@@ -29,9 +29,11 @@ use url::Url;
 pub mod codec;
 mod held;
 mod history;
+mod lease;
 mod presign;
 pub use held::Held;
 pub use history::{Commit, keys as commit_keys};
+pub use lease::Lease;
 pub use presign::{PresignedPut, SIGNED_HEADERS};
 
 /// Names of the lake's tables, relative to the root.
@@ -333,6 +335,25 @@ impl Lake {
         Ok(versions)
     }
 
+    /// Whether none of `tables` has moved from `versions` (one missing there must still not
+    /// exist): a probe of each table's next log entry, where [`Lake::versions`] loads every log.
+    pub async fn unchanged(
+        &self,
+        tables: &[&str],
+        versions: &TableVersions,
+    ) -> Result<bool, LakeError> {
+        for name in tables {
+            let moved = match versions.get(*name) {
+                Some(&version) => self.latest_version(name, version).await? != version,
+                None => self.exists(name).await?,
+            };
+            if moved {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The directory of a lake on the local filesystem; `None` for an object store.
     pub fn local_root(&self) -> Option<std::path::PathBuf> {
         match self.root.scheme() {
@@ -467,6 +488,15 @@ pub struct StagedWrite {
 /// How many times a commit is retried against concurrent writers of the same partitions.
 const COMMIT_ATTEMPTS: usize = 8;
 
+/// Commits this process had to redo because a concurrent writer of the same partitions won.
+static COMMIT_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many replace commits this process has retried after losing a race: what contention
+/// costs on a deadline day (reported by the deadline-day benchmark).
+pub fn commit_retries() -> u64 {
+    COMMIT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl StagedWrite {
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         self.writer.write(batch).await?;
@@ -541,6 +571,7 @@ impl StagedWrite {
             match result {
                 Ok(done) => return Ok(done.version() as i64),
                 Err(DeltaTableError::Transaction { source }) => {
+                    COMMIT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(table = %self.name, error = %source, "commit conflict, retrying");
                 }
                 Err(e) => return Err(e.into()),

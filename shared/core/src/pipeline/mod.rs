@@ -20,7 +20,7 @@ use crate::periods::Period;
 
 impl Ingestor {
     /// Recomputes and publishes a period's indicators (after a bulk load).
-    pub async fn refresh(&self, period: Period) -> Result<i64, IngestError> {
+    pub async fn refresh(&self, period: Period) -> Result<indicators::Refreshed, IngestError> {
         Ok(indicators::refresh(&self.lake, period).await?)
     }
 }
