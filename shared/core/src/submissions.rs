@@ -82,10 +82,9 @@ impl Submission {
 /// Appends a decision to the log.
 pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeError> {
     let batch = submission.to_batch()?;
-    let table = match lake.load(names::SUBMISSIONS).await? {
-        Some(table) => table,
-        None => lake.handle(names::SUBMISSIONS)?,
-    };
+    let table = lake
+        .ensure(names::SUBMISSIONS, &Submission::schema(), &[])
+        .await?;
     // Merge: a log written before a column existed gains it (the old rows read as null).
     let mut attempt = table
         .write(vec![batch.clone()])
