@@ -36,7 +36,7 @@ use jiazheng_core::ingest::Ingestor;
 use jiazheng_core::lake::{Held, Lake, names};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::RegionTree;
-use jiazheng_core::regions::stored::{self, Scope};
+use jiazheng_core::regions::stored;
 use jiazheng_core::submissions::Log;
 
 /// Largest upload accepted in one request body (the Excel row limit times a wide row).
@@ -46,8 +46,7 @@ pub const MAX_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     ingestor: Ingestor,
-    /// The published levels of the region tree.
-    regions: Arc<Held<RegionTree>>,
+    /// The published values (the region tree is held per lake by `stored::published`).
     snapshot: Arc<Held<Snapshot>>,
     log: Arc<Held<Log>>,
     rate_limit: Option<RateLimit>,
@@ -103,7 +102,6 @@ impl AppState {
     pub fn new(ingestor: Ingestor) -> AppState {
         AppState {
             ingestor,
-            regions: Arc::new(Held::new(names::REGIONS)),
             snapshot: Arc::new(Held::new(names::INDICATOR_VALUES)),
             log: Arc::new(Held::new(names::SUBMISSIONS)),
             rate_limit: None,
@@ -130,9 +128,7 @@ impl AppState {
     /// The published levels of the region tree, read again only when the table changed.
     async fn regions(&self) -> Result<Regions, ApiError> {
         let lake = self.lake();
-        let (version, tree) = self
-            .regions
-            .get(lake, || stored::load(lake, Scope::Published))
+        let (tree, version) = stored::published(lake)
             .await?
             .ok_or(ApiError::NothingPublished)?;
         Ok(Regions { tree, version })

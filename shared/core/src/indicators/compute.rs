@@ -24,7 +24,7 @@ use crate::compliance;
 use crate::datasets::{Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
-use crate::regions::stored::{self, Scope};
+use crate::regions::stored;
 use crate::regions::{Level, Region, RegionTree};
 use crate::submissions;
 
@@ -64,7 +64,7 @@ pub(super) fn source_tables() -> Vec<String> {
 pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, LakeError> {
     let tables = source_tables();
     let table_refs: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let Some((tree, regions_version)) = stored::load(lake, Scope::Published).await? else {
+    let Some((tree, regions_version)) = stored::published(lake).await? else {
         // Nothing to compute over; the tables as they are give nothing either.
         return Ok(Computed {
             period,

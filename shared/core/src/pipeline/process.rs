@@ -181,7 +181,7 @@ impl Ingestor {
         earlier: &Earlier,
     ) -> Result<(Decision, StagedWrite), IngestError> {
         let dataset = key.dataset;
-        let (published, _) = stored::load(&self.lake, Scope::Published)
+        let (published, _) = stored::published(&self.lake)
             .await?
             .ok_or(IngestError::NoRegions)?;
         let region = submitting_region(&published, &key.region)?.clone();

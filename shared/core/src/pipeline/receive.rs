@@ -13,7 +13,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::ingest::{IngestError, Ingestor, Outcome, Upload, UploadKey, submitting_region};
 use crate::periods::Period;
-use crate::regions::stored::{self, Scope};
+use crate::regions::stored;
 use crate::sheets;
 
 /// Bytes of a file kept to tell its format.
@@ -141,7 +141,7 @@ impl Ingestor {
     /// The upload's period and submitting region, checked against the calendar and the tree.
     async fn target(&self, upload: &Upload) -> Result<(Period, String), IngestError> {
         let period = upload.period;
-        let (tree, _) = stored::load(&self.lake, Scope::Published)
+        let (tree, _) = stored::published(&self.lake)
             .await?
             .ok_or(IngestError::NoRegions)?;
         let region = submitting_region(&tree, &upload.region)?;
