@@ -198,9 +198,10 @@ fn group_sql(
 }
 
 /// The period's rows of a dataset about people, with each person's 64-character pseudonym
-/// replaced by a number (its rank among the period's pseudonyms): distinct counts over five
-/// grouping sets then hash eight-byte integers instead of strings: exactly as many distinct
-/// values (a missing key stays missing), a third of the time and memory for a million workers.
+/// replaced by a number (its rank among the period's pseudonyms), so that the distinct counts
+/// over five grouping sets hash eight-byte integers instead of strings. Exactly as many
+/// distinct values (a missing key stays missing); a third of the time and memory for a million
+/// workers.
 fn people_numbered(dataset: &Dataset, period: Period) -> String {
     format!(
         "SELECT * EXCLUDE ({key}, person__), \
