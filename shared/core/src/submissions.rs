@@ -340,4 +340,40 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn decisions_about_datasets_no_longer_declared_are_not_read() {
+        use deltalake::arrow::array::{ArrayRef, StringArray};
+
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        record(&lake, &sub("a", "152201", Status::Accepted, Some(1)))
+            .await
+            .unwrap();
+        // A decision logged by a release that declared a dataset this one does not.
+        let batch = sub("b", "152202", Status::Accepted, Some(2))
+            .to_batch()
+            .unwrap();
+        let schema = batch.schema();
+        let mut columns = batch.columns().to_vec();
+        columns[schema.index_of("dataset").unwrap()] =
+            Arc::new(StringArray::from(vec!["retired_dataset"])) as ArrayRef;
+        let retired = RecordBatch::try_new(schema, columns).unwrap();
+        lake.load(names::SUBMISSIONS)
+            .await
+            .unwrap()
+            .unwrap()
+            .write(vec![retired])
+            .with_save_mode(SaveMode::Append)
+            .await
+            .unwrap();
+
+        let ids: Vec<String> = all(&lake)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.submission_id)
+            .collect();
+        assert_eq!(ids, ["a"]);
+    }
 }

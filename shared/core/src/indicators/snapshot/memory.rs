@@ -231,4 +231,43 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn values_of_indicators_no_longer_declared_are_not_read() {
+        use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let tree = RegionTree::from_units([("15".to_string(), "内蒙古自治区".to_string())]);
+        let period: Period = "2023H2".parse().unwrap();
+        let row = not_reported(
+            &tree,
+            by_id("report_rate").unwrap(),
+            period,
+            tree.get("15").unwrap(),
+            None,
+        );
+        let declared = super::super::to_batch("{}", &[row]).unwrap();
+        // The same row under an indicator a later release dropped from the catalogue.
+        let schema = declared.schema();
+        let column = schema.index_of("indicator").unwrap();
+        let mut columns = declared.columns().to_vec();
+        columns[column] = Arc::new(StringArray::from(vec!["retired_indicator"])) as ArrayRef;
+        let retired = RecordBatch::try_new(schema.clone(), columns).unwrap();
+
+        let mut staged = lake
+            .stage(names::INDICATOR_VALUES, &schema, &["period".to_string()])
+            .unwrap();
+        staged.write(declared).await.unwrap();
+        staged.write(retired).await.unwrap();
+        staged
+            .commit_replacing(&[("period", vec![period.to_string()])], Default::default())
+            .await
+            .unwrap();
+
+        let (snapshot, _) = Snapshot::load(&lake).await.unwrap().unwrap();
+        let ids: Vec<&str> = snapshot.values(period).keys().map(|k| k.0).collect();
+        assert_eq!(ids, ["report_rate"]);
+    }
 }
