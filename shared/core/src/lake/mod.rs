@@ -8,8 +8,8 @@
 //! - `tables/regions`, `tables/submissions`: the region tree and the submission log
 //! - `published/indicator_values`: the small snapshot the API serves
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use deltalake::arrow::datatypes::SchemaRef;
@@ -79,6 +79,8 @@ pub struct Lake {
     root: Url,
     options: HashMap<String, String>,
     store: Arc<dyn ObjectStore>,
+    /// Tables seen to exist (shared by the clones of this handle).
+    existing: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -131,6 +133,7 @@ impl Lake {
             root,
             options,
             store,
+            existing: Arc::default(),
         })
     }
 
@@ -170,15 +173,24 @@ impl Lake {
 
     /// Loads the latest version of a table, or `None` when it has never been written.
     pub async fn load(&self, name: &str) -> Result<Option<DeltaTable>, LakeError> {
-        // Load first and look for the log only when that fails: a listing per load is what
-        // a deadline day's ingests would otherwise spend most of their S3 requests on.
-        match self.builder(name)?.load().await {
-            Ok(table) => Ok(Some(table)),
-            Err(error) => match self.exists(name).await? {
-                true => Err(error.into()),
-                false => Ok(None),
-            },
+        // Tables are never deleted, so the listing that tells whether one exists is needed
+        // only until it does: a listing per load is what a deadline day's ingests would
+        // otherwise spend most of their S3 requests on.
+        let known = self
+            .existing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name);
+        if !known {
+            if !self.exists(name).await? {
+                return Ok(None);
+            }
+            self.existing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_string());
         }
+        Ok(Some(self.builder(name)?.load().await?))
     }
 
     /// Whether a table has a transaction log: one listing, the same on a disk and on S3.
