@@ -27,12 +27,47 @@ static PROCESS: LazyLock<String> = LazyLock::new(|| {
     format!("{}-{}", std::process::id(), hex::encode(nonce))
 });
 
+/// This machine's boot (Linux; a Lambda micro-VM has its own): processes sharing it share a
+/// process table, so a lease one of them left can be seen to be dead at once.
+static BOOT: LazyLock<Option<String>> = LazyLock::new(|| {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string())
+});
+
 /// What a lease object holds.
 #[derive(Debug, Serialize, Deserialize)]
 struct Holder {
     holder: String,
     /// Unix milliseconds after which the lease counts as abandoned.
     expires_ms: i64,
+    #[serde(default)]
+    boot: Option<String>,
+    #[serde(default)]
+    pid: Option<u32>,
+}
+
+impl Holder {
+    fn this_process(ttl_ms: i64) -> Holder {
+        Holder {
+            holder: PROCESS.clone(),
+            expires_ms: Utc::now().timestamp_millis().saturating_add(ttl_ms),
+            boot: BOOT.clone(),
+            pid: Some(std::process::id()),
+        }
+    }
+
+    /// Whether nobody can still be working under this lease: it lapsed, it was left by this
+    /// process, or its holder ran on this machine and has died (a crash, a killed command).
+    fn abandoned(&self) -> bool {
+        let dead_here = match (&self.boot, self.pid, BOOT.as_ref()) {
+            (Some(boot), Some(pid), Some(here)) if boot == here => {
+                !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => false,
+        };
+        self.holder == *PROCESS || self.expires_ms < Utc::now().timestamp_millis() || dead_here
+    }
 }
 
 /// A lease this process holds until [`Lease::release`] (or until it lapses).
@@ -44,9 +79,10 @@ pub struct Lease {
 
 impl Lake {
     /// Takes the lease `name` for `ttl`, or returns `None` while another process holds it.
-    /// A lapsed lease (its holder crashed or timed out) is taken over, and so is one under this
-    /// process's own name: the caller must run at most one job per lease name at a time
-    /// (as [`Rounds`](crate::rounds::Rounds) do), so such a lease was left by a cancelled one.
+    /// An abandoned lease is taken over: one that lapsed (its holder crashed or timed out
+    /// elsewhere), one whose holder ran on this machine and is gone, and one under this
+    /// process's own name — the caller must run at most one job per lease name at a time (as
+    /// [`Rounds`](crate::rounds::Rounds) do), so such a lease was left by a cancelled one.
     pub async fn acquire(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, LakeError> {
         let key = format!("leases/{name}.json");
         let path = Lake::object_path(&key);
@@ -54,10 +90,7 @@ impl Lake {
         // Create; if it exists and is abandoned, delete it and create again (once: if another
         // process took it over meanwhile, it is that process's now).
         for _ in 0..2 {
-            let holder = Holder {
-                holder: PROCESS.clone(),
-                expires_ms: Utc::now().timestamp_millis().saturating_add(ttl_ms),
-            };
+            let holder = Holder::this_process(ttl_ms);
             let body = PutPayload::from(Bytes::from(serde_json::to_vec(&holder)?));
             let create = PutOptions::from(PutMode::Create);
             match self.store.put_opts(&path, body, create).await {
@@ -75,12 +108,8 @@ impl Lake {
             let Some(found) = self.get_object(&key).await? else {
                 continue; // released meanwhile
             };
-            let abandoned = match serde_json::from_slice::<Holder>(&found) {
-                Ok(found) => {
-                    found.holder == *PROCESS || found.expires_ms < Utc::now().timestamp_millis()
-                }
-                Err(_) => true,
-            };
+            let abandoned =
+                serde_json::from_slice::<Holder>(&found).map_or(true, |found| found.abandoned());
             if !abandoned {
                 return Ok(None);
             }
@@ -113,6 +142,8 @@ mod tests {
         let other = Holder {
             holder: "another-process".into(),
             expires_ms: Utc::now().timestamp_millis() + 60_000,
+            boot: None,
+            pid: None,
         };
         let key = "leases/job.json";
         lake.delete_object(key).await.unwrap();
@@ -128,6 +159,31 @@ mod tests {
         let taken = lake.acquire("job", minute).await.unwrap().unwrap();
         taken.release().await.unwrap();
         assert!(!lake.has_object(key).await.unwrap());
+
+        // A process of this machine that died (this test's child) leaves its lease behind.
+        if BOOT.is_some() {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            let dead = Holder {
+                holder: "a-crashed-command".into(),
+                expires_ms: Utc::now().timestamp_millis() + 60_000,
+                boot: BOOT.clone(),
+                pid: Some(pid),
+            };
+            lake.put_object(key, put(&dead)).await.unwrap();
+            let taken = lake.acquire("job", minute).await.unwrap().unwrap();
+            taken.release().await.unwrap();
+            // One that is still running keeps it.
+            let alive = Holder {
+                pid: Some(std::process::id()),
+                holder: "a-running-command".into(),
+                ..dead
+            };
+            lake.put_object(key, put(&alive)).await.unwrap();
+            assert!(lake.acquire("job", minute).await.unwrap().is_none());
+            lake.delete_object(key).await.unwrap();
+        }
 
         // A lease under this process's own name was left by a cancelled run of its own.
         drop(lease);
