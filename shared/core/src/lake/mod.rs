@@ -79,6 +79,8 @@ pub struct Lake {
     root: Url,
     options: HashMap<String, String>,
     store: Arc<dyn ObjectStore>,
+    /// The same store from the bucket's (or filesystem's) root, as Delta tables take it.
+    root_store: Arc<dyn ObjectStore>,
     /// Tables seen to exist (shared by the clones of this handle).
     existing: Arc<Mutex<HashSet<String>>>,
 }
@@ -125,14 +127,14 @@ impl Lake {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        let store = DeltaTableBuilder::from_url(root.clone())?
+        let storage = DeltaTableBuilder::from_url(root.clone())?
             .with_storage_options(options.clone())
-            .build_storage()?
-            .object_store(None);
+            .build_storage()?;
         Ok(Lake {
             root,
             options,
-            store,
+            store: storage.object_store(None),
+            root_store: storage.root_object_store(None),
             existing: Arc::default(),
         })
     }
@@ -166,9 +168,13 @@ impl Lake {
             .expect("table names are relative paths")
     }
 
+    /// Every table of the lake is read through the one store built when the lake was opened:
+    /// left to itself, each load would build an S3 client and connection pool of its own.
     fn builder(&self, name: &str) -> Result<DeltaTableBuilder, LakeError> {
-        Ok(DeltaTableBuilder::from_url(self.table_url(name))?
-            .with_storage_options(self.options.clone()))
+        let url = self.table_url(name);
+        Ok(DeltaTableBuilder::from_url(url.clone())?
+            .with_storage_options(self.options.clone())
+            .with_storage_backend(self.root_store.clone(), url))
     }
 
     /// Loads the latest version of a table, or `None` when it has never been written.
