@@ -9,8 +9,65 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Lake, LakeError};
+use deltalake::ObjectStoreError;
+use deltalake::logstore::object_store::{ObjectStoreExt, path::Path};
+
+use super::{Lake, LakeError, TableVersions};
 use crate::rounds::Rounds;
+
+/// Probes of a table's latest version: cheaper than a load, which lists and reads the log.
+impl Lake {
+    /// The latest version of a table known to be at `known` or later: one HEAD per commit
+    /// since (a commit is visible exactly when its log entry exists), where a load would list
+    /// and read the whole log.
+    pub async fn latest_version(&self, name: &str, known: i64) -> Result<i64, LakeError> {
+        // On a local lake one stat costs less than object_store's hop to a blocking thread
+        // (which would be most of the cost of a revalidated read).
+        let local = self.local_root();
+        let mut version = known;
+        loop {
+            let next = format!("{name}/_delta_log/{:020}.json", version + 1);
+            let exists = match &local {
+                Some(root) => {
+                    root.join(&next)
+                        .try_exists()
+                        .map_err(|e| ObjectStoreError::Generic {
+                            store: "LocalFileSystem",
+                            source: Box::new(e),
+                        })?
+                }
+                None => match self.store.head(&Path::from(next)).await {
+                    Ok(_) => true,
+                    Err(ObjectStoreError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if !exists {
+                return Ok(version);
+            }
+            version += 1;
+        }
+    }
+
+    /// Whether none of `tables` has moved from `versions` (one missing there must still not
+    /// exist): a probe of each table's next log entry, where [`Lake::versions`] loads every log.
+    pub async fn unchanged(
+        &self,
+        tables: &[&str],
+        versions: &TableVersions,
+    ) -> Result<bool, LakeError> {
+        for name in tables {
+            let moved = match versions.get(*name) {
+                Some(&version) => self.latest_version(name, version).await? != version,
+                None => self.exists(name).await?,
+            };
+            if moved {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
 
 /// One table's derived value and the version it was read at.
 #[derive(Debug)]
