@@ -101,8 +101,7 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
             .with_schema_mode(SchemaMode::Merge)
             .await;
     }
-    let table = attempt?;
-    compact(table).await;
+    compact(lake, &attempt?).await;
     Ok(())
 }
 
@@ -112,17 +111,18 @@ pub async fn record(lake: &Lake, submission: &Submission) -> Result<(), LakeErro
 const MAX_LOG_FILES: usize = 32;
 
 /// Rewrites the log's small files into one once there are too many. Best effort: the log is
-/// correct either way, and a concurrent writer's append does not conflict with the rewrite.
-async fn compact(table: deltalake::DeltaTable) {
-    let files = table
-        .snapshot()
-        .map(|s| s.log_data().num_files())
-        .unwrap_or(0);
-    if files <= MAX_LOG_FILES {
-        return;
-    }
-    if let Err(error) = table.optimize().await {
-        tracing::warn!(%error, files, "could not compact the submission log");
+/// correct either way (see [`Lake::compact`] for why concurrent compactions are safe).
+async fn compact(lake: &Lake, table: &deltalake::DeltaTable) {
+    if let Err(error) = lake
+        .compact(
+            names::SUBMISSIONS,
+            table,
+            &Submission::schema(),
+            MAX_LOG_FILES,
+        )
+        .await
+    {
+        tracing::warn!(%error, "could not compact the submission log");
     }
 }
 
@@ -339,6 +339,62 @@ mod tests {
                 ("a".to_string(), Status::Accepted, true),
             ]
         );
+    }
+
+    /// Raw rows of the log table, duplicates included.
+    async fn stored_rows(lake: &Lake) -> usize {
+        let (ctx, _) = lake.session(&[names::SUBMISSIONS]).await.unwrap();
+        let batches = ctx
+            .sql("SELECT COUNT(*) FROM submissions")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        crate::lake::read::int(&batches[0], 0).unwrap().value(0) as usize
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_compactions_of_the_log_never_duplicate_a_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        for i in 0..MAX_LOG_FILES {
+            record(
+                &lake,
+                &sub(&format!("s{i}"), "152201", Status::Accepted, None),
+            )
+            .await
+            .unwrap();
+        }
+        // Every one of these finds the log over its limit and compacts it at the same time,
+        // as the ingest processes of a deadline day do.
+        let writers: Vec<_> = (0..6)
+            .map(|i| {
+                let lake = lake.clone();
+                tokio::spawn(async move {
+                    record(
+                        &lake,
+                        &sub(&format!("t{i}"), "152202", Status::Accepted, None),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(stored_rows(&lake).await, MAX_LOG_FILES + 6);
+        assert_eq!(all(&lake).await.unwrap().len(), MAX_LOG_FILES + 6);
+        let files = lake
+            .load(names::SUBMISSIONS)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot()
+            .unwrap()
+            .log_data()
+            .num_files();
+        assert!(files < MAX_LOG_FILES, "compacted: {files} files");
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ use futures::StreamExt;
 use url::Url;
 
 pub mod codec;
+mod compact;
 mod held;
 mod history;
 mod lease;
