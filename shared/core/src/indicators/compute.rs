@@ -272,7 +272,9 @@ fn read_measures(
     Ok(())
 }
 
-/// `report_rate`: counties with a current accepted file of every dataset, from the log.
+/// `report_rate`: counties with a current accepted file of every dataset, from the log. Each
+/// county is added to its own and its ancestors' tallies (one pass over the counties, not one
+/// per region).
 fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, out: &mut Measures) {
     let Some(indicator) = CATALOGUE
         .iter()
@@ -280,23 +282,34 @@ fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, o
     else {
         return;
     };
+    let mut inside: HashMap<&str, (u32, u32, BTreeSet<&str>)> = HashMap::new();
+    for county in statuses {
+        let current = county
+            .datasets
+            .iter()
+            .filter_map(|d| d.current.as_ref())
+            .map(|s| s.submission_id.as_str());
+        let current: Vec<&str> = current.collect();
+        for level in [Level::Country, Level::Province, Level::City, Level::County] {
+            let Some(prefix) = county.code.get(..level.digits()) else {
+                continue;
+            };
+            let tally = inside.entry(prefix).or_default();
+            tally.0 += u32::from(county.complete);
+            tally.1 += 1;
+            tally.2.extend(&current);
+        }
+    }
+    let none = (0, 0, BTreeSet::new());
     for region in tree.iter().filter(|r| r.level <= Level::County) {
-        let inside: Vec<&compliance::CountyStatus> = statuses
-            .iter()
-            .filter(|c| region.contains(&c.code))
-            .collect();
-        let submissions: BTreeSet<String> = inside
-            .iter()
-            .flat_map(|c| c.datasets.iter().filter_map(|d| d.current.as_ref()))
-            .map(|s| s.submission_id.clone())
-            .collect();
+        let (complete, due, submissions) = inside.get(region.prefix.as_str()).unwrap_or(&none);
         out.insert(
             (indicator.id, region.prefix.to_string(), String::new()),
             Measured {
-                numerator: inside.iter().filter(|c| c.complete).count() as f64,
-                denominator: inside.len() as f64,
+                numerator: f64::from(*complete),
+                denominator: f64::from(*due),
                 population: 0.0,
-                submissions: submissions.into_iter().collect(),
+                submissions: submissions.iter().map(|s| s.to_string()).collect(),
             },
         );
     }
@@ -321,7 +334,12 @@ fn assemble(
     let finest = indicator.finest_level();
     let empty = Measured::default();
     let report_rate = matches!(indicator.source, Source::ReportRate);
-    for region in tree.iter().filter(|r| r.level <= finest) {
+    let regions: Vec<&Region> = if report_rate {
+        tree.iter().filter(|r| r.level <= finest).collect()
+    } else {
+        reach.regions(tree, finest)
+    };
+    for region in regions {
         let (status, reported, due) = if report_rate {
             let m = measures
                 .get(&(indicator.id, region.prefix.to_string(), String::new()))

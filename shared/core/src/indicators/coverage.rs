@@ -86,6 +86,26 @@ impl Reach {
             .take_while(move |c| region.contains(c))
     }
 
+    /// The regions down to `finest` that at least one reporting county reaches, in code
+    /// order: what [`Reach::state`] does not call not reported. Found from the reporting
+    /// counties, so its cost grows with them, not with the 45,000 regions of the tree.
+    pub fn regions<'t>(&self, tree: &'t RegionTree, finest: Level) -> Vec<&'t Region> {
+        let mut out = Vec::new();
+        for prefix in self.inside.keys() {
+            let Some(region) = tree.get(prefix).filter(|r| r.level <= finest) else {
+                continue;
+            };
+            out.push(region);
+            if region.level == Level::County && finest >= Level::Street {
+                out.extend(
+                    tree.descendants(region)
+                        .filter(|r| r.level > Level::County && r.level <= finest),
+                );
+            }
+        }
+        out
+    }
+
     /// Reporting counties inside `region` (for a street: 1 if its county reported).
     pub fn reported(&self, region: &Region) -> u32 {
         match region.level {
