@@ -7,9 +7,9 @@
 //!
 //! (`scripts/bench-deadline-day` starts moto and runs it on S3.) `run` imports the national
 //! region tree, generates the six files of each county (every third one as XLSX, as offices
-//! send them), then starts `--workers` copies of itself as `work` processes, each submitting
-//! its share one file after another the way an ingest function instance does: keep the raw
-//! file, decide, commit, refresh the period. It prints, and writes to `--out` as JSON, the
+//! send them), then starts `--workers` copies of itself as `work` processes, each taking the
+//! next file from one queue the way an ingest function instance takes the next message: keep
+//! the raw file, decide, commit, refresh the period. It prints, and writes to `--out` as JSON, the
 //! total time, the indicator refreshes that reached the lake (snapshot commits), the refreshes
 //! left to a concurrent one, the commit retries, and the checks.
 
@@ -52,8 +52,9 @@ async fn main() -> Result<(), Error> {
             run(&lake, counties, workers, out.as_deref()).await
         }
         Some("work") => {
-            let lake = args.get(2).ok_or("work LAKE FILE...")?;
-            work(lake, &args[3..]).await
+            let lake = args.get(2).ok_or("work LAKE QUEUE")?;
+            let queue = args.get(3).ok_or("work LAKE QUEUE")?;
+            work(lake, Path::new(queue)).await
         }
         _ => Err(
             "usage: deadline_day run --lake LAKE [--counties N] [--workers W] [--out FILE]".into(),
@@ -61,15 +62,26 @@ async fn main() -> Result<(), Error> {
     }
 }
 
-/// One ingest process: submits its files in order, refreshing after each accepted one — what
-/// the pipeline does after an accepted decision, called here to count what each refresh did.
-async fn work(location: &str, files: &[String]) -> Result<(), Error> {
+/// One ingest process: takes the next file nobody has taken from the queue (as an ingest
+/// function instance takes the next message: a slow instance holds up only its own file),
+/// submits it and refreshes the period — what the pipeline does after an accepted decision,
+/// called here to count what each refresh did.
+async fn work(location: &str, queue: &Path) -> Result<(), Error> {
+    let files: Vec<String> = std::fs::read_to_string(queue.join("files"))?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let claims = queue.join("claims");
     let ingestor = runtime::ingestor_at(location).await?;
     let period: Period = PERIOD.parse()?;
     let started = Instant::now();
     let (mut accepted, mut published, mut deferred) = (0, 0, 0);
     let (mut submitting, mut refreshing) = (0.0, 0.0);
-    for file in files {
+    for (i, file) in files.iter().enumerate() {
+        // Creating the claim is atomic: exactly one process takes each file.
+        if std::fs::File::create_new(claims.join(i.to_string())).is_err() {
+            continue;
+        }
         let path = Path::new(file);
         let (dataset, county) = upload_of(path)?;
         let upload = Upload {
@@ -196,20 +208,22 @@ async fn run(location: &str, n: usize, workers: usize, out: Option<&str>) -> Res
     );
     let snapshot_before = lake.versions(&[names::INDICATOR_VALUES]).await?;
 
-    // Round-robin shares, so that every process sends every dataset.
-    let mut shares: Vec<Vec<String>> = vec![Vec::new(); workers];
-    for (i, file) in files.iter().enumerate() {
-        shares[i % workers].push(file.0.to_string_lossy().into_owned());
-    }
+    // The queue: the files in submission order, and a directory for the claims.
+    let queue = dir.path().join("queue");
+    std::fs::create_dir_all(queue.join("claims"))?;
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| f.0.to_string_lossy().into_owned())
+        .collect();
+    std::fs::write(queue.join("files"), list.join("\n"))?;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
-    let children = shares
-        .iter()
-        .map(|share| {
+    let children = (0..workers)
+        .map(|_| {
             Command::new(&exe)
                 .arg("work")
                 .arg(location)
-                .args(share)
+                .arg(&queue)
                 .stdout(Stdio::piped())
                 .spawn()
         })
