@@ -10,18 +10,20 @@
 //! period at the end ([`disclosure`](super::disclosure)).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
 
 use super::coverage::{Coverage, Reach};
 use super::snapshot::Row;
 use super::targets;
 use super::{CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure};
 use crate::compliance;
-use crate::datasets::{Dataset, Openness, columns};
+use crate::datasets::{self, Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
 use crate::regions::stored;
@@ -76,15 +78,30 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     sources.insert(names::REGIONS.to_string(), regions_version);
 
     let mut measures = Measures::new();
-    for group in groups() {
-        let Some(dataset) = group[0].dataset() else {
+    for dataset in datasets::ALL {
+        let table = names::dataset(dataset.name);
+        let Some(version) = sources.get(&table).copied() else {
             continue;
         };
-        if ctx.table_exist(dataset.name)? {
-            let sql = group_sql(dataset, group[0].breakdown, &group, period);
-            let batches = ctx.sql(&sql).await?.collect().await?;
-            read_measures(&group, &batches, &mut measures)?;
-        }
+        let key = (lake.root().to_string(), period, dataset.name);
+        let held = HELD_MEASURES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, held)| held.clone());
+        let measured = match held {
+            Some(held) => held,
+            None => {
+                let measured = Arc::new(measure_dataset(&ctx, dataset, period).await?);
+                HELD_MEASURES
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, (version, measured.clone()));
+                measured
+            }
+        };
+        measures.extend(measured.iter().map(|(k, m)| (k.clone(), m.clone())));
     }
     let log = submissions::read_session(&ctx).await?;
     let statuses = match tree.country() {
@@ -105,6 +122,30 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
         values,
         sources,
     })
+}
+
+/// What the queries of each dataset measured, per lake and period, with the table version
+/// they read: a refresh runs again only the queries of tables that moved (after an outlets
+/// file, the two outlets queries of seven). Exact, since a query's result depends only on
+/// the table version, the period and the declarations; one entry per dataset and period.
+type HeldMeasures = HashMap<(String, Period, &'static str), (i64, Arc<Measures>)>;
+static HELD_MEASURES: LazyLock<Mutex<HeldMeasures>> = LazyLock::new(Mutex::default);
+
+/// Runs the queries of the indicators that read `dataset`.
+async fn measure_dataset(
+    ctx: &SessionContext,
+    dataset: &Dataset,
+    period: Period,
+) -> Result<Measures, LakeError> {
+    let mut measures = Measures::new();
+    for group in groups() {
+        if group[0].dataset().is_some_and(|d| d.name == dataset.name) {
+            let sql = group_sql(dataset, group[0].breakdown, &group, period);
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            read_measures(&group, &batches, &mut measures)?;
+        }
+    }
+    Ok(measures)
 }
 
 /// Row-based indicators sharing a dataset and a breakdown are computed by one query.
