@@ -83,13 +83,13 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
         let Some(version) = sources.get(&table).copied() else {
             continue;
         };
-        let key = (lake.root().to_string(), period, dataset.name);
+        let key = (lake.root().to_string(), dataset.name);
         let held = HELD_MEASURES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .filter(|(at, _)| *at == version)
-            .map(|(_, held)| held.clone());
+            .filter(|(of, at, _)| *of == period && *at == version)
+            .map(|(_, _, held)| held.clone());
         let measured = match held {
             Some(held) => held,
             None => {
@@ -97,7 +97,7 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
                 HELD_MEASURES
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key, (version, measured.clone()));
+                    .insert(key, (period, version, measured.clone()));
                 measured
             }
         };
@@ -124,11 +124,12 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
     })
 }
 
-/// What the queries of each dataset measured, per lake and period, with the table version
-/// they read: a refresh runs again only the queries of tables that moved (after an outlets
-/// file, the two outlets queries of seven). Exact, since a query's result depends only on
-/// the table version, the period and the declarations; one entry per dataset and period.
-type HeldMeasures = HashMap<(String, Period, &'static str), (i64, Arc<Measures>)>;
+/// What the queries of each dataset measured for the period last refreshed, per lake, with
+/// the table version they read: a refresh runs again only the queries of tables that moved
+/// (after an outlets file, the two outlets queries of seven). Exact, since a query's result
+/// depends only on the table version, the period and the declarations. One period per
+/// dataset, so what a process holds stays the size of one refresh's measures.
+type HeldMeasures = HashMap<(String, &'static str), (Period, i64, Arc<Measures>)>;
 static HELD_MEASURES: LazyLock<Mutex<HeldMeasures>> = LazyLock::new(Mutex::default);
 
 /// Runs the queries of the indicators that read `dataset`.
