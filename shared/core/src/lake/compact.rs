@@ -29,7 +29,8 @@ impl Lake {
     /// commits one under a shared id, and of any compactions that read the same version
     /// only the first lands — a later one sees the id in a winning commit and fails with
     /// `ConcurrentTransaction`.
-    /// `table` is the table `name` as last loaded or written by the caller.
+    ///
+    /// `table` is the table `name` as the caller last loaded or wrote it (no second load).
     pub async fn compact(
         &self,
         name: &str,
