@@ -93,8 +93,9 @@ impl Lake {
         match result {
             Ok(_) => Ok(true),
             Err(error) => {
-                // The rewritten file stays unreferenced, as after a crash.
-                tracing::info!(table = name, %error, files, "not compacted (another process did)");
+                // The rewritten file stays unreferenced, as after a crash. Usually another
+                // process compacted first (`ConcurrentTransaction`); the error says if not.
+                tracing::info!(table = name, %error, files, "table not compacted");
                 Ok(false)
             }
         }
