@@ -115,6 +115,8 @@ enum Edit {
     IdShort,
     IdMonth13,
     IdCopy,
+    /// The key of the sheet's first row, a second time.
+    KeyCopy,
 }
 
 /// Files with one cell wrong: (file, dataset, row, field, the edit, the codes it produces).
@@ -140,7 +142,7 @@ const ONE_CELL: &[(&str, &str, usize, &str, Edit, &str)] = &[
     ("outlets-impossible-date.csv", "outlets", 3, "opened_on", Edit::Text("2023-02-30"), "invalid_date"),
     ("outlets-negative-area.csv", "outlets", 2, "area_m2", Edit::Text("-5"), "invalid_amount"),
     ("outlets-area-three-decimals.csv", "outlets", 2, "area_m2", Edit::Text("12.345"), "invalid_amount"),
-    ("outlets-duplicate-id.csv", "outlets", 5, "outlet_id", Edit::Text("152201-W001"), "duplicate_key"),
+    ("outlets-duplicate-id.csv", "outlets", 5, "outlet_id", Edit::KeyCopy, "duplicate_key"),
     ("outlets-missing-carrier.csv", "outlets", 5, "carrier", Edit::Blank, "required"),
     ("trainings-hours-zero.csv", "trainings", 0, "hours", Edit::Int(0), "below_minimum"),
     ("trainings-trainees-in-words.csv", "trainings", 0, "trainees", Edit::Text("二十"), "invalid_number"),
@@ -219,6 +221,10 @@ fn write_bad_files(root: &Path, tree: &RegionTree) -> Result<(), Box<dyn std::er
             Edit::IdShort => text(&id[..17]),
             Edit::IdMonth13 => text(&format!("{}13{}", &id[..10], &id[12..])),
             Edit::IdCopy => text(&id),
+            Edit::KeyCopy => {
+                let s = sheet(dataset)?;
+                text(&text_at(&s, 0, s.dataset.key)?)
+            }
         };
         let mut s = sheet(dataset)?;
         let col = s

@@ -5,6 +5,7 @@
 //! province have their real denominators); `regions-inner-mongolia/` the subset the tests use;
 //! `submissions/{period}/{region}/{dataset}.{ext}` the files as county offices would send them.
 
+mod styles;
 pub mod synth;
 
 use std::path::{Path, PathBuf};

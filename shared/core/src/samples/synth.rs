@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use crate::datasets::{self, Choice, Dataset, Kind};
+use crate::datasets::{self, Choice, Dataset};
 use crate::identifiers::{credit_check_char, id_check_char};
 use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree, is_community_code};
@@ -187,7 +187,11 @@ pub fn enterprises(county: &Region, period: Period, rng_seed: &str) -> Sheet {
     }
 }
 
-/// Outlets in a share of the county's communities, operated by its enterprises.
+/// Outlets in most of the county's communities, operated by its enterprises. A county's
+/// outlets do not depend on the period: each keeps its number, community and opening date, and
+/// a period lists those open by its end (a third open within the three years from mid-2021),
+/// so consecutive periods are as plausible as real ones. What an outlet received in the
+/// period (its subsidy) is the period's own.
 pub fn outlets(
     tree: &RegionTree,
     county: &Region,
@@ -195,15 +199,17 @@ pub fn outlets(
     operators: &Sheet,
     rng_seed: &str,
 ) -> Sheet {
-    let mut rng = Rng::seeded(&[rng_seed, "outlets", &county.prefix, &period.to_string()]);
-    let coverage = 0.55 + 0.1 * f64::from(period.half) + rng.below(20) as f64 / 100.0;
+    let mut rng = Rng::seeded(&[rng_seed, "outlets", &county.prefix]);
+    let mut this_period = Rng::seeded(&[rng_seed, "outlets", &county.prefix, &period.to_string()]);
     let codes = credit_codes(operators);
     let mut rows = Vec::new();
+    let mut number = 0;
     for community in communities(tree, county) {
-        if !rng.chance(coverage.min(1.0)) {
+        if !rng.chance(0.9) {
             continue;
         }
         for _ in 0..1 + usize::from(rng.chance(0.3)) {
+            number += 1;
             let mode = *rng.pick(&[
                 "standalone",
                 "embedded",
@@ -230,30 +236,38 @@ pub fn outlets(
                     services.push(s);
                 }
             }
-            let opened = period.end() - chrono::Duration::days(rng.below(900) as i64);
+            let opened = OUTLETS_FROM + chrono::Duration::days(rng.below(OUTLETS_OVER_DAYS) as i64);
             let online = mode == "online";
+            let operator = rng.below(1 << 16);
+            let area = Datum::Cents(2000 + rng.below(20_000) as i64 * 5);
+            let (rent, utility, chain, dual_use) = (
+                rng.chance(0.5),
+                rng.chance(0.7),
+                rng.chance(0.3),
+                rng.chance(0.2),
+            );
+            let subsidy = if this_period.chance(0.4) {
+                Datum::Cents(this_period.below(500) as i64 * 10_000)
+            } else {
+                Datum::Blank
+            };
+            if opened > period.end() || codes.is_empty() {
+                continue;
+            }
             rows.push(vec![
-                Datum::Text(format!("{}-W{:03}", county.prefix, rows.len() + 1)),
-                Datum::Text(rng.pick(&codes).clone()),
+                Datum::Text(format!("{}-W{number:03}", county.prefix)),
+                Datum::Text(codes[operator % codes.len()].clone()),
                 Datum::Text(community.prefix.to_string()),
                 Datum::Choice(mode),
                 Datum::Choice(carrier),
                 Datum::Choices(services),
                 Datum::Date(opened),
-                if online {
-                    Datum::Blank
-                } else {
-                    Datum::Cents(2000 + rng.below(20_000) as i64 * 5)
-                },
-                Datum::Bool(!online && rng.chance(0.5)),
-                Datum::Bool(!online && rng.chance(0.7)),
-                Datum::Bool(rng.chance(0.3)),
-                if rng.chance(0.4) {
-                    Datum::Cents(rng.below(500) as i64 * 10_000)
-                } else {
-                    Datum::Blank
-                },
-                Datum::Bool(rng.chance(0.2)),
+                if online { Datum::Blank } else { area },
+                Datum::Bool(!online && rent),
+                Datum::Bool(!online && utility),
+                Datum::Bool(chain),
+                subsidy,
+                Datum::Bool(dual_use),
             ]);
         }
     }
@@ -262,6 +276,13 @@ pub fn outlets(
         rows,
     }
 }
+
+/// Outlets and shops open from this day, over the three years that follow.
+const OUTLETS_FROM: NaiveDate = match NaiveDate::from_ymd_opt(2021, 7, 1) {
+    Some(day) => day,
+    None => NaiveDate::MIN,
+};
+const OUTLETS_OVER_DAYS: usize = 1096;
 
 /// Credit codes of the enterprises in a sheet.
 fn credit_codes(enterprises: &Sheet) -> Vec<String> {
@@ -293,7 +314,8 @@ pub fn trainings(tree: &RegionTree, county: &Region, period: Period, rng_seed: &
             .min((trainees - primary - intermediate) as usize) as i64;
         let start = period.start() + chrono::Duration::days(rng.below(170) as i64);
         rows.push(vec![
-            Datum::Text(format!("{}-P{:03}", county.prefix, i + 1)),
+            // A training is held once: its number names the period, so no number returns.
+            Datum::Text(format!("{}-{period}-P{:03}", county.prefix, i + 1)),
             Datum::Text(community.prefix.to_string()),
             Datum::Choice(rng.choose(&organizers)),
             Datum::Date(start),
@@ -385,7 +407,8 @@ fn worker_row(
     ]
 }
 
-/// Shops opened by graduates and others in the county's communities.
+/// Shops opened by graduates and others in the county's communities; like outlets, a shop
+/// keeps its number, community and opening date, and a period lists those open by its end.
 pub fn shops(
     tree: &RegionTree,
     county: &Region,
@@ -393,22 +416,30 @@ pub fn shops(
     enterprises: &Sheet,
     rng_seed: &str,
 ) -> Sheet {
-    let mut rng = Rng::seeded(&[rng_seed, "shops", &county.prefix, &period.to_string()]);
+    let mut rng = Rng::seeded(&[rng_seed, "shops", &county.prefix]);
     let communities = communities(tree, county);
     let codes = credit_codes(enterprises);
     let mut rows = Vec::new();
-    for i in 0..communities.len() / 4 + 1 {
+    for i in 0..communities.len() / 3 + 1 {
+        let community = rng.pick(&communities).prefix.to_string();
+        let graduate = rng.chance(0.6);
+        let partner = rng.chance(0.5);
+        let partner_code = rng.below(1 << 16);
+        let online = rng.chance(0.3);
+        let opened = OUTLETS_FROM + chrono::Duration::days(rng.below(OUTLETS_OVER_DAYS) as i64);
+        if opened > period.end() {
+            continue;
+        }
         rows.push(vec![
             Datum::Text(format!("{}-S{:03}", county.prefix, i + 1)),
-            Datum::Text(rng.pick(&communities).prefix.to_string()),
-            Datum::Bool(rng.chance(0.6)),
-            if rng.chance(0.5) {
-                Datum::Text(rng.pick(&codes).clone())
-            } else {
-                Datum::Blank
+            Datum::Text(community),
+            Datum::Bool(graduate),
+            match codes.get(partner_code % codes.len().max(1)) {
+                Some(code) if partner => Datum::Text(code.clone()),
+                _ => Datum::Blank,
             },
-            Datum::Bool(rng.chance(0.3)),
-            Datum::Date(period.end() - chrono::Duration::days(rng.below(700) as i64)),
+            Datum::Bool(online),
+            Datum::Date(opened),
         ]);
     }
     Sheet {
@@ -446,155 +477,4 @@ pub fn complaints(
     }
 }
 
-/// How a file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// UTF-8 CSV with a BOM, Chinese headers and labels, dates as 2023/6/5.
-    CsvUtf8,
-    /// GBK CSV as WPS saves it, Chinese headers, dates as 2023年6月5日.
-    CsvGbk,
-    /// UTF-8 CSV, English headers and codes, ISO dates.
-    CsvEnglish,
-    /// XLSX with a title row above the headers and date cells.
-    Xlsx,
-}
-
-fn label(kind: &Kind, code: &str) -> String {
-    kind.choices()
-        .iter()
-        .find(|c: &&Choice| c.code == code)
-        .map_or(code, |c| c.zh)
-        .to_string()
-}
-
-fn text_of(kind: &Kind, datum: &Datum, style: Style) -> String {
-    let english = style == Style::CsvEnglish;
-    match datum {
-        Datum::Blank => String::new(),
-        Datum::Text(s) => s.clone(),
-        Datum::Bool(b) => match (english, b) {
-            (true, true) => "true".into(),
-            (true, false) => "false".into(),
-            (false, true) => "是".into(),
-            (false, false) => "否".into(),
-        },
-        Datum::Choice(c) if english => (*c).to_string(),
-        Datum::Choice(c) => label(kind, c),
-        Datum::Choices(cs) if english => cs.join(";"),
-        Datum::Choices(cs) => cs
-            .iter()
-            .map(|c| label(kind, c))
-            .collect::<Vec<_>>()
-            .join("、"),
-        Datum::Date(d) => match style {
-            Style::CsvGbk => d.format("%Y年%-m月%-d日").to_string(),
-            Style::CsvUtf8 => d.format("%Y/%-m/%-d").to_string(),
-            _ => d.format("%Y-%m-%d").to_string(),
-        },
-        Datum::Int(n) => n.to_string(),
-        Datum::Cents(c) if c % 100 == 0 => (c / 100).to_string(),
-        Datum::Cents(c) => format!("{}.{:02}", c / 100, c % 100),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error("csv: {0}")]
-    Csv(#[from] csv::Error),
-    #[error("xlsx: {0}")]
-    Xlsx(#[from] rust_xlsxwriter::XlsxError),
-}
-
-/// The bytes of the file a county office would send.
-pub fn write(sheet: &Sheet, style: Style, title: &str) -> Result<Vec<u8>, WriteError> {
-    if style == Style::Xlsx {
-        return write_xlsx(sheet, title);
-    }
-    let mut out = Vec::new();
-    write_csv(sheet.dataset, sheet.rows.iter().cloned(), style, &mut out)?;
-    Ok(match style {
-        Style::CsvGbk => {
-            let text = String::from_utf8(out).expect("csv of strings is UTF-8");
-            encoding_rs::GBK.encode(&text).0.into_owned()
-        }
-        Style::CsvUtf8 => [&[0xEF, 0xBB, 0xBF][..], &out].concat(),
-        _ => out,
-    })
-}
-
-/// Writes rows as UTF-8 CSV in a style's headers and value forms, one row at a time.
-pub fn write_csv(
-    dataset: &Dataset,
-    rows: impl Iterator<Item = Vec<Datum>>,
-    style: Style,
-    out: impl std::io::Write,
-) -> Result<(), WriteError> {
-    let fields = dataset.fields;
-    let mut csv = csv::Writer::from_writer(out);
-    let header: Vec<&str> = fields
-        .iter()
-        .map(|f| {
-            if style == Style::CsvEnglish {
-                f.name
-            } else {
-                f.zh
-            }
-        })
-        .collect();
-    csv.write_record(&header)?;
-    for row in rows {
-        csv.write_record(
-            fields
-                .iter()
-                .zip(&row)
-                .map(|(f, d)| text_of(&f.kind, d, style)),
-        )?;
-    }
-    csv.flush().map_err(csv::Error::from)?;
-    Ok(())
-}
-
-fn write_xlsx(sheet: &Sheet, title: &str) -> Result<Vec<u8>, WriteError> {
-    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
-    let fields = sheet.dataset.fields;
-    let mut book = Workbook::new();
-    // A fixed creation time keeps the generated files byte-for-byte reproducible.
-    book.set_properties(
-        &DocProperties::new().set_creation_datetime(&ExcelDateTime::from_ymd(2024, 1, 10)?),
-    );
-    let ws = book.add_worksheet();
-    ws.set_name(sheet.dataset.zh)?;
-    let bold = Format::new().set_bold();
-    let date = Format::new().set_num_format("yyyy-mm-dd");
-    ws.merge_range(0, 0, 0, (fields.len() - 1) as u16, title, &bold)?;
-    for (c, f) in fields.iter().enumerate() {
-        ws.write_string_with_format(1, c as u16, f.zh, &bold)?;
-    }
-    for (r, row) in sheet.rows.iter().enumerate() {
-        let r = r as u32 + 2;
-        for (c, (f, d)) in fields.iter().zip(row).enumerate() {
-            let c = c as u16;
-            match d {
-                Datum::Blank => {}
-                Datum::Date(d) => {
-                    let excel = ExcelDateTime::from_ymd(
-                        d.format("%Y").to_string().parse().unwrap_or(1900),
-                        d.format("%m").to_string().parse().unwrap_or(1),
-                        d.format("%d").to_string().parse().unwrap_or(1),
-                    )?;
-                    ws.write_datetime_with_format(r, c, &excel, &date)?;
-                }
-                Datum::Int(n) => {
-                    ws.write_number(r, c, *n as f64)?;
-                }
-                Datum::Cents(n) => {
-                    ws.write_number(r, c, *n as f64 / 100.0)?;
-                }
-                other => {
-                    ws.write_string(r, c, text_of(&f.kind, other, Style::Xlsx))?;
-                }
-            }
-        }
-    }
-    Ok(book.save_to_buffer()?)
-}
+pub use super::styles::{Style, WriteError, write, write_csv};
