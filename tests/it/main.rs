@@ -19,6 +19,7 @@ mod infra;
 mod openapi;
 mod pages;
 mod pipeline;
+mod plausibility;
 mod privacy;
 mod reporting;
 mod s3;

@@ -3,7 +3,12 @@
 //!
 //!     cargo build --release --workspace --examples
 //!     target/release/examples/ingest_benchmark generate /tmp/workers.csv 1000000
-//!     target/release/examples/ingest_benchmark ingest /tmp/workers.csv
+//!     target/release/examples/ingest_benchmark ingest /tmp/workers.csv [--history] [--no-checks]
+//!
+//! `--history` first loads, untimed, the same file as the county's previous period and 200,000
+//! workers of a neighbouring county of the league for this one, so that the plausibility checks
+//! have the partitions they read on a real ingest; `--no-checks` turns the checks off, to
+//! measure what they cost.
 //!
 //! (`--workspace`, not `-p jiazheng-core`: the same features as the other builds, so nothing
 //! is rebuilt.) The two steps run as separate processes so that the generator's memory is not
@@ -21,6 +26,8 @@ use jiazheng_core::regions::read_nbs_dir;
 use jiazheng_core::samples::{self, synth};
 
 const COUNTY: &str = "152201";
+/// Another county of the same league (兴安盟).
+const PEER: &str = "152202";
 
 /// Resets the process's peak resident set to its current one (Linux `clear_refs`).
 fn reset_peak_rss() {
@@ -59,17 +66,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("ingest") => {
             let path = args.get(2).ok_or("ingest PATH")?;
+            let flag = |name: &str| args.iter().skip(3).any(|a| a == name);
             let dir = tempfile::tempdir()?;
             let lake = Lake::open(dir.path().to_str().ok_or("path")?)?;
             samples::import_regions(&lake, &samples::checkout_dir().join("regions")).await?;
-            let ingestor = Ingestor::new(lake, Some(Pseudonymizer::new(&[1; 32])?));
-            let period = "2023H2".parse()?;
-            let upload = Upload {
+            let mut ingestor = Ingestor::new(lake, Some(Pseudonymizer::new(&[1; 32])?));
+            let period: jiazheng_core::periods::Period = "2023H2".parse()?;
+            let upload = |period, region: &str| Upload {
                 dataset: &jiazheng_core::datasets::WORKERS,
                 period,
-                region: COUNTY.into(),
+                region: region.into(),
                 file_name: "workers.csv".into(),
             };
+            if flag("--history") {
+                let bulk = ingestor.for_bulk_load().without_plausibility();
+                bulk.submit_file(
+                    &upload(period.previous(), COUNTY),
+                    std::path::Path::new(path),
+                )
+                .await?;
+                let tree = read_nbs_dir(&samples::checkout_dir().join("regions"))?;
+                let peer = tree.get(PEER).ok_or("peer county")?;
+                let enterprises = synth::enterprises(peer, period, "sample");
+                let peer_file = dir.path().join("peer.csv");
+                synth::write_csv(
+                    &jiazheng_core::datasets::WORKERS,
+                    synth::worker_rows(&tree, peer, &enterprises, "peer").take(200_000),
+                    synth::Style::CsvEnglish,
+                    BufWriter::new(std::fs::File::create(&peer_file)?),
+                )?;
+                bulk.submit_file(&upload(period, PEER), &peer_file).await?;
+            }
+            if flag("--no-checks") {
+                ingestor = ingestor.without_plausibility();
+            }
+            let upload = upload(period, COUNTY);
             // The two phases of a submit, each with its own peak (the set-up's import of the
             // national regions is not counted).
             reset_peak_rss();
@@ -102,7 +133,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 checked_peak.max(refreshed_peak)
             );
         }
-        _ => return Err("usage: ingest_benchmark generate PATH ROWS | ingest PATH".into()),
+        _ => {
+            return Err(
+                "usage: ingest_benchmark generate PATH ROWS | ingest PATH [--history] [--no-checks]"
+                    .into(),
+            );
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datasets::Dataset;
 use crate::periods::Period;
+use crate::plausibility::Finding;
 use crate::sheets::Exceeded;
 
 /// How many problems a report lists in full; the summary still counts every one.
@@ -59,6 +60,8 @@ pub enum Problem {
     UnknownEnterprise,
     NoEnterprisesYet,
     NilReturn,
+    // A plausibility rule's finding: valid, but worth a statistician's look.
+    Implausible(Box<Finding>),
 }
 
 impl Problem {
@@ -107,6 +110,7 @@ impl Problem {
             Problem::UnknownEnterprise => "unknown_enterprise",
             Problem::NoEnterprisesYet => "no_enterprises_yet",
             Problem::NilReturn => "nil_return",
+            Problem::Implausible(finding) => finding.rule.code,
         }
     }
 
@@ -115,7 +119,8 @@ impl Problem {
             Problem::UnknownColumn
             | Problem::UnknownEnterprise
             | Problem::NoEnterprisesYet
-            | Problem::NilReturn => Severity::Warning,
+            | Problem::NilReturn
+            | Problem::Implausible(_) => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -170,6 +175,15 @@ impl Problem {
                 "零报送：表头正确、没有数据行，已按“本期无此项数据”接收，并替换此前报送的数据"
                     .into()
             }
+            Problem::Implausible(finding) => finding.rule.message_zh(),
+        }
+    }
+
+    /// What a value was compared with, for the findings that compare.
+    pub fn comparison(&self) -> Option<String> {
+        match self {
+            Problem::Implausible(finding) => Some(finding.comparison.clone()),
+            _ => None,
         }
     }
 
@@ -234,6 +248,7 @@ impl Problem {
             }
             Problem::NoEnterprisesYet => "No enterprises are reported for the period yet, so credit codes were not cross-checked; submit the enterprises first".into(),
             Problem::NilReturn => "Nil return: the template's header and no data rows, accepted as \"none this period\"; it replaces any earlier file".into(),
+            Problem::Implausible(finding) => finding.rule.message_en(),
         }
     }
 }
@@ -269,6 +284,10 @@ pub struct Issue {
     pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// What a plausibility finding compared the value with: the previous period's value or
+    /// count, the league's range, the other county.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<String>,
     pub code: String,
     pub severity: Severity,
     pub message_zh: String,
@@ -333,6 +352,7 @@ impl Findings {
             column: at.column.map(|c| shorten(&masked(c))),
             field: at.field.map(str::to_string),
             value: at.value.map(|v| shorten(&masked(v))),
+            comparison: problem.comparison().map(|c| shorten(&masked(&c))),
             code: problem.code().to_string(),
             severity,
             message_zh: problem.message_zh(),
@@ -379,7 +399,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn issue_cells(issue: &Issue) -> [String; 6] {
+    fn issue_cells(issue: &Issue) -> [String; 7] {
         [
             issue.row.map(|r| r.to_string()).unwrap_or_default(),
             issue.column.clone().unwrap_or_default(),
@@ -387,16 +407,18 @@ impl Report {
             issue.code.clone(),
             issue.message_zh.clone(),
             issue.message_en.clone(),
+            issue.comparison.clone().unwrap_or_default(),
         ]
     }
 
-    const HEADERS: [&'static str; 6] = [
+    const HEADERS: [&'static str; 7] = [
         "行 Row",
         "列 Column",
         "值 Value",
         "代码 Code",
         "问题",
         "Problem",
+        "对照 Compared with",
     ];
 
     /// The problems as a CSV a submitter opens in Excel next to their file (UTF-8 with BOM;

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lake;
 pub mod periods;
 pub mod pipeline;
+pub mod plausibility;
 pub mod privacy;
 pub mod regions;
 pub mod rounds;

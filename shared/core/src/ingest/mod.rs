@@ -139,6 +139,9 @@ pub struct Ingestor {
     /// Whether each accepted file refreshes its period's indicators at once (the default);
     /// bulk loads turn it off and refresh each period once at the end.
     pub(crate) refresh_each: bool,
+    /// Whether accepted files are checked for plausibility (the default); the ingest
+    /// benchmark turns it off to measure what the checks cost.
+    pub(crate) plausibility: bool,
 }
 
 impl Ingestor {
@@ -148,6 +151,15 @@ impl Ingestor {
             lake,
             pseudonymizer,
             refresh_each: true,
+            plausibility: true,
+        }
+    }
+
+    /// The same pipeline without plausibility checks: what they cost, measured.
+    pub fn without_plausibility(&self) -> Ingestor {
+        Ingestor {
+            plausibility: false,
+            ..self.clone()
         }
     }
 

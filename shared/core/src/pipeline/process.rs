@@ -20,8 +20,9 @@ use crate::findings::{At, Problem, Report, Status};
 use crate::indicators;
 use crate::ingest::{IngestError, Ingestor, Job, Outcome, Parsed, UploadKey, submitting_region};
 use crate::lake::{Lake, LakeError, StagedWrite, commit_keys, names};
+use crate::plausibility;
 use crate::regions::stored::{self, Scope};
-use crate::regions::{Level, Prefix, Region};
+use crate::regions::{Level, Prefix, Region, RegionTree};
 use crate::submissions::{self, Submission};
 
 /// An upload whose file has been read and checked: everything the later steps record.
@@ -31,6 +32,8 @@ struct Decision {
     region: Region,
     /// The counties whose rows an accepted file replaces.
     counties: Vec<Prefix>,
+    /// The other counties of their leagues, which plausibility compares with.
+    league: Vec<Prefix>,
     parsed: Parsed,
     size: i64,
     raw_version: Option<String>,
@@ -111,8 +114,10 @@ impl Ingestor {
         if earlier.raw_version.is_none() {
             earlier.raw_version = version.map(str::to_string);
         }
-        let (decision, staged) = self.check(key, file_name, &earlier).await?;
+        let (mut decision, staged) = self.check(key, file_name, &earlier).await?;
         let table_version = self.commit(&decision, staged, &earlier).await?;
+        self.check_plausibility(&mut decision, table_version)
+            .await?;
         let report = self.write_report(&decision, table_version).await?;
         let submission = self.log(&decision, &report, table_version).await?;
         if decision.accepted() && self.refresh_each {
@@ -194,6 +199,7 @@ impl Ingestor {
                 .map(|r| r.prefix.clone())
                 .collect()
         };
+        let league = league_of(&published, &counties);
         let (tree, _) = stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix))
             .await?
             .ok_or(IngestError::NoRegions)?;
@@ -272,6 +278,7 @@ impl Ingestor {
             file_name,
             region,
             counties,
+            league,
             parsed,
             size,
             raw_version,
@@ -334,6 +341,27 @@ impl Ingestor {
             .await?;
         failpoints::hit(failpoints::DATA_COMMITTED);
         Ok(Some(version))
+    }
+
+    /// Step 2½: an accepted file's rows compared with the county's previous period and the
+    /// league's current one, on the version they were committed at; findings are warnings.
+    async fn check_plausibility(
+        &self,
+        decision: &mut Decision,
+        table_version: Option<i64>,
+    ) -> Result<(), IngestError> {
+        let Some(version) = table_version.filter(|_| self.plausibility) else {
+            return Ok(());
+        };
+        let scope = plausibility::Scope {
+            dataset: decision.key.dataset,
+            period: decision.key.period,
+            counties: &decision.counties,
+            league: &decision.league,
+        };
+        let findings = &mut decision.parsed.checked.findings;
+        plausibility::check(&self.lake, &scope, version, findings).await?;
+        Ok(())
     }
 
     /// Step 3: the report, naming the table version the rows were committed at.
@@ -407,4 +435,20 @@ impl Ingestor {
         failpoints::hit(failpoints::LOG_WRITTEN);
         Ok(submission)
     }
+}
+
+/// The counties of the leagues (盟/市) `counties` lie in, other than themselves.
+fn league_of(tree: &RegionTree, counties: &[Prefix]) -> Vec<Prefix> {
+    let mut league: Vec<Prefix> = Vec::new();
+    for county in counties {
+        let Some(city) = county.at(Level::City).and_then(|c| tree.get(c)) else {
+            continue;
+        };
+        for other in tree.within(city, Level::County) {
+            if !counties.contains(&other.prefix) && !league.contains(&other.prefix) {
+                league.push(other.prefix.clone());
+            }
+        }
+    }
+    league
 }

@@ -69,6 +69,8 @@ fn report_page(
     let mut issues: Vec<_> = report.issues.iter().collect();
     // Whole-file problems first, then by row and column: the order the file is read in.
     issues.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
+    // Plausibility findings say what a value was compared with; other reports need no column.
+    let has_comparison = issues.iter().any(|i| i.comparison.is_some());
     let mut by_column: Vec<(String, usize)> = Vec::new();
     for issue in &issues {
         let column = issue.column.clone().unwrap_or_default();
@@ -138,6 +140,7 @@ fn report_page(
                             th scope="col" { (lang.t("列", "Column")) }
                             th scope="col" { (lang.t("值", "Value")) }
                             th scope="col" { (lang.t("问题", "Problem")) }
+                            @if has_comparison { th scope="col" { (lang.t("对照", "Compared with")) } }
                         }
                     }
                     tbody {
@@ -151,6 +154,7 @@ fn report_page(
                                     @if error { strong { (lang.t("错误：", "Error: ")) } } @else { (lang.t("警告：", "Warning: ")) }
                                     (lang.t(&issue.message_zh, &issue.message_en))
                                 }
+                                @if has_comparison { td { (issue.comparison.clone().unwrap_or_default()) } }
                             }
                         }
                     }
