@@ -6,8 +6,9 @@
 //!     target/release/examples/ingest_benchmark ingest /tmp/workers.csv [--history] [--no-checks]
 //!
 //! `--history` first loads, untimed, the same file as the county's previous period and 200,000
-//! workers of a neighbouring county of the league for this one, so that the plausibility checks
-//! have the partitions they read on a real ingest; `--no-checks` turns the checks off, to
+//! workers of a neighbouring county of the league for this one (1,000 of them also in the
+//! county's file), so that the plausibility checks read the partitions they read on a real
+//! ingest and have findings to report; `--no-checks` turns the checks off, to
 //! measure what they cost.
 //!
 //! (`--workspace`, not `-p jiazheng-core`: the same features as the other builds, so nothing
@@ -28,6 +29,8 @@ use jiazheng_core::samples::{self, synth};
 const COUNTY: &str = "152201";
 /// Another county of the same league (兴安盟).
 const PEER: &str = "152202";
+/// Workers of the county's file that the neighbour's file has too.
+const SHARED_WORKERS: usize = 1_000;
 
 /// Resets the process's peak resident set to its current one (Linux `clear_refs`).
 fn reset_peak_rss() {
@@ -88,10 +91,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let tree = read_nbs_dir(&samples::checkout_dir().join("regions"))?;
                 let peer = tree.get(PEER).ok_or("peer county")?;
                 let enterprises = synth::enterprises(peer, period, "sample");
+                // 1,000 of them also in the county's file (moved, or counted twice), so the
+                // checks have findings to report, not just partitions to read.
+                let county = tree.get(COUNTY).ok_or("county")?;
+                let county_enterprises = synth::enterprises(county, period, "sample");
+                let communities = synth::communities(&tree, peer);
+                let community = jiazheng_core::datasets::WORKERS
+                    .fields
+                    .iter()
+                    .position(|f| f.name == "community_code")
+                    .ok_or("community_code")?;
+                let shared = synth::worker_rows(&tree, county, &county_enterprises, "bench")
+                    .take(SHARED_WORKERS)
+                    .enumerate()
+                    .map(|(i, mut row)| {
+                        let at = communities[i % communities.len()].prefix.to_string();
+                        row[community] = synth::Datum::Text(at);
+                        row
+                    });
+                let own = synth::worker_rows(&tree, peer, &enterprises, "peer");
                 let peer_file = dir.path().join("peer.csv");
                 synth::write_csv(
                     &jiazheng_core::datasets::WORKERS,
-                    synth::worker_rows(&tree, peer, &enterprises, "peer").take(200_000),
+                    shared.chain(own).take(200_000),
                     synth::Style::CsvEnglish,
                     BufWriter::new(std::fs::File::create(&peer_file)?),
                 )?;
