@@ -344,3 +344,38 @@ async fn a_generated_league_with_planted_implausibilities() {
         }
     }
 }
+
+/// The rules are published with the datasets they read, thresholds included, from the same
+/// declarations the checks run.
+#[tokio::test]
+async fn the_dataset_listing_publishes_each_rule_with_its_thresholds() {
+    let server = Server::with_regions().await;
+    let (status, json) = server.get("/v1/datasets").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut published = 0;
+    for dataset in json["datasets"].as_array().unwrap() {
+        for rule in dataset["plausibility"].as_array().unwrap() {
+            let declared = jiazheng_core::plausibility::by_code(rule["code"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("undeclared {rule}"));
+            assert_eq!(declared.dataset.name, dataset["name"]);
+            assert_eq!(rule["check"], serde_json::to_value(declared.check).unwrap());
+            published += 1;
+        }
+    }
+    assert_eq!(published, RULES.len());
+    let outlets = json["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "outlets")
+        .unwrap();
+    let count = outlets["plausibility"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "outlets_count_change")
+        .unwrap();
+    assert_eq!(count["check"]["kind"], "row_count");
+    assert_eq!(count["check"]["fall"], 0.3);
+    assert_eq!(count["check"]["rise"], 2.0);
+}

@@ -17,6 +17,7 @@ use super::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::datasets::{self, Dataset, Field, Kind, Openness, columns};
 use jiazheng_core::lake::{self, names};
 use jiazheng_core::periods::Period;
+use jiazheng_core::plausibility::{self, Rule};
 use jiazheng_core::regions::{COUNTRY_CODE, Level};
 use jiazheng_core::sheets::Cell;
 use jiazheng_core::validate::values::read_bool;
@@ -36,6 +37,9 @@ pub struct DatasetInfo {
     fields: &'static [Field],
     /// What one submitted file may hold; a file past any of these is refused.
     limits: datasets::Limits,
+    /// The plausibility rules an accepted file is checked against, with their thresholds;
+    /// what they find is a warning in the file's report.
+    plausibility: Vec<&'static Rule>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -57,6 +61,7 @@ pub async fn list() -> (Extension<Stamp>, Json<DatasetList>) {
             key: d.key,
             fields: d.fields,
             limits: d.limits(),
+            plausibility: plausibility::of(d).collect(),
         })
         .collect();
     (

@@ -7,7 +7,7 @@ use crate::datasets::{COMPLAINTS, Dataset, ENTERPRISES, OUTLETS, SHOPS, TRAINING
 
 /// What one rule compares a county's accepted file with.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
-#[serde(tag = "check", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Check {
     /// The county's rows against its previous accepted period: flagged when they fall by more
     /// than `fall` or rise by more than `rise` (fractions of the previous count), once the
