@@ -7,9 +7,8 @@ use crate::support;
 use std::fmt::Write as _;
 
 use jiazheng_core::indicators::CATALOGUE;
-use jiazheng_core::ingest::{Ingestor, Upload};
+use jiazheng_core::ingest::Upload;
 use jiazheng_core::periods::Period;
-use jiazheng_core::privacy::Pseudonymizer;
 use jiazheng_core::regions::{Level, Region, RegionTree};
 use jiazheng_core::samples::synth::{self, Sheet, Style};
 use support::{Server, repo};
@@ -39,11 +38,7 @@ async fn duckdb_agrees_with_every_published_value() {
     let python = support::tool("python", "DuckDB");
     let server = Server::with_regions().await;
     let tree = server.tree().await;
-    let ingestor = Ingestor::new(
-        server.lake.clone(),
-        Some(Pseudonymizer::new(&[42; 32]).unwrap()),
-    )
-    .for_bulk_load();
+    let ingestor = server.bulk_ingestor();
     let files = server.dir.path().join("files");
     let mut manifest = String::from("path,dataset,period,region\n");
     let country = tree.country().unwrap();

@@ -194,19 +194,14 @@ type Planted = std::collections::BTreeSet<(&'static str, String)>;
 #[tokio::test]
 async fn a_generated_league_with_planted_implausibilities() {
     use jiazheng_core::datasets::Dataset;
-    use jiazheng_core::ingest::{Ingestor, Upload};
-    use jiazheng_core::privacy::Pseudonymizer;
+    use jiazheng_core::ingest::Upload;
     use jiazheng_core::regions::Level;
     use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 
     let server = Server::with_regions().await;
     let tree = server.tree().await;
     // Bulk load: the checks run as on any ingest; the indicators are not the point here.
-    let ingestor = Ingestor::new(
-        server.lake.clone(),
-        Some(Pseudonymizer::new(&[42; 32]).unwrap()),
-    )
-    .for_bulk_load();
+    let ingestor = server.bulk_ingestor();
     let league = tree.get("1507").unwrap();
     let sheets = |county: &jiazheng_core::regions::Region, period: &str| {
         let period = period.parse().unwrap();

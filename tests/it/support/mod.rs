@@ -190,6 +190,16 @@ impl Server {
         }
     }
 
+    /// An ingestor on the server's lake with the same pseudonym key, without the per-file
+    /// refresh: for tests that load many files and refresh (or not) once.
+    pub fn bulk_ingestor(&self) -> Ingestor {
+        Ingestor::new(
+            self.lake.clone(),
+            Some(Pseudonymizer::new(&[42; 32]).unwrap()),
+        )
+        .for_bulk_load()
+    }
+
     pub async fn tree(&self) -> RegionTree {
         regions::read_nbs_dir(&samples::inner_mongolia()).unwrap()
     }

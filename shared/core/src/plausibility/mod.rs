@@ -157,10 +157,6 @@ struct Queries<'a> {
 }
 
 impl Queries<'_> {
-    fn table(&self) -> &'static str {
-        self.scope.dataset.name
-    }
-
     fn now(&self) -> String {
         self.scope.period.to_string()
     }
@@ -169,18 +165,29 @@ impl Queries<'_> {
         self.scope.period.previous().to_string()
     }
 
+    /// A query with the scope's names filled in: `$t` the table, `$period`, `$county`, `$row`
+    /// and `$key` its columns, `$now` and `$before` the two periods, `$counties` the file's
+    /// counties and `$league` the other counties of their leagues. All come from the
+    /// declarations and validated prefixes, never from a file.
+    fn sql(&self, template: &str) -> String {
+        template
+            .replace("$counties", &listed(self.scope.counties))
+            .replace("$league", &listed(self.scope.league))
+            .replace("$t", self.scope.dataset.name)
+            .replace("$period", columns::PERIOD)
+            .replace("$county", columns::COUNTY)
+            .replace("$row", columns::SOURCE_ROW)
+            .replace("$key", self.scope.dataset.key)
+            .replace("$now", &self.now())
+            .replace("$before", &self.before())
+    }
+
     /// Each county's rows in the file's period and the one before.
     async fn counts(&self) -> Result<Vec<Count>, LakeError> {
-        let sql = format!(
-            "SELECT {county}, {period}, count(*) FROM {t} \
-             WHERE {period} IN ('{now}', '{before}') AND {county} IN ({counties}) \
-             GROUP BY {county}, {period}",
-            t = self.table(),
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            before = self.before(),
-            counties = listed(self.scope.counties),
+        let sql = self.sql(
+            "SELECT $county, $period, count(*) FROM $t \
+             WHERE $period IN ('$now', '$before') AND $county IN ($counties) \
+             GROUP BY $county, $period",
         );
         let mut counts: Vec<Count> = self
             .scope
@@ -229,19 +236,14 @@ impl Queries<'_> {
         if counties.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "SELECT CAST(v AS VARCHAR), n FROM (SELECT b.{field} AS v, count(*) AS n FROM {t} b \
-             WHERE b.{period} = '{before}' AND b.{county} IN ({counties}) \
-             AND NOT EXISTS (SELECT 1 FROM {t} n WHERE n.{period} = '{now}' \
-               AND n.{county} = b.{county} AND n.{field} = b.{field}) \
+        let sql = self.sql(&format!(
+            "SELECT CAST(v AS VARCHAR), n FROM (SELECT b.{field} AS v, count(*) AS n FROM $t b \
+             WHERE b.$period = '$before' AND b.$county IN ({counties}) \
+             AND NOT EXISTS (SELECT 1 FROM $t n WHERE n.$period = '$now' \
+               AND n.$county = b.$county AND n.{field} = b.{field}) \
              GROUP BY b.{field}) ORDER BY v",
-            t = self.table(),
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            before = self.before(),
             counties = listed(counties.iter().copied()),
-        );
+        ));
         let before = self.before();
         self.rows(&sql, |batch| {
             let (value, n) = (read::text(batch, 0)?, read::int(batch, 1)?);
@@ -274,23 +276,14 @@ impl Queries<'_> {
             .iter()
             .map(|f| format!("(n.{f} IS DISTINCT FROM b.{f})"))
             .collect();
-        let sql = format!(
-            "SELECT n.{row}, {pairs} FROM {t} n JOIN {t} b \
-             ON n.{key} = b.{key} AND n.{county} = b.{county} \
-             WHERE n.{period} = '{now}' AND b.{period} = '{before}' \
-             AND n.{county} IN ({counties}) AND b.{county} IN ({counties}) AND ({differs}) \
+        let sql = self.sql(&format!(
+            "SELECT n.$row, {pairs} FROM $t n JOIN $t b ON n.$key = b.$key AND n.$county = b.$county \
+             WHERE n.$period = '$now' AND b.$period = '$before' \
+             AND n.$county IN ($counties) AND b.$county IN ($counties) AND ({differs}) \
              ORDER BY 1",
-            t = self.table(),
-            row = columns::SOURCE_ROW,
-            key = self.scope.dataset.key,
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            before = self.before(),
-            counties = listed(self.scope.counties),
             pairs = pairs.join(", "),
             differs = differs.join(" OR "),
-        );
+        ));
         let before = self.before();
         self.rows(&sql, |batch| {
             let row = read::int(batch, 0)?;
@@ -326,18 +319,10 @@ impl Queries<'_> {
         }
         let dataset = self.scope.dataset;
         let key = dataset.key;
-        let sql = format!(
-            "SELECT n.{row}, o.{county}, CAST(n.{key} AS VARCHAR) FROM {t} n JOIN {t} o \
-             ON n.{key} = o.{key} \
-             WHERE n.{period} = '{now}' AND o.{period} = '{now}' \
-             AND n.{county} IN ({counties}) AND o.{county} IN ({league}) ORDER BY 1, 2",
-            t = self.table(),
-            row = columns::SOURCE_ROW,
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            counties = listed(self.scope.counties),
-            league = listed(self.scope.league),
+        let sql = self.sql(
+            "SELECT n.$row, o.$county, CAST(n.$key AS VARCHAR) FROM $t n JOIN $t o ON n.$key = o.$key \
+             WHERE n.$period = '$now' AND o.$period = '$now' \
+             AND n.$county IN ($counties) AND o.$county IN ($league) ORDER BY 1, 2",
         );
         // A pseudonym is still a person's: the row number is what the submitter needs.
         let shown = !matches!(dataset.field(key).map(|f| f.kind), Some(Kind::IdNumber));
@@ -373,14 +358,9 @@ impl Queries<'_> {
         if self.scope.league.is_empty() {
             return Ok(());
         }
-        let peers = format!(
-            "FROM {t} WHERE {period} = '{now}' AND {county} IN ({league}) AND {field} IS NOT NULL",
-            t = self.table(),
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            league = listed(self.scope.league),
-        );
+        let peers = self.sql(&format!(
+            "FROM $t WHERE $period = '$now' AND $county IN ($league) AND {field} IS NOT NULL"
+        ));
         let mut centre = None;
         let sql = format!("SELECT count(*), median(CAST({field} AS DOUBLE)) {peers}");
         self.rows(&sql, |batch| {
@@ -416,18 +396,12 @@ impl Queries<'_> {
         // 1.4826 scales the MAD to a standard deviation of a normal distribution.
         let spread = k * 1.4826 * mad;
         let (low, high) = (median - spread, median + spread);
-        let sql = format!(
-            "SELECT {row}, CAST({field} AS VARCHAR) FROM {t} \
-             WHERE {period} = '{now}' AND {county} IN ({counties}) \
+        let sql = self.sql(&format!(
+            "SELECT $row, CAST({field} AS VARCHAR) FROM $t \
+             WHERE $period = '$now' AND $county IN ($counties) \
              AND (CAST({field} AS DOUBLE) < CAST('{low}' AS DOUBLE) \
-               OR CAST({field} AS DOUBLE) > CAST('{high}' AS DOUBLE)) ORDER BY 1",
-            t = self.table(),
-            row = columns::SOURCE_ROW,
-            county = columns::COUNTY,
-            period = columns::PERIOD,
-            now = self.now(),
-            counties = listed(self.scope.counties),
-        );
+               OR CAST({field} AS DOUBLE) > CAST('{high}' AS DOUBLE)) ORDER BY 1"
+        ));
         let comparison = format!(
             "{}–{} (median {}, {n} values)",
             number(low.max(0.0)),
