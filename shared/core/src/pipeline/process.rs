@@ -353,14 +353,14 @@ impl Ingestor {
         let Some(version) = table_version.filter(|_| self.plausibility) else {
             return Ok(());
         };
-        let scope = plausibility::Scope {
+        let subject = plausibility::Subject {
             dataset: decision.key.dataset,
             period: decision.key.period,
             counties: &decision.counties,
             league: &decision.league,
         };
         let findings = &mut decision.parsed.checked.findings;
-        plausibility::check(&self.lake, &scope, version, findings).await?;
+        plausibility::check(&self.lake, &subject, version, findings).await?;
         Ok(())
     }
 

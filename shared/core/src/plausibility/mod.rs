@@ -35,9 +35,9 @@ pub struct Finding {
     pub comparison: String,
 }
 
-/// Where a file's rows went, which is what they are compared with.
+/// The file being checked: where its rows went, which is what they are compared with.
 #[derive(Debug, Clone)]
-pub struct Scope<'a> {
+pub struct Subject<'a> {
     pub dataset: &'static Dataset,
     pub period: Period,
     /// The counties whose rows the file replaced.
@@ -46,26 +46,26 @@ pub struct Scope<'a> {
     pub league: &'a [Prefix],
 }
 
-/// Runs every rule of the scope's dataset against the table at `version` (the commit of the
+/// Runs every rule of the subject's dataset against the table at `version` (the commit of the
 /// file's rows) and adds what they find to `findings` as warnings.
 pub async fn check(
     lake: &Lake,
-    scope: &Scope<'_>,
+    subject: &Subject<'_>,
     version: i64,
     findings: &mut Findings,
 ) -> Result<(), LakeError> {
-    let name = names::dataset(scope.dataset.name);
+    let name = names::dataset(subject.dataset.name);
     let Some(table) = lake.load_version(&name, version).await? else {
         return Ok(());
     };
     let ctx = SessionContext::new();
     register(&ctx, &name, &table).await?;
-    let queries = Queries { ctx: &ctx, scope };
+    let queries = Queries { ctx: &ctx, subject };
     let counts = queries.counts().await?;
     let mut add = |finding: Finding| {
         let row = finding.row;
         let field = finding.field;
-        let column = field.and_then(|f| scope.dataset.field(f)).map(|f| f.zh);
+        let column = field.and_then(|f| subject.dataset.field(f)).map(|f| f.zh);
         let value = finding.value.clone();
         findings.add(
             Problem::Implausible(Box::new(finding)),
@@ -77,7 +77,7 @@ pub async fn check(
             },
         );
     };
-    for rule in rules::of(scope.dataset) {
+    for rule in rules::of(subject.dataset) {
         match rule.check {
             Check::RowCount {
                 fall,
@@ -88,14 +88,14 @@ pub async fn check(
                     let (now, before) = (count.now as f64, count.before as f64);
                     let changed = now < before * (1.0 - fall) || now > before * (1.0 + rise);
                     if count.now > 0 && count.before >= min_rows && changed {
-                        add(count.finding(rule, scope));
+                        add(count.finding(rule, subject));
                     }
                 }
             }
             Check::NilAfter { min_rows } => {
                 for count in &counts {
                     if count.now == 0 && count.before >= min_rows {
-                        add(count.finding(rule, scope));
+                        add(count.finding(rule, subject));
                     }
                 }
             }
@@ -134,9 +134,9 @@ struct Count {
 impl Count {
     /// The finding about the county's whole file; the county is named when the file covered
     /// several.
-    fn finding(&self, rule: &'static Rule, scope: &Scope<'_>) -> Finding {
-        let previous = scope.period.previous();
-        let county = if scope.counties.len() > 1 {
+    fn finding(&self, rule: &'static Rule, subject: &Subject<'_>) -> Finding {
+        let previous = subject.period.previous();
+        let county = if subject.counties.len() > 1 {
             format!("{} ", self.county)
         } else {
             String::new()
@@ -153,31 +153,31 @@ impl Count {
 
 struct Queries<'a> {
     ctx: &'a SessionContext,
-    scope: &'a Scope<'a>,
+    subject: &'a Subject<'a>,
 }
 
 impl Queries<'_> {
     fn now(&self) -> String {
-        self.scope.period.to_string()
+        self.subject.period.to_string()
     }
 
     fn before(&self) -> String {
-        self.scope.period.previous().to_string()
+        self.subject.period.previous().to_string()
     }
 
-    /// A query with the scope's names filled in: `$t` the table, `$period`, `$county`, `$row`
+    /// A query with the subject's names filled in: `$t` the table, `$period`, `$county`, `$row`
     /// and `$key` its columns, `$now` and `$before` the two periods, `$counties` the file's
     /// counties and `$league` the other counties of their leagues. All come from the
     /// declarations and validated prefixes, never from a file.
     fn sql(&self, template: &str) -> String {
         template
-            .replace("$counties", &listed(self.scope.counties))
-            .replace("$league", &listed(self.scope.league))
-            .replace("$t", self.scope.dataset.name)
+            .replace("$counties", &listed(self.subject.counties))
+            .replace("$league", &listed(self.subject.league))
+            .replace("$t", self.subject.dataset.name)
             .replace("$period", columns::PERIOD)
             .replace("$county", columns::COUNTY)
             .replace("$row", columns::SOURCE_ROW)
-            .replace("$key", self.scope.dataset.key)
+            .replace("$key", self.subject.dataset.key)
             .replace("$now", &self.now())
             .replace("$before", &self.before())
     }
@@ -190,7 +190,7 @@ impl Queries<'_> {
              GROUP BY $county, $period",
         );
         let mut counts: Vec<Count> = self
-            .scope
+            .subject
             .counties
             .iter()
             .map(|county| Count {
@@ -314,10 +314,10 @@ impl Queries<'_> {
         rule: &'static Rule,
         add: &mut impl FnMut(Finding),
     ) -> Result<(), LakeError> {
-        if self.scope.league.is_empty() {
+        if self.subject.league.is_empty() {
             return Ok(());
         }
-        let dataset = self.scope.dataset;
+        let dataset = self.subject.dataset;
         let key = dataset.key;
         let sql = self.sql(
             "SELECT n.$row, o.$county, CAST(n.$key AS VARCHAR) FROM $t n JOIN $t o ON n.$key = o.$key \
@@ -355,7 +355,7 @@ impl Queries<'_> {
         min_peers: u64,
         add: &mut impl FnMut(Finding),
     ) -> Result<(), LakeError> {
-        if self.scope.league.is_empty() {
+        if self.subject.league.is_empty() {
             return Ok(());
         }
         let peers = self.sql(&format!(
