@@ -279,8 +279,7 @@ impl Queries<'_> {
         let sql = self.sql(&format!(
             "SELECT n.$row, {pairs} FROM $t n JOIN $t b ON n.$key = b.$key AND n.$county = b.$county \
              WHERE n.$period = '$now' AND b.$period = '$before' \
-             AND n.$county IN ($counties) AND b.$county IN ($counties) AND ({differs}) \
-             ORDER BY 1",
+             AND n.$county IN ($counties) AND b.$county IN ($counties) AND ({differs})",
             pairs = pairs.join(", "),
             differs = differs.join(" OR "),
         ));
@@ -322,7 +321,7 @@ impl Queries<'_> {
         let sql = self.sql(
             "SELECT n.$row, o.$county, CAST(n.$key AS VARCHAR) FROM $t n JOIN $t o ON n.$key = o.$key \
              WHERE n.$period = '$now' AND o.$period = '$now' \
-             AND n.$county IN ($counties) AND o.$county IN ($league) ORDER BY 1, 2",
+             AND n.$county IN ($counties) AND o.$county IN ($league)",
         );
         // A pseudonym is still a person's: the row number is what the submitter needs.
         let shown = !matches!(dataset.field(key).map(|f| f.kind), Some(Kind::IdNumber));
@@ -400,7 +399,7 @@ impl Queries<'_> {
             "SELECT $row, CAST({field} AS VARCHAR) FROM $t \
              WHERE $period = '$now' AND $county IN ($counties) \
              AND (CAST({field} AS DOUBLE) < CAST('{low}' AS DOUBLE) \
-               OR CAST({field} AS DOUBLE) > CAST('{high}' AS DOUBLE)) ORDER BY 1"
+               OR CAST({field} AS DOUBLE) > CAST('{high}' AS DOUBLE))"
         ));
         let comparison = format!(
             "{}–{} (median {}, {n} values)",
@@ -425,7 +424,9 @@ impl Queries<'_> {
     }
 
     /// Runs `sql` and hands each result batch to `each` as it streams: a file with many
-    /// findings costs one batch of memory, and the report keeps only the first it lists.
+    /// findings costs one batch of memory, and the report keeps only the first it lists. The
+    /// row-level queries are therefore not sorted (a sort would hold every finding of a
+    /// million-row file); the report page orders what it lists by row.
     async fn rows(
         &self,
         sql: &str,
