@@ -9,6 +9,7 @@ mod api;
 mod bad_files;
 mod build;
 mod cli;
+mod confirmations;
 mod crash;
 mod downloads;
 mod formats;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::datasets;
 use crate::findings::Status;
 use crate::periods::Period;
+use crate::plausibility::Confirmed;
 use crate::regions::{Level, Region, RegionTree};
 use crate::submissions::Submission;
 
@@ -30,16 +31,19 @@ pub struct SubmissionRef {
     pub decided_at: String,
     /// Data rows of the file: 0 for a nil return (零报送).
     pub rows: i64,
+    /// Plausibility findings of the file its submitter has not confirmed yet.
+    pub open_findings: u64,
 }
 
-impl From<&Submission> for SubmissionRef {
-    fn from(s: &Submission) -> Self {
+impl SubmissionRef {
+    fn of(s: &Submission, confirmed: &Confirmed) -> Self {
         SubmissionRef {
             submission_id: s.submission_id.clone(),
             region: s.region.clone(),
             status: s.status,
             decided_at: s.decided_at.clone(),
             rows: s.rows,
+            open_findings: confirmed.open(s),
         }
     }
 }
@@ -52,6 +56,9 @@ pub struct CountyStatus {
     /// Every dataset has a current accepted file.
     pub complete: bool,
     pub missing: Vec<&'static str>,
+    /// Plausibility findings of the county's current files not confirmed yet: the values
+    /// computed from them are flagged `unconfirmed`.
+    pub open_findings: u64,
 }
 
 /// Counties that report: county-level units with streets (NBS lists a few 市辖区 placeholders
@@ -71,6 +78,7 @@ pub fn reporting_counties<'t>(tree: &'t RegionTree, within: &'t Region) -> Vec<&
 /// The status of every reporting county inside `within` for a period, from the log.
 pub fn status(
     log: &[Submission],
+    confirmed: &Confirmed,
     tree: &RegionTree,
     period: Period,
     within: &Region,
@@ -103,11 +111,11 @@ pub fn status(
                         .iter()
                         .filter(|s| s.status == Status::Accepted)
                         .max_by_key(|s| s.table_version)
-                        .map(|s| SubmissionRef::from(*s));
+                        .map(|s| SubmissionRef::of(s, confirmed));
                     let latest = covering
                         .iter()
                         .max_by(|a, b| a.decided_at.cmp(&b.decided_at))
-                        .map(|s| SubmissionRef::from(*s));
+                        .map(|s| SubmissionRef::of(s, confirmed));
                     DatasetStatus {
                         dataset: d.name,
                         current,
@@ -120,8 +128,14 @@ pub fn status(
                 .filter(|d| d.current.is_none())
                 .map(|d| d.dataset)
                 .collect();
+            let open_findings = datasets
+                .iter()
+                .filter_map(|d| d.current.as_ref())
+                .map(|c| c.open_findings)
+                .sum();
             CountyStatus {
                 code: county.code(),
+                open_findings,
                 name: county.name.clone(),
                 complete: missing.is_empty(),
                 missing,

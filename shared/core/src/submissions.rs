@@ -48,6 +48,10 @@ pub struct Submission {
     /// content hash pins it.
     #[serde(default)]
     pub raw_version: Option<String>,
+    /// Plausibility findings of the decision, which its submitter confirms one by one (null
+    /// in rows logged before the checks existed).
+    #[serde(default)]
+    pub flagged: Option<i64>,
 }
 
 impl Submission {
@@ -71,6 +75,7 @@ impl Submission {
             text("report_key"),
             Field::new("table_version", DataType::Int64, true),
             Field::new("raw_version", DataType::Utf8, true),
+            Field::new("flagged", DataType::Int64, true),
         ]))
     }
 
@@ -266,6 +271,7 @@ mod tests {
             decided_at: "2023-07-01T00:00:00Z".into(),
             raw_key: String::new(),
             raw_version: None,
+            flagged: None,
             report_key: String::new(),
             table_version: version,
         }

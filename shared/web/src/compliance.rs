@@ -44,11 +44,9 @@ pub async fn status(
     conditional: Conditional,
 ) -> Result<Response, ApiError> {
     let period = q.period;
-    let (tree, (log_version, log)) = tokio::try_join!(state.regions(), state.log())?;
-    let stamp = Stamp::of([
-        Source::Submissions(log_version),
-        Source::Regions(tree.version),
-    ]);
+    let (tree, read) = tokio::try_join!(state.regions(), state.log_confirmed())?;
+    let [submissions, confirmations] = read.sources;
+    let stamp = Stamp::of([submissions, confirmations, Source::Regions(tree.version)]);
     if let Some(unchanged) = conditional.unchanged(&stamp) {
         return Ok(unchanged);
     }
@@ -56,7 +54,7 @@ pub async fn status(
     let region = tree
         .resolve(&code)
         .ok_or_else(|| ApiError::UnknownRegion(code.clone()))?;
-    let statuses = compliance::status(&log.decisions, &tree, period, region);
+    let statuses = compliance::status(&read.log.decisions, &read.confirmed, &tree, period, region);
     let counties = statuses.len();
     let (reported, missing): (Vec<CountyStatus>, Vec<CountyStatus>) =
         statuses.into_iter().partition(|c| c.complete);

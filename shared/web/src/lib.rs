@@ -4,6 +4,7 @@
 mod auth;
 mod caching;
 mod compliance;
+mod findings;
 mod indicators;
 mod limits;
 pub mod openapi;
@@ -35,6 +36,7 @@ use jiazheng_core::indicators::snapshot::Snapshot;
 use jiazheng_core::ingest::Ingestor;
 use jiazheng_core::lake::{Held, Lake, names};
 use jiazheng_core::periods::Period;
+use jiazheng_core::plausibility::Confirmed;
 use jiazheng_core::regions::RegionTree;
 use jiazheng_core::regions::stored;
 use jiazheng_core::submissions::Log;
@@ -49,6 +51,7 @@ pub struct AppState {
     /// The published values (the region tree is held per lake by `stored::published`).
     snapshot: Arc<Held<Snapshot>>,
     log: Arc<Held<Log>>,
+    confirmed: Arc<Held<Confirmed>>,
     rate_limit: Option<RateLimit>,
     upload_limit: usize,
 }
@@ -104,6 +107,7 @@ impl AppState {
             ingestor,
             snapshot: Arc::new(Held::new(names::INDICATOR_VALUES)),
             log: Arc::new(Held::new(names::SUBMISSIONS)),
+            confirmed: Arc::new(Held::new(names::CONFIRMATIONS)),
             rate_limit: None,
             upload_limit: MAX_UPLOAD_BYTES,
         }
@@ -145,6 +149,31 @@ impl AppState {
             .unwrap_or_else(|| (-1, Arc::default())))
     }
 
+    /// The confirmed plausibility findings and their table version (`-1` before the first),
+    /// read again only when one was confirmed.
+    async fn confirmed(&self) -> Result<(i64, Arc<Confirmed>), ApiError> {
+        let lake = self.lake();
+        Ok(self
+            .confirmed
+            .get(lake, || Confirmed::load(lake))
+            .await?
+            .unwrap_or_else(|| (-1, Arc::default())))
+    }
+
+    /// The log with the confirmations, for what counts open findings.
+    async fn log_confirmed(&self) -> Result<LogConfirmed, ApiError> {
+        let ((log_version, log), (confirmed_version, confirmed)) =
+            tokio::try_join!(self.log(), self.confirmed())?;
+        Ok(LogConfirmed {
+            log,
+            confirmed,
+            sources: [
+                Source::Submissions(log_version),
+                Source::Table("confirmations", confirmed_version),
+            ],
+        })
+    }
+
     /// The published snapshot, read again only when a refresh committed a new version.
     async fn published(&self) -> Result<Published, ApiError> {
         let lake = self.lake();
@@ -158,6 +187,14 @@ impl AppState {
             },
         )
     }
+}
+
+/// The submission log and the confirmations of its findings, as one read.
+pub(crate) struct LogConfirmed {
+    pub log: Arc<Log>,
+    pub confirmed: Arc<Confirmed>,
+    /// What a response computed from them depends on.
+    pub sources: [Source; 2],
 }
 
 /// The build, for responses that change only with the code (catalogue, templates).
@@ -189,6 +226,8 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(submissions::list, submissions::request_upload))
         .routes(routes!(submissions::one))
         .routes(routes!(submissions::report))
+        .routes(routes!(findings::confirm))
+        .routes(routes!(findings::open))
         .routes(routes!(templates::download))
         .merge(uploads)
 }

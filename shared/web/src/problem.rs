@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use jiazheng_core::ingest::IngestError;
 use jiazheng_core::lake::LakeError;
+use jiazheng_core::plausibility::confirmations::ConfirmError;
 
 /// Every way a request can fail, with the HTTP status it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,8 @@ pub enum ApiError {
     StaleCursor(String),
     #[error("{0}")]
     DirectUploadOnly(String),
+    #[error("{0}")]
+    NotConfirmable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -78,7 +81,9 @@ impl ApiError {
             | ApiError::BadLevel(_)
             | ApiError::BadFormat(_)
             | ApiError::BadSubmission(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotSubmitting(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotSubmitting(_) | ApiError::NotConfirmable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,6 +129,7 @@ impl ApiError {
             ApiError::Busy(_) => "busy",
             ApiError::StaleCursor(_) => "stale-cursor",
             ApiError::DirectUploadOnly(_) => "direct-upload-only",
+            ApiError::NotConfirmable(_) => "not-confirmable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -132,6 +138,15 @@ impl ApiError {
 impl From<LakeError> for ApiError {
     fn from(e: LakeError) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<ConfirmError> for ApiError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            ConfirmError::Lake(e) => e.into(),
+            other => ApiError::NotConfirmable(other.to_string()),
+        }
     }
 }
 

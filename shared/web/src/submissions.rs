@@ -14,6 +14,7 @@ use jiazheng_core::findings::{Report, Status};
 use jiazheng_core::ingest::uploads::{self, Pending, Ticket};
 use jiazheng_core::ingest::{Outcome, Upload};
 use jiazheng_core::periods::Period;
+use jiazheng_core::plausibility::{Confirmation, Confirmed};
 use jiazheng_core::submissions::Submission;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -22,6 +23,8 @@ pub struct SubmissionView {
     submission: Submission,
     /// Whether this file's rows are the ones the indicators use now.
     current: bool,
+    /// Plausibility findings nobody has confirmed yet (`POST …/confirmations`).
+    open_findings: u64,
 }
 
 /// Where a submission stands.
@@ -47,11 +50,24 @@ pub struct SubmissionResponse {
     duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<Report>,
+    /// Who confirmed which plausibility findings of the report, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    confirmations: Vec<Confirmation>,
 }
 
 impl SubmissionResponse {
-    fn decided(submission: Submission, current: bool, duplicate: bool, report: Report) -> Self {
+    fn decided(
+        submission: Submission,
+        current: bool,
+        duplicate: bool,
+        report: Report,
+        confirmed: &Confirmed,
+    ) -> Self {
+        let id = &submission.submission_id;
+        let confirmations = confirmed.of(id).to_vec();
+        let open_findings = confirmed.open(&submission);
         SubmissionResponse {
+            confirmations,
             status: match submission.status {
                 Status::Accepted => Progress::Accepted,
                 Status::Rejected => Progress::Rejected,
@@ -59,6 +75,7 @@ impl SubmissionResponse {
             submission: Some(SubmissionView {
                 submission,
                 current,
+                open_findings,
             }),
             pending: None,
             duplicate,
@@ -148,11 +165,13 @@ pub async fn upload(
 
 async fn respond(state: &AppState, outcome: Outcome) -> Result<SubmissionResponse, ApiError> {
     let current = is_current(state, &outcome.submission.submission_id).await?;
+    let (_, confirmed) = state.confirmed().await?;
     Ok(SubmissionResponse::decided(
         outcome.submission,
         current,
         outcome.duplicate,
         outcome.report,
+        &confirmed,
     ))
 }
 
@@ -195,8 +214,9 @@ pub async fn list(
         ),
         None => None,
     };
-    let (_, log) = state.log().await?;
-    let mut views: Vec<SubmissionView> = log
+    let read = state.log_confirmed().await?;
+    let mut views: Vec<SubmissionView> = read
+        .log
         .latest
         .iter()
         .filter(|(s, _)| q.period.is_none_or(|p| s.period == p))
@@ -208,6 +228,7 @@ pub async fn list(
             })
         })
         .map(|(submission, current)| SubmissionView {
+            open_findings: read.confirmed.open(submission),
             submission: submission.clone(),
             current: *current,
         })
@@ -244,7 +265,7 @@ pub async fn report(
         .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
     Ok(match file.as_str() {
         // The submitter's page, in Chinese unless `?lang=en`.
-        "report.html" => crate::pages::findings::render(&state, &report, q.lang, false)
+        "report.html" => crate::pages::findings::render(&state, &report, q.lang, false, None)
             .await
             .into_response(),
         "report.json" => Json(report).into_response(),
@@ -283,6 +304,7 @@ pub async fn one(
             pending: Some(pending),
             duplicate: false,
             report: None,
+            confirmations: Vec::new(),
         }));
     };
     let report = state
@@ -290,8 +312,9 @@ pub async fn one(
         .report(&id)
         .await?
         .ok_or_else(|| ApiError::UnknownSubmission(id.clone()))?;
+    let (_, confirmed) = state.confirmed().await?;
     Ok(Json(SubmissionResponse::decided(
-        submission, current, false, report,
+        submission, current, false, report, &confirmed,
     )))
 }
 

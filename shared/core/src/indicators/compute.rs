@@ -9,7 +9,7 @@
 //! Targets are judged on fully reported values only; disclosure control runs over the whole
 //! period at the end ([`disclosure`](super::disclosure)).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use deltalake::arrow::array::{Array, AsArray};
@@ -21,14 +21,15 @@ use deltalake::datafusion::prelude::SessionContext;
 use super::coverage::{Coverage, Reach};
 use super::snapshot::Row;
 use super::targets;
-use super::{CATALOGUE, Denominator, Indicator, ReportingState, Source, Unit, disclosure};
+use super::{CATALOGUE, Denominator, Indicator, Quality, ReportingState, Source, Unit, disclosure};
 use crate::compliance;
 use crate::datasets::{self, Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, TableVersions, names, read};
 use crate::periods::Period;
+use crate::plausibility::Confirmed;
 use crate::regions::stored;
 use crate::regions::{Level, Region, RegionTree};
-use crate::submissions;
+use crate::submissions::{self, Submission};
 
 /// Every value of a period, with the table versions they were computed from.
 #[derive(Debug, Clone)]
@@ -58,6 +59,7 @@ pub(super) fn source_tables() -> Vec<String> {
         .map(|d| names::dataset(d.name))
         .collect();
     tables.push(names::SUBMISSIONS.to_string());
+    tables.push(names::CONFIRMATIONS.to_string());
     tables.sort();
     tables.dedup();
     tables
@@ -104,8 +106,9 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
         measures.extend(measured.iter().map(|(k, m)| (k.clone(), m.clone())));
     }
     let log = submissions::read_session(&ctx).await?;
+    let confirmed = Confirmed::read_session(&ctx).await?;
     let statuses = match tree.country() {
-        Some(country) => compliance::status(&log, &tree, period, country),
+        Some(country) => compliance::status(&log, &confirmed, &tree, period, country),
         None => Vec::new(),
     };
     measure_reporting(&statuses, &tree, &mut measures);
@@ -117,11 +120,31 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
         assemble(indicator, period, &measures, &tree, &reach, &mut values);
     }
     disclosure::apply(&mut values);
+    mark_quality(&log, &confirmed, &mut values);
     Ok(Computed {
         period,
         values,
         sources,
     })
+}
+
+/// Flags each value computed from a file whose plausibility findings are not all confirmed.
+fn mark_quality(log: &[Submission], confirmed: &Confirmed, values: &mut [Row]) {
+    // The latest decision about a submission says how many findings it has.
+    let latest: HashMap<&str, &Submission> =
+        log.iter().map(|s| (s.submission_id.as_str(), s)).collect();
+    let open: HashSet<&str> = latest
+        .into_iter()
+        .filter(|(_, s)| confirmed.open(s) > 0)
+        .map(|(id, _)| id)
+        .collect();
+    for value in values.iter_mut().filter(|v| !v.submissions.is_empty()) {
+        let unconfirmed = value.submissions.iter().any(|s| open.contains(s.as_str()));
+        value.quality = Some(match unconfirmed {
+            true => Quality::Unconfirmed,
+            false => Quality::Checked,
+        });
+    }
 }
 
 /// What the queries of each dataset measured for the period last refreshed, per lake, with
@@ -528,6 +551,7 @@ fn value(
         gap: assessment.and_then(|a| a.gap),
         change: None,
         suppressed: false,
+        quality: None,
         submissions: measured.submissions.clone(),
         people: measured.population,
     }

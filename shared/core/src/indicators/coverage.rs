@@ -181,12 +181,14 @@ mod tests {
                         status: crate::findings::Status::Accepted,
                         decided_at: String::new(),
                         rows: 1,
+                        open_findings: 0,
                     }),
                     latest: None,
                 })
                 .collect(),
             complete: false,
             missing: Vec::new(),
+            open_findings: 0,
         }
     }
 

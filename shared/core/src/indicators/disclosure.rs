@@ -136,6 +136,7 @@ mod tests {
             gap: None,
             change: None,
             suppressed: false,
+            quality: None,
             submissions: Vec::new(),
             people: among,
         }

@@ -84,6 +84,26 @@ impl ReportingState {
     }
 }
 
+/// Whether a statistician can sign a value yet, as far as the plausibility checks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    /// Every file behind the value passed the plausibility checks, or its submitter confirmed
+    /// each finding (已核实).
+    Checked,
+    /// A file behind the value has plausibility findings its submitter has not confirmed.
+    Unconfirmed,
+}
+
+impl Quality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Checked => "checked",
+            Quality::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
 /// What a rate is divided by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "of", rename_all = "snake_case")]

@@ -41,6 +41,7 @@ pub use presign::{PresignedPut, SIGNED_HEADERS};
 pub mod names {
     pub const REGIONS: &str = "tables/regions";
     pub const SUBMISSIONS: &str = "tables/submissions";
+    pub const CONFIRMATIONS: &str = "tables/confirmations";
     pub const INDICATOR_VALUES: &str = "published/indicator_values";
 
     pub fn dataset(name: &str) -> String {

@@ -420,6 +420,7 @@ impl Ingestor {
             report_key: key.report_key(),
             table_version,
             raw_version: decision.raw_version.clone(),
+            flagged: Some(plausibility::flagged(summary) as i64),
         };
         submissions::record(&self.lake, &submission).await?;
         tracing::info!(

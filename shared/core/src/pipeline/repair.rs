@@ -250,6 +250,7 @@ async fn withdraw(
             report_key: key.report_key(),
             table_version: None,
             raw_version: None,
+            flagged: None,
         },
     )
     .await?;

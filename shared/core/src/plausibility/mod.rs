@@ -11,8 +11,10 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 
+pub mod confirmations;
 mod rules;
 
+pub use confirmations::{Confirmation, Confirmed};
 pub use rules::{Check, RULES, Rule, by_code, of};
 
 use crate::datasets::{Dataset, Kind, columns};
@@ -44,6 +46,17 @@ pub struct Subject<'a> {
     pub counties: &'a [Prefix],
     /// The other counties of the same leagues (盟/市).
     pub league: &'a [Prefix],
+}
+
+/// How many of a report's findings came from plausibility rules: what its submitter has to
+/// confirm (the summary counts them all, listed or not).
+pub fn flagged(summary: &crate::findings::Summary) -> u64 {
+    summary
+        .by_code
+        .iter()
+        .filter(|(code, _)| by_code(code).is_some())
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// Runs every rule of the subject's dataset against the table at `version` (the commit of the

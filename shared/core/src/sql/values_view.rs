@@ -22,15 +22,16 @@ use crate::regions::{Level, RegionTree};
 /// The view's plan; the helper tables are registered only while it is planned.
 const VIEW: &str = "
 SELECT indicator, breakdown, region, prefix, name, level, value, numerator, denominator,
-       target, target_deadline, met, gap, suppressed, status, counties_reported, counties_due,
-       submissions, sources, CAST(period AS VARCHAR) AS period
+       target, target_deadline, met, gap, suppressed, quality, status, counties_reported,
+       counties_due, submissions, sources, CAST(period AS VARCHAR) AS period
 FROM jz_stored
 UNION ALL
 SELECT c.indicator, c.breakdown, r.region, r.prefix, r.name, r.level,
        CAST(NULL AS DOUBLE) AS value, CAST(NULL AS DOUBLE) AS numerator,
        CAST(NULL AS DOUBLE) AS denominator, CAST(NULL AS DOUBLE) AS target,
        CAST(NULL AS VARCHAR) AS target_deadline, CAST(NULL AS BOOLEAN) AS met,
-       CAST(NULL AS DOUBLE) AS gap, false AS suppressed, 'not_reported' AS status,
+       CAST(NULL AS DOUBLE) AS gap, false AS suppressed, CAST(NULL AS VARCHAR) AS quality,
+       'not_reported' AS status,
        CAST(0 AS BIGINT) AS counties_reported, r.counties_due, r.submissions,
        '{}' AS sources, p.period
 FROM jz_regions r

@@ -4,7 +4,7 @@ use maud::{Markup, html};
 
 use super::Lang;
 use jiazheng_core::indicators::snapshot::Row;
-use jiazheng_core::indicators::{Indicator, ReportingState, Unit};
+use jiazheng_core::indicators::{Indicator, Quality, ReportingState, Unit};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::Level;
 
@@ -58,8 +58,19 @@ pub fn cell(lang: Lang, indicator: &Indicator, row: Option<&Row>) -> Markup {
         Some(r @ Row { value: Some(v), .. }) => html! {
             (value(indicator.unit, *v))
             @if r.status == ReportingState::Partial { br; (partial(lang, r)) }
+            @if r.quality == Some(Quality::Unconfirmed) { br; (unconfirmed(lang)) }
         },
         _ => html! { "—" },
+    }
+}
+
+/// "To confirm": computed from a file whose plausibility findings its submitter has not
+/// confirmed yet (the `quality` of the value in every format).
+pub fn unconfirmed(lang: Lang) -> Markup {
+    html! {
+        span.flag.quality title=(lang.t("据以计算的文件有合理性提示尚未核实", "Computed from a file with plausibility findings not yet confirmed")) {
+            "⚑ " (lang.t("待核实", "unconfirmed"))
+        }
     }
 }
 
@@ -155,6 +166,7 @@ mod tests {
             gap: Some(19.7),
             change: None,
             suppressed: false,
+            quality: None,
             status: jiazheng_core::indicators::ReportingState::Reported,
             counties_reported: 1,
             counties_due: 1,

@@ -1,17 +1,21 @@
 //! `/submit/{id}`: one submission's validation report as a page — whether the file was
 //! accepted and is current, and every problem by row, column and cell value, so a submitter
-//! finds the offending cells in the file at once.
+//! finds the offending cells in the file at once. Plausibility findings are confirmed here
+//! (已核实) by a submitter signed in for the region.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{period_label, submit_frame};
-use super::{Lang, PageError, link, private};
+use super::submit::{LangQuery, same_origin, signed_in};
+use super::{Lang, PageError, link, private, status};
 use crate::{ApiError, AppState};
-use jiazheng_core::findings::{Report, Severity, Status};
+use jiazheng_core::findings::{Issue, Report, Severity, Status};
+use jiazheng_core::keys::{Key, Role};
+use jiazheng_core::plausibility::{self, Confirmed, confirmations};
 use jiazheng_core::regions::RegionTree;
 use jiazheng_core::submissions;
 
@@ -27,6 +31,7 @@ pub async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = q.lang;
     let fail = lang.fail::<ApiError>();
@@ -36,7 +41,38 @@ pub async fn page(
         .await
         .map_err(lang.fail())?
         .ok_or_else(|| fail(ApiError::UnknownSubmission(id.clone())))?;
-    render(&state, &report, lang, q.duplicate.is_some()).await
+    let key = signed_in(&state, &headers).await.map_err(lang.fail())?;
+    render(&state, &report, lang, q.duplicate.is_some(), key.as_ref()).await
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    /// The finding's place in the report; none confirms them all.
+    finding: Option<usize>,
+    comment: Option<String>,
+}
+
+/// `POST /submit/{id}/confirm`: the page's 已核实 button, as the signed-in submitter.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let lang = q.lang;
+    same_origin(&headers).map_err(lang.fail())?;
+    let Some(key) = signed_in(&state, &headers).await.map_err(lang.fail())? else {
+        return Ok(Redirect::to(&link(lang, "/submit", &[])).into_response());
+    };
+    let request = confirmations::Request {
+        findings: form.finding.map(|f| vec![f]),
+        comment: form.comment,
+    };
+    crate::findings::confirm_as(&state, &key, &id, request)
+        .await
+        .map_err(lang.fail())?;
+    Ok(Redirect::to(&link(lang, &format!("/submit/{id}"), &[])).into_response())
 }
 
 /// The page of a submission's report (also served as `/v1/submissions/{id}/report.html`).
@@ -45,13 +81,30 @@ pub(crate) async fn render(
     report: &Report,
     lang: Lang,
     duplicate: bool,
+    key: Option<&Key>,
 ) -> Result<Response, PageError> {
     let id = &report.submission_id;
-    let (_, log) = state.log().await.map_err(lang.fail())?;
-    let decided = log.find(id).cloned();
+    let read = state.log_confirmed().await.map_err(lang.fail())?;
+    let decided = read.log.find(id).cloned();
     let tree = state.regions().await.map_err(lang.fail())?;
-    let page = report_page(lang, report, decided.as_ref(), &tree, duplicate);
+    // Only a submitter of the region may confirm; everyone else sees what is open.
+    let may_confirm = key.is_some_and(|k| {
+        k.role == Role::Submitter && tree.resolve(&report.region).is_some_and(|r| k.covers(r))
+    });
+    let checks = Checks {
+        confirmed: &read.confirmed,
+        open: decided.as_ref().map_or(0, |(s, _)| read.confirmed.open(s)),
+        may_confirm,
+    };
+    let page = report_page(lang, report, decided.as_ref(), &tree, duplicate, &checks);
     Ok(private(StatusCode::OK, page))
+}
+
+/// Where a report's plausibility findings stand, and whether the reader may confirm them.
+struct Checks<'a> {
+    confirmed: &'a Confirmed,
+    open: u64,
+    may_confirm: bool,
 }
 
 fn report_page(
@@ -60,19 +113,21 @@ fn report_page(
     decided: Option<&(submissions::Submission, bool)>,
     tree: &RegionTree,
     duplicate: bool,
+    checks: &Checks<'_>,
 ) -> Markup {
     let region = tree.resolve(&report.region);
     let region_name = region.map_or(report.region.clone(), |r| r.name.clone());
     let dataset = report.dataset;
     let current = decided.is_some_and(|(_, c)| *c);
     let summary = &report.summary;
-    let mut issues: Vec<_> = report.issues.iter().collect();
+    // Each with its place in the report, which a confirmation names.
+    let mut issues: Vec<(usize, &Issue)> = report.issues.iter().enumerate().collect();
     // Whole-file problems first, then by row and column: the order the file is read in.
-    issues.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
+    issues.sort_by(|(_, a), (_, b)| (a.row, &a.column).cmp(&(b.row, &b.column)));
     // Plausibility findings say what a value was compared with; other reports need no column.
-    let has_comparison = issues.iter().any(|i| i.comparison.is_some());
+    let has_comparison = issues.iter().any(|(_, i)| i.comparison.is_some());
     let mut by_column: Vec<(String, usize)> = Vec::new();
-    for issue in &issues {
+    for (_, issue) in &issues {
         let column = issue.column.clone().unwrap_or_default();
         match by_column.iter_mut().find(|(c, _)| *c == column) {
             Some((_, n)) => *n += 1,
@@ -118,6 +173,9 @@ fn report_page(
             " · "
             a href=(format!("/v1/submissions/{}/report.csv", report.submission_id)) { (lang.t("下载报告（CSV，可与原文件对照）", "Download the report (CSV, to read beside the file)")) }
         }
+        @if checks.open > 0 {
+            (confirm_all(lang, report, checks))
+        }
         @if !issues.is_empty() {
             h2 { (lang.t("问题所在", "Where the problems are")) }
             @if summary.truncated {
@@ -140,11 +198,14 @@ fn report_page(
                             th scope="col" { (lang.t("列", "Column")) }
                             th scope="col" { (lang.t("值", "Value")) }
                             th scope="col" { (lang.t("问题", "Problem")) }
-                            @if has_comparison { th scope="col" { (lang.t("对照", "Compared with")) } }
+                            @if has_comparison {
+                                th scope="col" { (lang.t("对照", "Compared with")) }
+                                th scope="col" { (lang.t("核实", "Confirmed")) }
+                            }
                         }
                     }
                     tbody {
-                        @for issue in &issues {
+                        @for (place, issue) in &issues {
                             @let error = issue.severity == Severity::Error;
                             tr class=(if error { "error" } else { "warning" }) {
                                 td.n { (issue.row.map(|r| r.to_string()).unwrap_or_else(|| "—".into())) }
@@ -154,7 +215,10 @@ fn report_page(
                                     @if error { strong { (lang.t("错误：", "Error: ")) } } @else { (lang.t("警告：", "Warning: ")) }
                                     (lang.t(&issue.message_zh, &issue.message_en))
                                 }
-                                @if has_comparison { td { (issue.comparison.clone().unwrap_or_default()) } }
+                                @if has_comparison {
+                                    td { (issue.comparison.clone().unwrap_or_default()) }
+                                    td { (confirmation(lang, report, *place, issue, checks)) }
+                                }
                             }
                         }
                     }
@@ -162,4 +226,60 @@ fn report_page(
             }
         }
     })
+}
+
+/// The state of one finding: confirmed (with the comment), a 已核实 form for the submitter,
+/// or the open mark; nothing for problems that are not plausibility findings.
+fn confirmation(
+    lang: Lang,
+    report: &Report,
+    place: usize,
+    issue: &Issue,
+    checks: &Checks<'_>,
+) -> Markup {
+    if plausibility::by_code(&issue.code).is_none() {
+        return html! {};
+    }
+    let id = &report.submission_id;
+    let action = link(lang, &format!("/submit/{id}/confirm"), &[]);
+    html! {
+        @if let Some(c) = checks.confirmed.covering(id, place) {
+            span.met title=(format!("{} · {}", c.confirmed_by, c.confirmed_at)) { "✓ " (lang.t("已核实", "confirmed")) }
+            @if let Some(comment) = &c.comment { br; span.muted { (comment) } }
+        } @else if checks.may_confirm {
+            form.confirm method="post" action=(action) {
+                input type="hidden" name="finding" value=(place);
+                label { span.muted { (lang.t("说明（可选）", "Comment (optional)")) } input type="text" name="comment" maxlength="500"; }
+                button type="submit" { (lang.t("已核实", "Confirm")) }
+            }
+        } @else {
+            span.flag { "⚑ " (lang.t("待核实", "to confirm")) }
+        }
+    }
+}
+
+/// What an open finding means, and (for the submitter) one form confirming every finding.
+fn confirm_all(lang: Lang, report: &Report, checks: &Checks<'_>) -> Markup {
+    let action = link(
+        lang,
+        &format!("/submit/{}/confirm", report.submission_id),
+        &[],
+    );
+    html! {
+        div #checks.notice {
+            p {
+                strong { (status::unconfirmed(lang, checks.open)) }
+                " "
+                (lang.t(
+                    "这些数据通过了校验，但与上期或同盟市其他旗县相比有不合理之处。请逐条核对：数据无误的点“已核实”；有误的请修改文件后重新上传。核实之前，据此计算的指标标为“待核实”。",
+                    "The file passed validation, but some figures look implausible against the last period or the other counties of the league. Check each: confirm the ones that are right; correct the file and upload it again for the others. Until then the values computed from it are marked as unconfirmed."))
+            }
+            @if checks.may_confirm {
+                form #confirm-all.pick method="post" action=(action) {
+                    label { (lang.t("说明（可选）", "Comment (optional)")) " " input type="text" name="comment" maxlength="500"; }
+                    button type="submit" { (lang.t("全部已核实", "Confirm all")) }
+                }
+            }
+        }
+    }
 }

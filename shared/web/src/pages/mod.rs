@@ -43,6 +43,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
             post(submit::upload).layer(DefaultBodyLimit::max(upload_limit + FORM_LIMIT_SLACK)),
         )
         .route("/submit/{id}", get(findings::page))
+        .route("/submit/{id}/confirm", post(findings::confirm))
         .layer(axum::middleware::from_fn(server_timing))
 }
 

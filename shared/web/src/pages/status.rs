@@ -32,8 +32,14 @@ pub async fn page(
     let period = place.period.to_string();
     let periods = &place.periods;
     // The log says who reported; the snapshot which periods can be picked.
-    let (log_version, log) = state.log().await.map_err(lang.fail())?;
-    let counties = compliance::status(&log.decisions, tree, place.period, region);
+    let read = state.log_confirmed().await.map_err(lang.fail())?;
+    let counties = compliance::status(
+        &read.log.decisions,
+        &read.confirmed,
+        tree,
+        place.period,
+        region,
+    );
     let complete = counties.iter().filter(|c| c.complete).count();
 
     let code = region.code();
@@ -65,9 +71,11 @@ pub async fn page(
         }
         p { (lang.t("同样的数据：", "The same data: ")) a href=(link(Lang::Zh, "/v1/reports/status", &params)) { "JSON" } }
     };
+    let [submissions, confirmations] = read.sources;
     let stamp = Stamp::of([
         Source::Code,
-        Source::Submissions(log_version),
+        submissions,
+        confirmations,
         Source::Snapshot(place.published.version),
         Source::Regions(place.tree.version),
     ]);
@@ -93,6 +101,7 @@ fn by_area(
                         th.n scope="col" { (lang.t("旗县（市、区）数", "Counties")) }
                         @for d in datasets::ALL { th.n scope="col" { (lang.t(d.zh, d.en)) } }
                         th.n scope="col" { (lang.t("全部齐全", "Complete")) }
+                        th.n scope="col" { (lang.t("有待核实提示", "With findings to confirm")) }
                     }
                 }
                 tbody {
@@ -106,6 +115,7 @@ fn by_area(
                                     td.n { (within.iter().filter(|c| c.datasets.iter().any(|x| x.dataset == d.name && x.current.is_some())).count()) }
                                 }
                                 td.n { (within.iter().filter(|c| c.complete).count()) }
+                                td.n { (within.iter().filter(|c| c.open_findings > 0).count()) }
                             }
                         }
                     }
@@ -136,6 +146,9 @@ fn by_county(lang: Lang, period: &str, counties: &[CountyStatus]) -> Markup {
                             td {
                                 @if county.complete { span.met { "✓ " (lang.t("齐全", "complete")) } }
                                 @else { span.unmet { (lang.t("缺 ", "missing ")) (county.missing.len()) } }
+                                @if county.open_findings > 0 {
+                                    br; (unconfirmed(lang, county.open_findings))
+                                }
                             }
                         }
                     }
@@ -157,6 +170,9 @@ fn cell(lang: Lang, d: &DatasetStatus) -> Markup {
                 } @else {
                     a.met href=(report(current)) { "✓ " (lang.t("已接收", "accepted")) } " " span.muted { (date(current)) }
                 }
+                @if current.open_findings > 0 {
+                    br; a.flag href=(report(current)) { (unconfirmed(lang, current.open_findings)) }
+                }
                 @if let Some(later) = latest.as_ref().filter(|l| l.status == Status::Rejected && l.submission_id != current.submission_id) {
                     br; a.unmet href=(report(later)) { (lang.t("之后一次未通过", "a later file was rejected")) } " " span.muted { (date(later)) }
                 }
@@ -165,6 +181,16 @@ fn cell(lang: Lang, d: &DatasetStatus) -> Markup {
                 a.unmet href=(report(latest)) { "✗ " (lang.t("未通过", "rejected")) } " " span.muted { (date(latest)) }
             }
             (None, None) => { span.muted { (lang.t("未报送", "not reported")) } }
+        }
+    }
+}
+
+/// The mark of plausibility findings nobody has confirmed yet (values computed from the file
+/// carry the same mark).
+pub(crate) fn unconfirmed(lang: Lang, open: u64) -> Markup {
+    html! {
+        span.flag title=(lang.t("文件通过校验，但有合理性提示尚未核实；据此计算的指标标为“待核实”", "The file passed validation but has plausibility findings not yet confirmed; values computed from it are marked")) {
+            "⚑ " (lang.t("待核实 ", "to confirm: ")) (open)
         }
     }
 }

@@ -33,7 +33,7 @@ const SCRIPT: &str = include_str!("upload.js");
 #[derive(Deserialize)]
 pub struct LangQuery {
     #[serde(default)]
-    lang: Lang,
+    pub(super) lang: Lang,
 }
 
 /// The session reference in the request's cookie.
@@ -47,7 +47,10 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The live key behind the request's session, if any.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<Key>, ApiError> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Key>, ApiError> {
     match session_cookie(headers) {
         Some(reference) => keys::session_key_of(state.lake(), reference)
             .await
@@ -58,7 +61,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<Key>,
 
 /// Posts must come from these pages: browsers send `Origin` with every POST, and a
 /// different host means another site is trying to use the cookie.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };

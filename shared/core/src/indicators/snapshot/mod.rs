@@ -15,7 +15,7 @@ use deltalake::datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 
 use super::compute::Computed;
-use super::{Indicator, ReportingState, targets};
+use super::{Indicator, Quality, ReportingState, targets};
 use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
 use crate::periods::{self, Period};
 use crate::regions::{Level, Region, RegionTree};
@@ -63,6 +63,10 @@ pub struct Row {
     pub change: Option<f64>,
     /// Withheld: too few people behind the value (or a sibling) to publish it.
     pub suppressed: bool,
+    /// `unconfirmed` while a file behind the value has plausibility findings its submitter
+    /// has not confirmed, `checked` otherwise; null where nothing was reported.
+    #[serde(default)]
+    pub quality: Option<Quality>,
     /// The submissions whose rows the value was computed from.
     pub submissions: Vec<String>,
     /// Distinct people behind the value, for disclosure control; never stored or published.
@@ -103,6 +107,7 @@ impl Row {
             float("gap"),
             float("change"),
             Field::new("suppressed", DataType::Boolean, false),
+            text("quality", true),
             Field::new("submissions", DataType::List(items), false),
         ]))
     }
@@ -214,6 +219,7 @@ pub fn not_reported(
         gap: None,
         change: None,
         suppressed: false,
+        quality: None,
         submissions: Vec::new(),
         people: 0.0,
     }
