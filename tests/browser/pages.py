@@ -110,7 +110,12 @@ def h1(driver):
 
 
 def value_of(driver, indicator):
-    """The value cell of an indicator in the dashboard's indicator table."""
+    """The figure in the value cell of an indicator in the dashboard's indicator table."""
+    return value_cell(driver, indicator).split("\n")[0]
+
+
+def value_cell(driver, indicator):
+    """The whole value cell: the figure and its marks (partly reported, unconfirmed)."""
     return driver.find_element(By.CSS_SELECTOR, f"#value-{indicator} td").text
 
 
@@ -342,11 +347,35 @@ def statistician(driver, before):
     wait_for(driver, reached_report, "the good file's report")
     outcome = driver.find_element(By.ID, "outcome").text
     assert "已接收" in outcome and "当前数据" in outcome, outcome
+    # One outlet's opening date moved since 2023H1: accepted, with a finding to confirm.
+    checks = driver.find_element(By.ID, "checks").text
+    assert "待核实 1" in checks, checks
+    report = driver.current_url
     visit(driver, "11-report-accepted")
     click(driver, driver.find_element(By.LINK_TEXT, "查看本地区指标"))
     after = value_of(driver, "outlets")
     assert after == f"{GOOD_ROWS:,}" and after != before, (before, after)
+    assert "待核实" in value_cell(driver, "outlets"), value_cell(driver, "outlets")
     visit(driver, "12-ulanhot-after")
+    driver.get(BASE + "/status?period=2023H2&region=152200")
+    assert "待核实" in status_row(driver, "乌兰浩特市"), status_row(driver, "乌兰浩特市")
+    visit(driver, "12a-status-unconfirmed")
+
+    # Confirmed on the report page (已核实, with a comment): the marks go.
+    driver.get(report)
+    form = driver.find_element(By.CSS_SELECTOR, "#problems form.confirm")
+    form.find_element(By.NAME, "comment").send_keys("门店重新装修后开业，日期以新证照为准")
+    click(driver, form.find_element(By.TAG_NAME, "button"))
+    wait_for(driver, reached_report, "the report after confirming")
+    problems = driver.find_element(By.ID, "problems").text
+    assert "已核实" in problems and "新证照" in problems, problems
+    assert not driver.find_elements(By.ID, "checks")
+    visit(driver, "12b-report-confirmed")
+    driver.get(BASE + "/?period=2023H2&region=152201")
+    assert value_of(driver, "outlets") == after
+    assert "待核实" not in value_cell(driver, "outlets"), value_cell(driver, "outlets")
+    driver.get(BASE + "/status?period=2023H2&region=152200")
+    assert "待核实" not in status_row(driver, "乌兰浩特市"), status_row(driver, "乌兰浩特市")
 
     driver.get(BASE + "/submit")
     history = driver.find_element(By.CSS_SELECTOR, "#history ~ div table").text

@@ -292,3 +292,96 @@ async fn one_confirmation_covers_every_finding_and_a_comment_never_keeps_an_id_n
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A file whose every row is a finding: the report lists the first 1,000 problems and counts
+/// them all, confirming every listed finding still leaves the rest open (and the values
+/// flagged), and one confirmation of all clears them.
+#[tokio::test]
+async fn a_file_whose_every_row_is_a_finding_is_confirmed_whole() {
+    use jiazheng_core::findings::MAX_LISTED;
+    use jiazheng_core::samples::synth;
+
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let period = "2023H2".parse().unwrap();
+    let n = MAX_LISTED + 200;
+    let mut sheets = Vec::new();
+    for county in ["152202", COUNTY] {
+        let region = tree.get(county).unwrap();
+        let enterprises = synth::enterprises(region, period, "every-row");
+        let (status, json) = server.send_sheet(&enterprises, "2023H2", county).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        sheets.push(synth::workers(&tree, region, &enterprises, n, "every-row"));
+    }
+    // 乌兰浩特市 sends the very people 阿尔山市 sent.
+    let id = sheets[0]
+        .dataset
+        .fields
+        .iter()
+        .position(|f| f.name == "id_number")
+        .unwrap();
+    let theirs: Vec<_> = sheets[0].rows.iter().map(|r| r[id].clone()).collect();
+    for (row, person) in sheets[1].rows.iter_mut().zip(theirs) {
+        row[id] = person;
+    }
+    let (status, json) = server.send_sheet(&sheets[0], "2023H2", "152202").await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let (status, json) = server.send_sheet(&sheets[1], "2023H2", COUNTY).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let report = &json["report"];
+    assert_eq!(report["status"], "accepted");
+    assert_eq!(report["summary"]["by_code"]["worker_in_two_counties"], n);
+    assert_eq!(report["summary"]["truncated"], true);
+    let issues = report["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), MAX_LISTED);
+    let places: Vec<usize> = issues
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i["code"] == "worker_in_two_counties")
+        .map(|(place, _)| place)
+        .collect();
+    let submission = json["submission"]["submission_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(json["submission"]["open_findings"], n);
+
+    let flags = || async {
+        let (_, values) = server
+            .get(&format!("/v1/values?period=2023H2&region={COUNTY}"))
+            .await;
+        let mut flags: Vec<Value> = values["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| {
+                v["submissions"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(submission))
+            })
+            .map(|v| v["quality"].clone())
+            .collect();
+        flags.dedup();
+        flags
+    };
+    assert_eq!(flags().await, [json!("unconfirmed")]);
+
+    let own = key(&server, COUNTY, Role::Submitter).await;
+    let confirm = format!("/v1/submissions/{submission}/confirmations");
+    let (status, done) = call(
+        &server,
+        "POST",
+        &confirm,
+        Some(&own),
+        Some(json!({"findings": places})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["open_findings"], (n - places.len()) as u64);
+    assert_eq!(flags().await, [json!("unconfirmed")]);
+    let (status, done) = call(&server, "POST", &confirm, Some(&own), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["open_findings"], 0);
+    assert_eq!(flags().await, [json!("checked")]);
+}

@@ -385,8 +385,8 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         "submitter",
     );
 
-    // The good file: 乌兰浩特市's outlets with three more, each a copy of the first in another
-    // community, so the count the dashboard shows must move by exactly three.
+    // The good file: 乌兰浩特市's outlets with three more, each a copy of the first under
+    // another number, so the count the dashboard shows must move by exactly three.
     let sample =
         std::fs::read_to_string(repo("sample-data/submissions/2023H2/152201/outlets.csv")).unwrap();
     let mut lines: Vec<String> = sample.lines().map(str::to_string).collect();
@@ -396,6 +396,13 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         row[0] = format!("152201-W9{n:02}");
         lines.push(row.join(","));
     }
+    // And the first outlet's opening date moved from its 2023H1 one: a plausibility finding
+    // the statistician confirms on the report page.
+    let opened = lines[0].split(',').position(|h| h == "开业日期").unwrap();
+    let mut moved = first.clone();
+    assert_ne!(moved[opened], "2021/1/1");
+    moved[opened] = "2021/1/1".to_string();
+    lines[1] = moved.join(",");
     let good_rows = lines.len() - 1;
     let good = dir.path().join("outlets-more.csv");
     std::fs::write(&good, lines.join("\n") + "\n").unwrap();
@@ -444,8 +451,13 @@ async fn the_status_page_counts_by_area_above_a_league_and_lists_counties_below(
         .skip(1)
         .map(|c| &c[..c.find("</td>").unwrap()])
         .collect();
-    // Six counties; enterprises and outlets from all six, nothing else yet, none complete.
-    assert_eq!(cells, ["6", "6", "6", "0", "0", "0", "0", "0"], "{row}");
+    // Six counties; enterprises and outlets from all six, nothing else yet, none complete,
+    // none with a plausibility finding to confirm.
+    assert_eq!(
+        cells,
+        ["6", "6", "6", "0", "0", "0", "0", "0", "0"],
+        "{row}"
+    );
     assert!(province.contains("/status?period=2023H2&amp;region=152200"));
     // 兴安盟: every county with its files, each linking to its report.
     let league = page(&server, "/status?region=152200&period=2023H2").await;

@@ -36,6 +36,7 @@ pub struct Confirmed {
         (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key does not cover the submitting region", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such submission", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a plausibility finding of the report, or nothing to confirm", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn confirm(
     State(state): State<AppState>,

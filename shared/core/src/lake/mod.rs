@@ -28,6 +28,7 @@ use url::Url;
 
 pub mod codec;
 mod compact;
+mod evolve;
 mod held;
 mod history;
 mod lease;
@@ -541,6 +542,9 @@ impl StagedWrite {
                 .map(|file| Action::Remove(file.remove_action(true)))
                 .collect();
             actions.extend(adds.iter().cloned().map(Action::Add));
+            if let Some(metadata) = evolve::widened(snapshot, &self.schema)? {
+                actions.push(Action::Metadata(metadata));
+            }
             let operation = DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
                 partition_by: Some(self.partitions.clone()),
