@@ -871,3 +871,110 @@ async fn the_hostile_corpus_is_refused_and_the_server_stays_up() {
         "the scan finds raw uploads"
     );
 }
+
+/// A valid file whose every row is a plausibility finding (each worker also sent by another
+/// county of the league), sent to the server under the same cap: accepted, its report lists
+/// the first 1,000 findings and counts them all, and the ingest with its checks and refresh
+/// adds no more memory than the dataset's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_every_row_is_a_finding_stays_within_its_memory() {
+    use jiazheng_core::samples::synth::{self, Style};
+
+    const ROWS: usize = 200_000;
+    let work = tempfile::tempdir().unwrap();
+    let lake_path = work.path().join("lake").to_str().unwrap().to_string();
+    let mut served = serve_capped(&lake_path, &work.path().join("server.log"));
+    let (pid, addr) = (served.child.id(), served.addr.clone());
+    let token = issue_key(jiazheng(), &lake_path, "152200", "submitter");
+
+    let tree =
+        jiazheng_core::regions::read_nbs_dir(&jiazheng_core::samples::inner_mongolia()).unwrap();
+    let period = "2023H2".parse().unwrap();
+    let mut workers = Vec::new();
+    for county in ["152202", "152201"] {
+        let region = tree.get(county).unwrap();
+        let enterprises = synth::enterprises(region, period, "every-row");
+        let put = |dataset: &str, body: Vec<u8>| {
+            let path = format!("/v1/submissions/{dataset}/2023H2/{county}?file_name={dataset}.csv");
+            send(&addr, "PUT", &path, &[bearer(&token)], Body::Bytes(body))
+        };
+        let answer = put(
+            "enterprises",
+            synth::write(&enterprises, Style::CsvUtf8, "").unwrap(),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.text());
+        workers.push((
+            county,
+            synth::workers(&tree, region, &enterprises, ROWS, "every-row"),
+        ));
+    }
+    // 乌兰浩特市 sends the very people 阿尔山市 sent.
+    let id = workers[0]
+        .1
+        .dataset
+        .fields
+        .iter()
+        .position(|f| f.name == "id_number")
+        .unwrap();
+    let people: Vec<_> = workers[0].1.rows.iter().map(|r| r[id].clone()).collect();
+    for (row, person) in workers[1].1.rows.iter_mut().zip(people) {
+        row[id] = person;
+    }
+    let mut answers = Vec::new();
+    let mut added = 0;
+    for (county, sheet) in &workers {
+        let file = work.path().join(format!("workers-{county}.csv"));
+        std::fs::write(&file, synth::write(sheet, Style::CsvUtf8, "").unwrap()).unwrap();
+        let (rss, _) = memory(pid);
+        reset_peak(pid);
+        let path = format!("/v1/submissions/workers/2023H2/{county}?file_name=workers.csv");
+        answers.push(send(
+            &addr,
+            "PUT",
+            &path,
+            &[bearer(&token)],
+            Body::File(file),
+        ));
+        added = memory(pid).1.saturating_sub(rss);
+        assert!(
+            served.child.try_wait().unwrap().is_none(),
+            "the server died"
+        );
+    }
+    let answer = answers.pop().unwrap();
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    let report = &json["report"];
+    assert_eq!(report["status"], "accepted");
+    let by_code = &report["summary"]["by_code"];
+    assert_eq!(by_code["worker_in_two_counties"], ROWS, "{by_code}");
+    // And the count that rose past the 2023H1 sample's: every finding is open.
+    let flagged: u64 = jiazheng_core::plausibility::RULES
+        .iter()
+        .filter_map(|r| by_code[r.code].as_u64())
+        .sum();
+    assert_eq!(by_code["workers_count_change"], 1, "{by_code}");
+    assert_eq!(
+        report["issues"].as_array().unwrap().len(),
+        jiazheng_core::findings::MAX_LISTED
+    );
+    assert_eq!(json["submission"]["open_findings"], flagged);
+    let limit = datasets::WORKERS.limits().max_memory_bytes;
+    println!(
+        "{ROWS} rows, every one a finding: added {} MiB (limit {} MiB)",
+        added >> 20,
+        limit >> 20
+    );
+    assert!(
+        added <= limit,
+        "added {} MiB, limit {} MiB",
+        added >> 20,
+        limit >> 20
+    );
+    assert_eq!(
+        send(&addr, "GET", "/v1/health", &[], Body::None).status,
+        200
+    );
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+}
