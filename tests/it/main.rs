@@ -8,6 +8,7 @@ mod support;
 mod api;
 mod bad_files;
 mod build;
+mod catalog;
 mod cli;
 mod confirmations;
 mod crash;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod caching;
+pub mod catalog;
 mod compliance;
 mod findings;
 mod indicators;
@@ -54,6 +55,8 @@ pub struct AppState {
     confirmed: Arc<Held<Confirmed>>,
     rate_limit: Option<RateLimit>,
     upload_limit: usize,
+    /// Who publishes the data under which licence (catalogue and page footers).
+    publisher: Arc<catalog::Publisher>,
 }
 
 /// The published region tree and the regions table version it was read at.
@@ -110,6 +113,7 @@ impl AppState {
             confirmed: Arc::new(Held::new(names::CONFIRMATIONS)),
             rate_limit: None,
             upload_limit: MAX_UPLOAD_BYTES,
+            publisher: Arc::new(catalog::Publisher::from_env()),
         }
     }
 
@@ -174,6 +178,14 @@ impl AppState {
         })
     }
 
+    /// What the pages' footer says, for the snapshot as published.
+    pub(crate) fn footer(&self, published: &Published) -> pages::Footer {
+        pages::Footer {
+            publisher: self.publisher.clone(),
+            updated: published.updated(),
+        }
+    }
+
     /// The published snapshot, read again only when a refresh committed a new version.
     async fn published(&self) -> Result<Published, ApiError> {
         let lake = self.lake();
@@ -212,6 +224,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health))
+        .routes(routes!(catalog::catalog))
         .routes(routes!(regions::one))
         .routes(routes!(regions::list))
         .routes(routes!(regions::periods))

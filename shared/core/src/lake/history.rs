@@ -203,3 +203,11 @@ fn parse(version: i64, bytes: &[u8]) -> Result<Commit, LakeError> {
     }
     Ok(commit)
 }
+
+/// When a table's current version was committed (`None` if the log no longer says).
+pub fn committed_at(table: &deltalake::DeltaTable) -> Option<chrono::DateTime<chrono::Utc>> {
+    let snapshot = table.snapshot().ok()?;
+    snapshot
+        .version_timestamp(snapshot.version())
+        .and_then(chrono::DateTime::from_timestamp_millis)
+}

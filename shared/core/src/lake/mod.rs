@@ -34,7 +34,7 @@ mod history;
 mod lease;
 mod presign;
 pub use held::Held;
-pub use history::{Commit, keys as commit_keys};
+pub use history::{Commit, committed_at, keys as commit_keys};
 pub use lease::Lease;
 pub use presign::{PresignedPut, SIGNED_HEADERS};
 

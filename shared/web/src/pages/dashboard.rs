@@ -116,12 +116,14 @@ pub async fn page(
         .chain(q.sort.as_deref().map(|s| ("sort", s)))
         .chain(q.order.as_deref().map(|o| ("order", o)))
         .collect();
+    let footer = state.footer(&place.published);
     let frame = Frame {
         lang,
         title: format!("{} · {}", region.name, period_label(lang, period)),
         section: Section::Dashboard,
         path: "/",
         params: &params,
+        footer: Some(&footer),
     };
     let body = html! {
         (crumbs(lang, tree, region, period))

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{period_label, submit_frame};
+use super::layout::{Footer, period_label, submit_frame};
 use super::submit::{LangQuery, same_origin, signed_in};
 use super::{Lang, PageError, link, private, status};
 use crate::{ApiError, AppState};
@@ -96,7 +96,17 @@ pub(crate) async fn render(
         open: decided.as_ref().map_or(0, |(s, _)| read.confirmed.open(s)),
         may_confirm,
     };
-    let page = report_page(lang, report, decided.as_ref(), &tree, duplicate, &checks);
+    let published = state.published().await.map_err(lang.fail())?;
+    let footer = state.footer(&published);
+    let page = report_page(
+        lang,
+        report,
+        decided.as_ref(),
+        &tree,
+        duplicate,
+        &checks,
+        &footer,
+    );
     Ok(private(StatusCode::OK, page))
 }
 
@@ -114,6 +124,7 @@ fn report_page(
     tree: &RegionTree,
     duplicate: bool,
     checks: &Checks<'_>,
+    footer: &Footer,
 ) -> Markup {
     let region = tree.resolve(&report.region);
     let region_name = region.map_or(report.region.clone(), |r| r.name.clone());
@@ -139,6 +150,7 @@ fn report_page(
         lang,
         format!("{} {}", lang.t("校验报告", "Report"), report.file_name),
         "/submit",
+        footer,
     );
     frame.path = &path;
     frame.render(html! {

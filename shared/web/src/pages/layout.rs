@@ -3,7 +3,10 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use std::sync::Arc;
+
 use super::{Lang, link};
+use crate::catalog::Publisher;
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{Level, Region, RegionTree};
 
@@ -23,6 +26,35 @@ pub(super) struct Frame<'a> {
     pub(super) path: &'a str,
     /// The page's own query without `lang`, for the language switch.
     pub(super) params: &'a [(&'a str, &'a str)],
+    /// Who publishes the data and when it last changed (error pages go without).
+    pub(super) footer: Option<&'a Footer>,
+}
+
+/// What every page says about the data: publisher, licence, when the published values last
+/// changed, and where the catalogue is.
+pub(crate) struct Footer {
+    pub publisher: Arc<Publisher>,
+    pub updated: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Footer {
+    fn render(&self, lang: Lang) -> Markup {
+        let publisher = &self.publisher;
+        html! {
+            p #about-data {
+                (lang.t("发布者：", "Published by ")) (publisher.name)
+                " · " (lang.t("许可：", "Licence: "))
+                a href=(publisher.licence) rel="license" { (publisher.licence_name()) }
+                " · " (lang.t("数据更新于 ", "Last updated "))
+                @match self.updated {
+                    Some(t) => time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) { (t.format("%Y-%m-%d %H:%M UTC")) },
+                    None => (lang.t("尚未发布", "not yet published")),
+                }
+                " · " a href="/v1/catalog" { (lang.t("数据目录（DCAT）", "Data catalogue (DCAT)")) }
+                " · " a href=(format!("mailto:{}", publisher.email)) { (lang.t("联系我们", "Contact")) }
+            }
+        }
+    }
 }
 
 const STYLE: &str = include_str!("style.css");
@@ -76,6 +108,7 @@ impl Frame<'_> {
                             " "
                             a href="/v1/docs" { (lang.t("接口文档", "API reference")) }
                         }
+                        @if let Some(footer) = self.footer { (footer.render(lang)) }
                     }
                 }
             }
@@ -84,13 +117,19 @@ impl Frame<'_> {
 }
 
 /// The frame of the submitter's pages.
-pub(super) fn submit_frame<'a>(lang: Lang, title: String, path: &'a str) -> Frame<'a> {
+pub(super) fn submit_frame<'a>(
+    lang: Lang,
+    title: String,
+    path: &'a str,
+    footer: &'a Footer,
+) -> Frame<'a> {
     Frame {
         lang,
         title,
         section: Section::Submit,
         path,
         params: &[],
+        footer: Some(footer),
     }
 }
 

@@ -8,6 +8,7 @@ mod dashboard;
 mod figures;
 pub(crate) mod findings;
 mod layout;
+pub(crate) use layout::Footer;
 mod status;
 mod submit;
 
@@ -155,6 +156,7 @@ impl IntoResponse for PageError {
             section: Section::Dashboard,
             path: "/",
             params: &[],
+            footer: None,
         };
         let body = frame.render(html! {
             h1 { (heading) }

@@ -44,12 +44,14 @@ pub async fn page(
 
     let code = region.code();
     let params = [("period", period.as_str()), ("region", code.as_str())];
+    let footer = state.footer(&place.published);
     let frame = Frame {
         lang,
         title: format!("{} · {}", lang.t("报送情况", "Reporting"), region.name),
         section: Section::Status,
         path: "/status",
         params: &params,
+        footer: Some(&footer),
     };
     let body = html! {
         (crumbs(lang, tree, region, place.period))

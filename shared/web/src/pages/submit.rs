@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::layout::{period_label, submit_frame};
+use super::layout::{Footer, period_label, submit_frame};
 use super::{Lang, PageError, link, private};
 use crate::{ApiError, AppState, auth};
 use jiazheng_core::compliance::reporting_counties;
@@ -98,20 +98,23 @@ pub async fn home(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let lang = q.lang;
+    let published = state.published().await.map_err(lang.fail())?;
+    let footer = state.footer(&published);
     let Some(key) = signed_in(&state, &headers).await.map_err(lang.fail())? else {
-        return Ok(private(StatusCode::OK, sign_in_page(lang, None)));
+        return Ok(private(StatusCode::OK, sign_in_page(lang, None, &footer)));
     };
     let tree = state.regions().await.map_err(lang.fail())?;
     let (_, log) = state.log().await.map_err(lang.fail())?;
-    let published = state.published().await.map_err(lang.fail())?.periods();
+    let periods = published.periods();
     Ok(private(
         StatusCode::OK,
-        submitter_page(lang, &key, &tree, &log, &published),
+        submitter_page(lang, &key, &tree, &log, &periods, &footer),
     ))
 }
 
-fn sign_in_page(lang: Lang, error: Option<&str>) -> Markup {
-    submit_frame(lang, lang.t("登录报送", "Sign in to submit").into(), "/submit").render(html! {
+fn sign_in_page(lang: Lang, error: Option<&str>, footer: &Footer) -> Markup {
+    let title = lang.t("登录报送", "Sign in to submit").into();
+    submit_frame(lang, title, "/submit", footer).render(html! {
         h1 { (lang.t("登录报送", "Sign in to submit")) }
         p { (lang.t("报送单位使用上级统计部门发放的密钥（以 jz_ 开头）登录。查看指标无需登录。",
                     "Reporting offices sign in with the key their statistics office issued (it starts with jz_). Reading the indicators needs no key.")) }
@@ -144,9 +147,10 @@ pub async fn sign_in(
         .map_err(|e| fail(ApiError::Internal(e.to_string())))?;
     let Some(key) = valid else {
         let error = lang.t("密钥无效，请检查后重试。", "This key is not valid.");
+        let published = state.published().await.map_err(lang.fail())?;
         return Ok(private(
             StatusCode::UNAUTHORIZED,
-            sign_in_page(lang, Some(error)),
+            sign_in_page(lang, Some(error), &state.footer(&published)),
         ));
     };
     let session = keys::open_session(
@@ -206,6 +210,7 @@ fn submitter_page(
     tree: &RegionTree,
     log: &submissions::Log,
     published: &[Period],
+    footer: &Footer,
 ) -> Markup {
     let region = tree.resolve(&key.region);
     let name = region.map_or(key.region.clone(), |r| r.name.clone());
@@ -244,7 +249,8 @@ fn submitter_page(
         .collect();
     let sending = lang.t("正在上传并校验…", "Uploading and checking…");
     let failed = lang.t("上传失败，请重试。", "The upload failed; please try again.");
-    submit_frame(lang, lang.t("报送数据", "Submit data").into(), "/submit").render(html! {
+    let title = lang.t("报送数据", "Submit data").into();
+    submit_frame(lang, title, "/submit", footer).render(html! {
         h1 { (lang.t("报送数据", "Submit data")) " · " (name) }
         form.pick method="post" action=(link(lang, "/submit/sign-out", &[])) {
             span { (lang.t("已登录：", "Signed in for ")) (name) " (" (key.region) ")" }

@@ -9,7 +9,7 @@ use deltalake::datafusion::prelude::{col, lit};
 
 use super::{PREFIX, Read, Row, SOURCES, not_reported};
 use crate::indicators::{CATALOGUE, Indicator, ReportingState};
-use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
+use crate::lake::{Lake, LakeError, TableVersions, codec, committed_at, names, read, register};
 use crate::periods::Period;
 use crate::regions::{Level, Region, RegionTree};
 
@@ -29,6 +29,8 @@ struct Published {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     periods: BTreeMap<Period, Published>,
+    /// When the version read was committed, for "last updated".
+    updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn key_of(row: &Row) -> Key {
@@ -42,10 +44,15 @@ fn key_of(row: &Row) -> Key {
 impl Snapshot {
     /// Reads the whole table with the version read, or `None` before the first publication.
     pub async fn load(lake: &Lake) -> Result<Option<(Snapshot, i64)>, LakeError> {
-        let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
-        let Some(version) = versions.get(names::INDICATOR_VALUES).copied() else {
+        let Some(stored) = lake.load(names::INDICATOR_VALUES).await? else {
             return Ok(None);
         };
+        let Some(version) = stored.version() else {
+            return Ok(None);
+        };
+        let updated = committed_at(&stored);
+        let ctx = deltalake::datafusion::prelude::SessionContext::new();
+        register(&ctx, names::INDICATOR_VALUES, &stored).await?;
         let table = ctx.table("indicator_values").await?;
         let columns: Vec<_> = table
             .schema()
@@ -69,7 +76,10 @@ impl Snapshot {
             .distinct()?
             .collect()
             .await?;
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            updated,
+            ..Snapshot::default()
+        };
         for batch in &lineage {
             let periods = read::text(batch, 0)?;
             let sources = read::text(batch, 1)?;
@@ -84,7 +94,12 @@ impl Snapshot {
         for row in codec::decode::<Row>(&rows)? {
             snapshot.insert(row);
         }
-        Ok(Some((snapshot, version)))
+        Ok(Some((snapshot, version as i64)))
+    }
+
+    /// When the values were last published.
+    pub fn updated(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.updated
     }
 
     fn insert(&mut self, row: Row) {
