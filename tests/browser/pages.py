@@ -281,6 +281,19 @@ def citizen(driver):
     before = value_of(driver, "outlets")
     visit(driver, "05-ulanhot")
 
+    # The trend of outlet coverage: a point per published half-year, the line toward the
+    # target and its deadline, and the same series to download.
+    trend = driver.find_element(By.CSS_SELECTOR, "#value-outlet_coverage a.trend")
+    click(driver, trend)
+    assert "乌兰浩特市" in h1(driver), h1(driver)
+    points = driver.find_elements(By.CSS_SELECTOR, "svg.line circle.point")
+    assert len(points) == 2, len(points)
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.line polyline.trend")
+    assert "目标" in driver.find_element(By.CSS_SELECTOR, "svg.line").text
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#series tbody tr")) == 2
+    visit(driver, "05a-trend")
+    driver.back()
+
     # The English switch keeps the place and the period.
     click(driver, driver.find_element(By.LINK_TEXT, "English"))
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"

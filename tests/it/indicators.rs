@@ -275,3 +275,98 @@ async fn concurrent_submissions_all_reach_the_snapshot() {
         6
     );
 }
+
+/// The trend of an indicator: one row per published period, oldest first, equal to what each
+/// period's read says, with the target held to; a period the region did not report is null
+/// (not zero), in JSON, CSV and Parquet, and the trend page draws the line toward the target.
+#[tokio::test]
+async fn a_series_is_every_published_period_of_one_region() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    for (period, county) in [
+        ("2023H1", "152201"),
+        ("2023H2", "152201"),
+        ("2023H2", "152202"),
+    ] {
+        let region = tree.get(county).unwrap();
+        let p = period.parse().unwrap();
+        let enterprises = synth::enterprises(region, p, "series");
+        send(&server, &enterprises, period, county).await;
+        let outlets = synth::outlets(&tree, region, p, &enterprises, "series");
+        send(&server, &outlets, period, county).await;
+    }
+    for county in ["152201", "152202"] {
+        let (status, series) = server
+            .get(&format!(
+                "/v1/indicators/outlet_coverage/series?region={county}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{series}");
+        let data = series["data"].as_array().unwrap();
+        let periods: Vec<&str> = data.iter().map(|r| r["period"].as_str().unwrap()).collect();
+        assert_eq!(periods, ["2023H1", "2023H2"], "{series}");
+        for row in data {
+            let period = row["period"].as_str().unwrap();
+            let (_, read) = server
+                .get(&format!(
+                    "/v1/indicators/outlet_coverage?period={period}&region={county}"
+                ))
+                .await;
+            let mut expected = one(&read, county).clone();
+            // The series names the target held to also where nobody reported.
+            for field in ["target", "target_deadline"] {
+                expected[field] = row[field].clone();
+            }
+            assert_eq!(row, &expected, "{period}");
+            assert!(row["target"].as_f64().is_some(), "{row}");
+        }
+    }
+    let (_, series) = server
+        .get("/v1/indicators/outlet_coverage/series?region=152202")
+        .await;
+    assert_eq!(series["data"][0]["status"], "not_reported");
+    assert!(series["data"][0]["value"].is_null());
+
+    let csv = server
+        .get_bytes("/v1/indicators/outlet_coverage/series?region=152202&format=csv")
+        .await;
+    let mut reader = csv::Reader::from_reader(csv.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&csv));
+    let headers = reader.headers().unwrap().clone();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let cells: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (&r[at("indicator")], &r[at("period")], &r[at("value")]))
+        .collect();
+    assert_eq!(cells[0], ("outlet_coverage", "2023H1", ""), "null, not 0");
+    assert_eq!(cells.len(), 2);
+    let parquet = server
+        .get_bytes("/v1/indicators/outlet_coverage/series?region=152202&format=parquet")
+        .await;
+    let rows: usize =
+        deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::from(parquet),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 2);
+
+    let page = String::from_utf8(
+        server
+            .get_bytes("/trend?indicator=outlet_coverage&region=152201")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        page.matches("<circle").count(),
+        2,
+        "a point per reported half-year"
+    );
+    assert!(page.contains("<polyline"), "the line");
+    assert!(page.contains("class=\"ref\""), "the target line");
+    let (status, _) = server.get("/trend?indicator=no_such_thing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -222,3 +222,68 @@ pub async fn long(
     let answer = Table::respond_rows(format, &Row::schema(), rows, json, &name)?;
     Ok((Extension(stamp), answer).into_response())
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// The region (default: the country).
+    region: Option<String>,
+    format: Option<Format>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Series {
+    indicator: &'static str,
+    name: &'static str,
+    unit: jiazheng_core::indicators::Unit,
+    region: String,
+    level: Level,
+    snapshot_version: i64,
+    /// One row per published period (and breakdown value), oldest first, each with the target
+    /// and deadline the region is held to then; unreported periods are null, not zero.
+    data: Vec<Row>,
+}
+
+/// One indicator of one region over every published period: the trend toward its target.
+#[utoipa::path(get, path = "/v1/indicators/{id}/series", tag = "indicators",
+    params(("id" = String, Path, description = "Indicator id from the catalogue"), SeriesQuery),
+    responses((status = 200, description = "The values, oldest period first", content(
+        (Series = "application/json"),
+        (String = "text/csv"),
+        (Vec<u8> = "application/vnd.apache.parquet")))))]
+pub async fn series(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(q): Params<SeriesQuery>,
+    conditional: Conditional,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (published, tree) = tokio::try_join!(state.published(), state.regions())?;
+    let stamp = stamp(&published, &tree);
+    if let Some(unchanged) = conditional.unchanged(&stamp) {
+        return Ok(unchanged);
+    }
+    let format = Format::negotiate(q.format, &headers);
+    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
+    let (region, level) = region_and_level(&tree, q.region, None)?;
+    if level > indicator.finest_level() {
+        return Err(ApiError::LevelNotPublished {
+            indicator: indicator.id.to_string(),
+            finest: indicator.finest_level().to_string(),
+            asked: level.to_string(),
+        });
+    }
+    let rows = published.series(&tree, indicator, region).rows;
+    let name = format!("{}-series-{}", indicator.id, region.code());
+    let body = |data| Series {
+        indicator: indicator.id,
+        name: indicator.zh,
+        unit: indicator.unit,
+        region: region.code(),
+        level,
+        snapshot_version: published.version,
+        data,
+    };
+    let answer = Table::respond_rows(format, &Row::schema(), rows, body, &name)?;
+    Ok((Extension(stamp), answer).into_response())
+}

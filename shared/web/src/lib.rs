@@ -230,6 +230,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(regions::periods))
         .routes(routes!(indicators::catalogue))
         .routes(routes!(indicators::values))
+        .routes(routes!(indicators::series))
         .routes(routes!(indicators::long))
         .routes(routes!(records::list))
         .routes(routes!(records::records))

@@ -199,7 +199,12 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
                                 }
                                 td.n { @if let Some(c) = row.and_then(|r| r.change) { (figures::change(lang, indicator.unit, c)) } @else { span.muted { "—" } } }
                             }
-                            td { (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", &text), ("region", &code)])) }
+                            td {
+                                @if region.level <= indicator.finest_level() {
+                                    a.trend href=(link(lang, "/trend", &[("indicator", indicator.id), ("region", &code)])) { (lang.t("趋势", "Trend")) } " "
+                                }
+                                (formats(&format!("/v1/indicators/{}", indicator.id), &[("period", &text), ("region", &code)]))
+                            }
                         }
                         @for part in own.get(indicator.id, &code).iter().filter(|r| r.breakdown.is_some()) {
                             tr.sub {

@@ -11,6 +11,7 @@ mod layout;
 pub(crate) use layout::Footer;
 mod status;
 mod submit;
+mod trend;
 
 use layout::{Frame, Section};
 
@@ -36,6 +37,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/status", get(status::page))
+        .route("/trend", get(trend::page))
         .route("/submit", get(submit::home))
         .route("/submit/sign-in", post(submit::sign_in))
         .route("/submit/sign-out", post(submit::sign_out))

@@ -176,6 +176,37 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// One region's values of `indicator` in every published period, oldest first, each with
+    /// the target the region is held to then (also where nobody reported): a trend.
+    pub fn series(
+        &self,
+        tree: &RegionTree,
+        indicator: &'static Indicator,
+        region: &Region,
+    ) -> Read {
+        let mut rows = Vec::new();
+        let mut sources = TableVersions::new();
+        for period in self.periods() {
+            let read = self.query(tree, &[indicator], period, region, &[region.level]);
+            // The latest period's lineage: a series spans several computations.
+            if !read.sources.is_empty() {
+                sources = read.sources;
+            }
+            for mut row in read.rows {
+                if row.target.is_none()
+                    && let Some((target, deadline)) = super::target_of(indicator, region, period)
+                {
+                    row.target = Some(target);
+                    row.target_deadline = deadline;
+                }
+                rows.push(row);
+            }
+        }
+        Read { sources, rows }
+    }
+}
+
 /// The regions and breakdowns a read of `indicator` at `levels` inside `within` covers.
 fn expected<'t>(
     tree: &'t RegionTree,
