@@ -96,6 +96,20 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
         assert!(formats[media].is_object(), "{media}");
     }
 
+    // Where a client starts: every operation of the document, and the documents themselves.
+    let operations: usize = paths
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    for start in ["/v1/", "/v1"] {
+        let (status, index) = server.get(start).await;
+        assert_eq!(status, StatusCode::OK, "{start}");
+        let endpoints = index["endpoints"].as_array().unwrap();
+        assert_eq!(endpoints.len(), operations, "{index}");
+        assert!(endpoints.iter().any(|e| e["path"] == "/v1/catalog"));
+        assert_eq!(index["documentation"], "/v1/docs");
+    }
+
     // The page people read: every operation, small and self-contained.
     let page = server.get_bytes("/v1/docs").await;
     assert!(page.len() < 100 * 1024, "{} bytes", page.len());

@@ -259,6 +259,18 @@ pub fn router(state: AppState) -> Router {
     openapi::refine(&mut doc);
     let json = Arc::new(doc.to_json().unwrap_or_default());
     let page = Arc::new(openapi::page(&doc));
+    let index = Arc::new(openapi::index(&doc).to_string());
+    let start = move || {
+        let index = index.clone();
+        async move {
+            (
+                axum::Extension(build_stamp()),
+                [(header::CONTENT_TYPE, "application/json")],
+                index.as_str().to_owned(),
+            )
+                .into_response()
+        }
+    };
     let mut routes = routes
         .merge(pages::routes(state.upload_limit))
         .route(
@@ -275,6 +287,8 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
+        .route("/v1/", axum::routing::get(start.clone()))
+        .route("/v1", axum::routing::get(start))
         .route(
             "/v1/docs",
             axum::routing::get(move || {

@@ -282,14 +282,40 @@ fn filter_schema(kind: Kind) -> Option<RefOr<Schema>> {
     Some(RefOr::T(schema))
 }
 
-/// The document as a page people read: every operation with its parameters and answers.
-pub fn page(doc: &Document) -> String {
-    use maud::{DOCTYPE, html};
-    let operations = doc.paths.paths.iter().flat_map(|(path, item)| {
+/// Every operation of the document with its method and path, in the document's order.
+fn operations(
+    doc: &Document,
+) -> impl Iterator<Item = (&'static str, &String, &utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter().flat_map(|(path, item)| {
         [("GET", &item.get), ("PUT", &item.put), ("POST", &item.post)]
             .into_iter()
             .filter_map(move |(method, op)| op.as_ref().map(|op| (method, path, op)))
-    });
+    })
+}
+
+/// `/v1/`: where a client starts — the service, its documents and every endpoint with its
+/// summary, from the same document as `/v1/docs`.
+pub fn index(doc: &Document) -> serde_json::Value {
+    let endpoints: Vec<serde_json::Value> = operations(doc)
+        .map(|(method, path, op)| {
+            serde_json::json!({"method": method, "path": path, "summary": op.summary})
+        })
+        .collect();
+    serde_json::json!({
+        "name": doc.info.title,
+        "version": doc.info.version,
+        "documentation": "/v1/docs",
+        "openapi": "/v1/openapi.json",
+        "catalog": "/v1/catalog",
+        "home": "/",
+        "endpoints": endpoints,
+    })
+}
+
+/// The document as a page people read: every operation with its parameters and answers.
+pub fn page(doc: &Document) -> String {
+    use maud::{DOCTYPE, html};
+    let operations = operations(doc);
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
