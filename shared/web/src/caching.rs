@@ -34,6 +34,11 @@ impl Stamp {
     pub fn of<const N: usize>(sources: [Source; N]) -> Stamp {
         Stamp(sources.to_vec())
     }
+
+    /// A stamp of as many sources as a response read (one per table of a package).
+    pub fn all(sources: Vec<Source>) -> Stamp {
+        Stamp(sources)
+    }
 }
 
 impl std::fmt::Display for Stamp {

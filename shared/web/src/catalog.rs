@@ -195,6 +195,16 @@ fn common(
     common
 }
 
+/// The period's release package (every open dataset, the values and the regions in one zip).
+fn package(base: &str, period: Period, licence: &str) -> Value {
+    let title = text(
+        &format!("{period} 数据包（Frictionless，CSV 与 Parquet）"),
+        &format!("{period} data package (Frictionless, CSV and Parquet)"),
+    );
+    let url = format!("{base}/v1/packages/{period}.zip");
+    distribution(url, title, ("zip", "ZIP", "application/zip"), licence)
+}
+
 fn distribution(url: String, title: Value, format: (&str, &str, &str), licence: &str) -> Value {
     let (_, file_type, media_type) = format;
     json!({
@@ -252,6 +262,7 @@ fn open_dataset(
             );
             distributions.push(distribution(url, title, format, &publisher.licence));
         }
+        distributions.push(package(base, *period, &publisher.licence));
     }
     entry["dcat:distribution"] = json!(distributions);
     entry
@@ -288,6 +299,7 @@ fn indicator_values(
             );
             distributions.push(distribution(url, title, format, &publisher.licence));
         }
+        distributions.push(package(base, *period, &publisher.licence));
     }
     entry["dcat:distribution"] = json!(distributions);
     entry

@@ -9,6 +9,7 @@ mod findings;
 mod indicators;
 mod limits;
 pub mod openapi;
+mod packages;
 mod pages;
 mod params;
 mod problem;
@@ -235,6 +236,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(records::list))
         .routes(routes!(records::records))
         .routes(routes!(records::bulk))
+        .routes(routes!(packages::package))
         .routes(routes!(compliance::status))
         .routes(routes!(sql::run))
         .routes(routes!(submissions::list, submissions::request_upload))

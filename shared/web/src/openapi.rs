@@ -120,9 +120,8 @@ fn restrict(path: &str, param: &mut Parameter) {
         ("cursor", _) => pattern(CURSOR_PATTERN),
         ("format", _) => enum_of(FORMATS),
         ("level", _) => enum_of(Level::PUBLISHED.map(Level::as_str)),
-        ("id", "/v1/indicators/{id}") | ("indicator", "/v1/values") => {
-            enum_of(CATALOGUE.iter().map(|i| i.id))
-        }
+        ("id", "/v1/indicators/{id}" | "/v1/indicators/{id}/series")
+        | ("indicator", "/v1/values") => enum_of(CATALOGUE.iter().map(|i| i.id)),
         ("dataset", _) => enum_of(datasets::ALL.iter().map(|d| d.name)),
         ("file", "/v1/templates/{file}") => enum_of(
             datasets::ALL
@@ -130,6 +129,11 @@ fn restrict(path: &str, param: &mut Parameter) {
                 .flat_map(|d| [format!("{}.xlsx", d.name), format!("{}.csv", d.name)]),
         ),
         ("file", "/v1/submissions/{id}/{file}") => enum_of(REPORT_FILES),
+        ("file", "/v1/packages/{file}") => enum_of(
+            jiazheng_core::periods::Period::reportable()
+                .iter()
+                .map(|p| format!("{p}.zip")),
+        ),
         _ => return,
     };
     param.schema = Some(RefOr::T(schema));

@@ -145,7 +145,7 @@ fn parse_cursor(cursor: &str) -> Result<(i64, usize), ApiError> {
 }
 
 /// Rows of a dataset, filtered and sorted in DataFusion, with the table version read.
-async fn query_rows(
+pub(crate) async fn query_rows(
     state: &AppState,
     dataset: &'static Dataset,
     period: Period,

@@ -93,6 +93,10 @@ impl Table {
         }
     }
 
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
