@@ -73,7 +73,7 @@ async fn keys_decide_who_may_write_where() {
                 .await;
             assert_eq!(status, *want, "{dataset} {token:?} → {region}: {json}");
             assert_eq!(json["status"], want.as_u16());
-            assert!(json["type"].as_str().unwrap().starts_with("https://"));
+            assert!(json["type"].as_str().unwrap().starts_with("/problems/"));
         }
     }
     // Asking for an upload URL follows the same rules; a lake on disk then answers 409.
@@ -318,10 +318,20 @@ async fn every_failure_is_a_problem_with_a_stable_type() {
             "{url}"
         );
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            json["type"],
-            format!("https://jiazheng.example/problems/{kind}"),
-            "{url}"
+        assert_eq!(json["type"], format!("/problems/{kind}"), "{url}");
+        // The type resolves to a page saying what it means.
+        let (status, _, page) = server
+            .raw(
+                Request::get(json["type"].as_str().unwrap())
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{kind}");
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains("id=\"meaning\"") && page.contains(kind),
+            "{kind}"
         );
     }
     // A body over the limit: 413 before anything is stored.
@@ -406,11 +416,7 @@ async fn sql_refuses_writes_files_and_runaways_and_the_server_stays_up() {
             String::from_utf8_lossy(&body)
         );
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            problem["type"],
-            format!("https://jiazheng.example/problems/{kind}"),
-            "{query}"
-        );
+        assert_eq!(problem["type"], format!("/problems/{kind}"), "{query}");
         assert!(
             started.elapsed().as_secs() < 30,
             "{query} took {:?}",

@@ -183,10 +183,7 @@ async fn records_page_by_cursor_and_closed_data_stays_closed() {
         .get("/v1/datasets/outlets?period=2023H2&cursor=999999.0")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
-    assert_eq!(
-        json["type"],
-        "https://jiazheng.example/problems/stale-cursor"
-    );
+    assert_eq!(json["type"], "/problems/stale-cursor");
     let (_, meals) = server
         .get("/v1/datasets/outlets?period=2023H2&services=meal&limit=1000")
         .await;

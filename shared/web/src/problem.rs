@@ -179,10 +179,205 @@ impl From<jiazheng_core::ingest::uploads::UploadError> for ApiError {
     }
 }
 
+/// What a problem type means: its page at `/problems/{kind}`, where every problem's `type`
+/// resolves.
+pub(crate) struct ProblemType {
+    pub kind: &'static str,
+    pub status: u16,
+    pub zh: &'static str,
+    pub en: &'static str,
+}
+
+const fn t(kind: &'static str, status: u16, zh: &'static str, en: &'static str) -> ProblemType {
+    ProblemType {
+        kind,
+        status,
+        zh,
+        en,
+    }
+}
+
+/// Every kind the API answers with (a test ties it to [`ApiError::kind`] and the rejections).
+pub(crate) const PROBLEM_TYPES: &[ProblemType] = &[
+    t(
+        "unknown-region",
+        404,
+        "没有这个区划代码。/v1/regions 列出全部地区。",
+        "No region has this code; /v1/regions lists them.",
+    ),
+    t(
+        "unknown-indicator",
+        404,
+        "没有这个指标。/v1/indicators 列出全部指标。",
+        "No such indicator; /v1/indicators lists them.",
+    ),
+    t(
+        "unknown-dataset",
+        404,
+        "没有这个数据集，或它不逐条公开。/v1/datasets 列出全部数据集。",
+        "No such dataset, or it is not published record by record; /v1/datasets lists them.",
+    ),
+    t(
+        "bad-period",
+        400,
+        "报告期应写成 2023H2 这样的半年，且在政策开始之后、不晚于本半年。",
+        "A period is a half-year such as 2023H2, from the policy's start to the current one.",
+    ),
+    t(
+        "bad-level",
+        400,
+        "级别应为 country、province、city、county 或 street。",
+        "A level is country, province, city, county or street.",
+    ),
+    t(
+        "level-not-published",
+        404,
+        "该指标不发布到所请求的级别。",
+        "The indicator is not published down to the level asked for.",
+    ),
+    t(
+        "unknown-submission",
+        404,
+        "没有这个报送编号。",
+        "No submission has this id.",
+    ),
+    t(
+        "bad-format",
+        400,
+        "不支持的格式：可用 json、csv 或 parquet（或相应的文件名）。",
+        "Not an available format: json, csv or parquet (or the matching file name).",
+    ),
+    t(
+        "nothing-published",
+        404,
+        "这一期还没有发布任何指标。",
+        "Nothing is published for this yet.",
+    ),
+    t(
+        "bad-submission",
+        400,
+        "上传请求不完整或有误，见 detail。",
+        "The upload request is incomplete or wrong; see detail.",
+    ),
+    t(
+        "not-a-submitting-region",
+        422,
+        "该地区不报送数据：按旗县（市、区）或其上级报送。",
+        "This region does not submit: files come from counties or the regions above them.",
+    ),
+    t(
+        "unauthorized",
+        401,
+        "需要有效的密钥：Authorization: Bearer jz_…",
+        "A valid key is needed: Authorization: Bearer jz_…",
+    ),
+    t(
+        "forbidden",
+        403,
+        "该密钥无权进行此操作（例如为其他地区报送）。",
+        "The key may not do this (for example, submit for another region).",
+    ),
+    t(
+        "too-large",
+        413,
+        "请求或文件超过了数据集声明的上限（见 /v1/datasets 的 limits）。",
+        "The request or file is over the dataset's declared limit (its limits in /v1/datasets).",
+    ),
+    t(
+        "too-many-requests",
+        429,
+        "请求过于频繁，请稍后重试（Retry-After）。",
+        "Too many requests; retry after the time in Retry-After.",
+    ),
+    t(
+        "bad-query",
+        400,
+        "查询参数有误，见 detail。",
+        "A query parameter is wrong; see detail.",
+    ),
+    t(
+        "query-limit",
+        422,
+        "SQL 查询用尽了时间、内存或行数上限。",
+        "The SQL query ran out of its time, memory or row limit.",
+    ),
+    t(
+        "refused-query",
+        422,
+        "只接受一条只读的 SELECT，且只能读公开的视图。",
+        "Only one read-only SELECT over the published views is accepted.",
+    ),
+    t(
+        "query-too-large",
+        422,
+        "SQL 查询文本过长。",
+        "The SQL text is too long.",
+    ),
+    t(
+        "busy",
+        429,
+        "服务正忙（查询并发已满），请稍后重试。",
+        "Busy: every query slot is taken; retry shortly.",
+    ),
+    t(
+        "stale-cursor",
+        404,
+        "游标指向的表版本已不存在，请从第一页重新开始。",
+        "The cursor points at a table version that no longer exists; start from the first page.",
+    ),
+    t(
+        "direct-upload-only",
+        409,
+        "本地数据湖请直接 PUT 文件到 API。",
+        "The lake is not on S3: PUT the file to the API instead.",
+    ),
+    t(
+        "not-confirmable",
+        422,
+        "没有可核实的合理性提示，或所指的不是本报告中的合理性提示。",
+        "Nothing to confirm, or the finding named is not a plausibility finding of the report.",
+    ),
+    t(
+        "internal",
+        500,
+        "服务内部出错，已记录；请稍后重试。",
+        "Something went wrong on the server; it is logged. Try again later.",
+    ),
+    t(
+        "not-found",
+        404,
+        "没有这个地址。/v1/ 列出全部接口。",
+        "No such address; /v1/ lists the endpoints.",
+    ),
+    t(
+        "method-not-allowed",
+        405,
+        "该地址不接受这种请求方法（见 Allow）。",
+        "The address does not take this method (see Allow).",
+    ),
+    t(
+        "unsupported-media-type",
+        415,
+        "请求体的类型不对，例如应为 application/json。",
+        "The body is not of the expected type, e.g. application/json.",
+    ),
+    t(
+        "bad-request",
+        400,
+        "请求有误，见 detail。",
+        "The request is not valid; see detail.",
+    ),
+];
+
+pub(crate) fn problem_type(kind: &str) -> Option<&'static ProblemType> {
+    PROBLEM_TYPES.iter().find(|t| t.kind == kind)
+}
+
 /// An RFC 9457 problem: `type` is stable per kind of failure, `detail` says what happened.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
-    /// `https://jiazheng.example/problems/{kind}`, e.g. `…/unknown-region`.
+    /// `/problems/{kind}` on this server (a page saying what it means), e.g.
+    /// `/problems/unknown-region`.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
@@ -194,7 +389,7 @@ impl Problem<'_> {
     /// The problem as a response: its status, `application/problem+json`, never cached.
     fn response(status: StatusCode, kind: &str, detail: String) -> Response {
         let body = Problem {
-            kind: format!("https://jiazheng.example/problems/{kind}"),
+            kind: format!("/problems/{kind}"),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail,
@@ -276,4 +471,51 @@ pub async fn as_problem(request: axum::extract::Request, next: axum::middleware:
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_page_with_its_status() {
+        let every = [
+            ApiError::UnknownRegion(String::new()),
+            ApiError::UnknownIndicator(String::new()),
+            ApiError::UnknownDataset(String::new()),
+            ApiError::BadPeriod(String::new()),
+            ApiError::BadLevel(String::new()),
+            ApiError::LevelNotPublished {
+                indicator: String::new(),
+                finest: String::new(),
+                asked: String::new(),
+            },
+            ApiError::UnknownSubmission(String::new()),
+            ApiError::BadFormat(String::new()),
+            ApiError::NothingPublished,
+            ApiError::BadSubmission(String::new()),
+            ApiError::NotSubmitting(String::new()),
+            ApiError::Unauthorized(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::TooLarge(1),
+            ApiError::TooManyRequests(1),
+            ApiError::BadQuery(String::new()),
+            ApiError::QueryLimit(String::new()),
+            ApiError::RefusedQuery(String::new()),
+            ApiError::QueryTooLarge(String::new()),
+            ApiError::Busy(String::new()),
+            ApiError::StaleCursor(String::new()),
+            ApiError::DirectUploadOnly(String::new()),
+            ApiError::NotConfirmable(String::new()),
+            ApiError::Internal(String::new()),
+        ];
+        for error in every {
+            let page = problem_type(error.kind()).unwrap_or_else(|| panic!("{}", error.kind()));
+            assert_eq!(page.status, error.status().as_u16(), "{}", error.kind());
+        }
+        let mut kinds: Vec<&str> = PROBLEM_TYPES.iter().map(|t| t.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), PROBLEM_TYPES.len(), "a kind listed twice");
+    }
 }

@@ -9,6 +9,7 @@ mod figures;
 pub(crate) mod findings;
 mod layout;
 pub(crate) use layout::Footer;
+mod problems;
 mod status;
 mod submit;
 mod trend;
@@ -38,6 +39,7 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/", get(dashboard::page))
         .route("/status", get(status::page))
         .route("/trend", get(trend::page))
+        .route("/problems/{kind}", get(problems::page))
         .route("/submit", get(submit::home))
         .route("/submit/sign-in", post(submit::sign_in))
         .route("/submit/sign-out", post(submit::sign_out))
