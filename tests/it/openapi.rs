@@ -119,6 +119,21 @@ async fn the_document_is_openapi_3_1_and_names_every_route_and_problem() {
     }
     // Nothing fetched from elsewhere: the network may be closed.
     assert!(!page.contains("<script") && !page.contains("<link"));
+    // Markdown is rendered, not shown: no backtick is left in the text.
+    assert!(!page.contains('`'), "a backtick on the page");
+    assert!(page.contains("<code>limits</code>"), "a code span rendered");
+    // Request bodies are spelled out, the SQL views listed, and the page links home.
+    let sql = &page[page.find("<h2><code>POST /v1/sql</code></h2>").unwrap()..];
+    let sql = &sql[..sql.find("</section>").unwrap()];
+    assert!(
+        sql.contains("Request body") && sql.contains("<code>sql</code>"),
+        "{sql}"
+    );
+    let views = &page[page.find("id=\"sql-views\"").unwrap()..];
+    for view in jiazheng_core::sql::views().iter().map(|(v, _)| v) {
+        assert!(views.contains(&format!("<code>{view}</code>")), "{view}");
+    }
+    assert!(page.contains("href=\"/\""));
 }
 
 /// Runs schemathesis (pinned in scripts/requirements.txt) against the real server with

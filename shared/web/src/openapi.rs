@@ -331,14 +331,27 @@ pub fn page(doc: &Document) -> String {
             }
             body {
                 main {
+                    p { a href="/" { "← Home (the indicators)" } " · " a href="/v1/" { "/v1/" } " · " a href="/v1/catalog" { "Data catalogue (DCAT)" } }
                     h1 { (doc.info.title) " " small { (doc.info.version) } }
-                    @if let Some(description) = &doc.info.description { p { (description) } }
+                    @if let Some(description) = &doc.info.description { (markdown(description)) }
                     p { "Machine-readable: " a href="/v1/openapi.json" { "/v1/openapi.json" } " (OpenAPI " (openapi_version(doc)) ")." }
+                    section #sql-views {
+                        h2 { "SQL views (" code { "POST /v1/sql" } ", analyst key)" }
+                        table {
+                            caption { "What one read-only SELECT may read" }
+                            thead { tr { th scope="col" { "View" } th scope="col" { "Rows" } } }
+                            tbody {
+                                @for (view, what) in jiazheng_core::sql::views() {
+                                    tr { td { code { (view) } } td { (what) } }
+                                }
+                            }
+                        }
+                    }
                     @for (method, path, op) in operations {
                         section id=(op.operation_id.clone().unwrap_or_default()) {
                             h2 { code { (method) " " (path) } }
-                            @if let Some(summary) = &op.summary { p { (summary) } }
-                            @if let Some(description) = &op.description { p { (description) } }
+                            @if let Some(summary) = &op.summary { (markdown(summary)) }
+                            @if let Some(description) = &op.description { (markdown(description)) }
                             @if op.security.is_some() { p.key { "Needs a key: Authorization: Bearer jz_…" } }
                             @if let Some(params) = op.parameters.as_ref().filter(|p| !p.is_empty()) {
                                 table {
@@ -350,13 +363,30 @@ pub fn page(doc: &Document) -> String {
                                                 td { code { (p.name) } @if matches!(p.required, Required::True) { " *" } }
                                                 td { (location(&p.parameter_in)) }
                                                 td { (domain(p.schema.as_ref())) }
-                                                td { (p.description.clone().unwrap_or_default()) }
+                                                td { (markdown_inline(&p.description.clone().unwrap_or_default())) }
                                             }
                                         }
                                     }
                                 }
                             }
-                            @if let Some(body) = &op.request_body { p { "Body: " (body_types(body)) } }
+                            @if let Some(body) = &op.request_body {
+                                p { "Body: " (body_types(body)) }
+                                @if let Some(fields) = body_fields(doc, body).filter(|f| !f.is_empty()) {
+                                    table {
+                                        caption { "Request body" }
+                                        thead { tr { th scope="col" { "Field" } th scope="col" { "Values" } th scope="col" { "Meaning" } } }
+                                        tbody {
+                                            @for (name, required, values, meaning) in fields {
+                                                tr {
+                                                    td { code { (name) } @if required { " *" } }
+                                                    td { (values) }
+                                                    td { (markdown_inline(&meaning)) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                             table {
                                 caption { "Answers" }
                                 thead { tr { th scope="col" { "Status" } th scope="col" { "Meaning" } th scope="col" { "Types" } } }
@@ -365,7 +395,7 @@ pub fn page(doc: &Document) -> String {
                                         @if let RefOr::T(r) = response {
                                             tr {
                                                 td { (status) }
-                                                td { (r.description) }
+                                                td { (markdown_inline(&r.description)) }
                                                 td { (r.content.keys().cloned().collect::<Vec<_>>().join(", ")) }
                                             }
                                         }
@@ -379,6 +409,108 @@ pub fn page(doc: &Document) -> String {
         }
     };
     markup.into_string()
+}
+
+/// The fields of a JSON request body: name, required, values and meaning, from its schema
+/// (followed through one `$ref` into the components).
+fn body_fields(doc: &Document, body: &RequestBody) -> Option<Vec<(String, bool, String, String)>> {
+    let schema = body.content.get("application/json")?.schema.as_ref()?;
+    let object = match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.rsplit('/').next()?;
+            match doc.components.as_ref()?.schemas.get(name)? {
+                RefOr::T(Schema::Object(object)) => object,
+                _ => return None,
+            }
+        }
+        RefOr::T(Schema::Object(object)) => object,
+        _ => return None,
+    };
+    Some(
+        object
+            .properties
+            .iter()
+            .map(|(name, property)| {
+                let (values, meaning) = match property {
+                    RefOr::T(Schema::Object(p)) => (
+                        domain(Some(property)),
+                        p.description.clone().unwrap_or_default(),
+                    ),
+                    RefOr::T(Schema::Array(a)) => (
+                        "array".to_string(),
+                        a.description.clone().unwrap_or_default(),
+                    ),
+                    _ => (String::new(), String::new()),
+                };
+                (
+                    name.clone(),
+                    object.required.contains(name),
+                    values,
+                    meaning,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The Markdown the descriptions use: paragraphs, `code` and [links](url).
+fn markdown(text: &str) -> maud::Markup {
+    maud::html! {
+        @for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+            p { (markdown_inline(paragraph)) }
+        }
+    }
+}
+
+fn markdown_inline(text: &str) -> maud::Markup {
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let code = rest.find('`');
+        let link = rest.find('[');
+        match (code, link) {
+            (Some(c), l) if l.is_none_or(|l| c < l) => {
+                let after = &rest[c + 1..];
+                let Some(end) = after.find('`') else {
+                    out.push_str(&escape(rest));
+                    break;
+                };
+                out.push_str(&escape(&rest[..c]));
+                out.push_str(&format!("<code>{}</code>", escape(&after[..end])));
+                rest = &after[end + 1..];
+            }
+            (_, Some(l)) => {
+                let parsed = rest[l + 1..].split_once("](").and_then(|(label, tail)| {
+                    let (url, tail) = tail.split_once(')')?;
+                    Some((label, url, tail))
+                });
+                match parsed {
+                    Some((label, url, tail)) if !label.contains('[') => {
+                        out.push_str(&escape(&rest[..l]));
+                        out.push_str(&format!(
+                            "<a href=\"{}\">{}</a>",
+                            escape(url),
+                            escape(label)
+                        ));
+                        rest = tail;
+                    }
+                    _ => {
+                        out.push_str(&escape(&rest[..=l]));
+                        rest = &rest[l + 1..];
+                    }
+                }
+            }
+            _ => {
+                out.push_str(&escape(rest));
+                break;
+            }
+        }
+    }
+    maud::PreEscaped(out)
+}
+
+fn escape(text: &str) -> String {
+    maud::html! { (text) }.into_string()
 }
 
 fn openapi_version(doc: &Document) -> String {
