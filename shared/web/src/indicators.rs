@@ -96,6 +96,19 @@ fn region_and_level(
     Ok((region, level))
 }
 
+/// An indicator by id, published down to `level`: 404 for an unknown one or a finer level.
+pub(crate) fn indicator_at(id: &str, level: Level) -> Result<&'static Indicator, ApiError> {
+    let indicator = indicators::by_id(id).ok_or_else(|| ApiError::UnknownIndicator(id.into()))?;
+    if level > indicator.finest_level() {
+        return Err(ApiError::LevelNotPublished {
+            indicator: indicator.id.to_string(),
+            finest: indicator.finest_level().to_string(),
+            asked: level.to_string(),
+        });
+    }
+    Ok(indicator)
+}
+
 /// What an indicator answer is computed from, known before any of the work.
 fn stamp(published: &Published, tree: &Regions) -> Stamp {
     Stamp::of([
@@ -129,16 +142,9 @@ pub async fn values(
         return Err(ApiError::NothingPublished);
     }
     let format = Format::negotiate(q.format, &headers);
-    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
     let period = published.period_or_latest(q.period)?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
-    if level > indicator.finest_level() {
-        return Err(ApiError::LevelNotPublished {
-            indicator: indicator.id.to_string(),
-            finest: indicator.finest_level().to_string(),
-            asked: level.to_string(),
-        });
-    }
+    let indicator = indicator_at(&id, level)?;
     let read = published.query(&tree, &[indicator], period, region, &[level]);
     let name = format!("{}-{period}-{}-{level}", indicator.id, region.code());
     let body = |data| Values {
@@ -264,15 +270,8 @@ pub async fn series(
         return Ok(unchanged);
     }
     let format = Format::negotiate(q.format, &headers);
-    let indicator = indicators::by_id(&id).ok_or_else(|| ApiError::UnknownIndicator(id.clone()))?;
     let (region, level) = region_and_level(&tree, q.region, None)?;
-    if level > indicator.finest_level() {
-        return Err(ApiError::LevelNotPublished {
-            indicator: indicator.id.to_string(),
-            finest: indicator.finest_level().to_string(),
-            asked: level.to_string(),
-        });
-    }
+    let indicator = indicator_at(&id, level)?;
     let rows = published.series(&tree, indicator, region).rows;
     let name = format!("{}-series-{}", indicator.id, region.code());
     let body = |data| Series {

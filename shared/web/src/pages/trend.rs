@@ -10,7 +10,7 @@ use super::charts::Line;
 use super::layout::{Frame, Section, crumbs, period_label};
 use super::{Lang, PageError, Place, figures, link, public};
 use crate::{ApiError, AppState, Source, Stamp};
-use jiazheng_core::indicators::{self, ReportingState};
+use jiazheng_core::indicators::ReportingState;
 use jiazheng_core::periods::Period;
 
 #[derive(Deserialize)]
@@ -27,17 +27,9 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let lang = q.lang;
     let fail = lang.fail::<ApiError>();
-    let indicator = indicators::by_id(&q.indicator)
-        .ok_or_else(|| fail(ApiError::UnknownIndicator(q.indicator.clone())))?;
     let place = Place::find(&state, lang, q.region.as_deref(), None).await?;
     let (tree, region) = (&place.tree, &place.region);
-    if region.level > indicator.finest_level() {
-        return Err(fail(ApiError::LevelNotPublished {
-            indicator: indicator.id.to_string(),
-            finest: indicator.finest_level().to_string(),
-            asked: region.level.to_string(),
-        }));
-    }
+    let indicator = crate::indicators::indicator_at(&q.indicator, region.level).map_err(fail)?;
     let rows = place.published.series(tree, indicator, region).rows;
     let totals: Vec<_> = rows.iter().filter(|r| r.breakdown.is_none()).collect();
     // The axis runs through the deadline of the latest target, so the line is read against it.
