@@ -164,6 +164,7 @@ async fn confirming_clears_the_flag_on_values_and_status_and_only_the_county_may
     .await;
     assert_eq!(by_analyst["open_findings"], 3, "{by_analyst}");
     assert_eq!(open["open_findings"], 3, "{open}");
+    assert_eq!(open["truncated"], false, "{open}");
     let file = &open["files"][0];
     assert_eq!(file["submission_id"], id.as_str());
     let findings = file["findings"].as_array().unwrap();
@@ -366,6 +367,34 @@ async fn a_file_whose_every_row_is_a_finding_is_confirmed_whole() {
         flags
     };
     assert_eq!(flags().await, [json!("unconfirmed")]);
+
+    // 阿尔山市 sends its file again (one row fewer): now it too shares every worker, so two
+    // files of 兴安盟 hold over 2,000 open findings. The listing counts them all and lists
+    // at most one report's worth.
+    let mut again = sheets[0].clone();
+    again.rows.pop();
+    let (status, json) = server.send_sheet(&again, "2023H2", "152202").await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    assert_eq!(json["submission"]["open_findings"], n - 1);
+    let analyst = key(&server, "15", Role::Analyst).await;
+    let (status, open) = call(
+        &server,
+        "GET",
+        "/v1/findings?period=2023H2&region=152200",
+        Some(&analyst),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open["open_findings"], 2 * n - 1);
+    assert_eq!(open["truncated"], true);
+    let listed: usize = open["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["findings"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, MAX_LISTED);
 
     let own = key(&server, COUNTY, Role::Submitter).await;
     let confirm = format!("/v1/submissions/{submission}/confirmations");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::params::Params;
 use super::{ApiError, AppState, auth};
-use jiazheng_core::findings::Issue;
+use jiazheng_core::findings::{Issue, MAX_LISTED};
 use jiazheng_core::keys::{Key, Role};
 use jiazheng_core::periods::Period;
 use jiazheng_core::plausibility::{self, Confirmation, confirmations};
@@ -120,6 +120,9 @@ pub struct OpenFindings {
     region: String,
     name: String,
     open_findings: u64,
+    /// True when fewer findings are listed than are open: at most 1,000 are listed per
+    /// answer (and per report); ask for a smaller region to see the rest.
+    truncated: bool,
     /// Current files with findings nobody has confirmed, oldest decision first.
     files: Vec<FlaggedFile>,
 }
@@ -145,6 +148,9 @@ pub async fn open(
     may_read(&key, region)?;
     let read = state.log_confirmed().await?;
     let mut files = Vec::new();
+    // Counted whole, listed up to one report's worth: a national listing neither reads
+    // every report nor holds every finding.
+    let mut room = MAX_LISTED;
     for (submission, current) in &read.log.latest {
         let inside = tree
             .resolve(&submission.region)
@@ -154,19 +160,23 @@ pub async fn open(
             continue;
         }
         let id = &submission.submission_id;
-        let Some(report) = state.ingestor.report(id).await? else {
-            continue;
+        let report = match room {
+            0 => None,
+            _ => state.ingestor.report(id).await?,
         };
-        let findings = report
-            .issues
+        let findings: Vec<OpenFinding> = report
+            .map(|r| r.issues)
+            .unwrap_or_default()
             .into_iter()
             .enumerate()
             .filter(|(place, issue)| {
                 plausibility::by_code(&issue.code).is_some()
                     && read.confirmed.covering(id, *place).is_none()
             })
+            .take(room)
             .map(|(finding, issue)| OpenFinding { finding, issue })
             .collect();
+        room -= findings.len();
         files.push(FlaggedFile {
             submission_id: id.clone(),
             dataset: submission.dataset.name.to_string(),
@@ -176,11 +186,14 @@ pub async fn open(
             findings,
         });
     }
+    let open_findings: u64 = files.iter().map(|f| f.open_findings).sum();
+    let listed: usize = files.iter().map(|f| f.findings.len()).sum();
     Ok(Json(OpenFindings {
         period: q.period.to_string(),
         region: region.code(),
         name: region.name.clone(),
-        open_findings: files.iter().map(|f| f.open_findings).sum(),
+        open_findings,
+        truncated: (listed as u64) < open_findings,
         files,
     })
     .into_response())
