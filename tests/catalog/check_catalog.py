@@ -45,5 +45,12 @@ for name, dataset in datasets.items():
         assert graph.value(distribution, DCTERMS.format) is not None, distribution
         assert graph.value(distribution, DCAT.mediaType) is not None, distribution
         urls.append(str(graph.value(distribution, DCAT.downloadURL)))
+        # The SDMX-CSV names the structure it conforms to; it is fetched as well.
+        structure = graph.value(distribution, DCTERMS.conformsTo)
+        if structure is not None:
+            urls.append(str(structure))
+    if name == "indicator_values":
+        media = {str(graph.value(d, DCAT.mediaType)) for d in distributions}
+        assert any(m.endswith("vnd.sdmx.data+csv") for m in media), media
 print("\n".join(urls))
 print("catalog ok")

@@ -1,7 +1,8 @@
 //! Open data as portals and data people take it: the DCAT catalogue (`/v1/catalog`) parsed by
 //! rdflib, every open dataset and the indicator values present with their titles, licence,
 //! publisher and coverage, and every distribution it names answering 200; and the release
-//! package of a period validated by `frictionless` and read by DuckDB (both pinned in
+//! package of a period validated by `frictionless` and read by DuckDB; and the indicator values
+//! as SDMX-CSV read by pysdmx with their SDMX-ML structure (all pinned in
 //! scripts/requirements.txt).
 
 use std::process::Command;
@@ -135,4 +136,96 @@ async fn the_release_package_validates_and_duckdb_reads_its_parquet() {
     let (status, _) = server.get("/v1/packages/2019H1.zip").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     println!("{stdout}");
+}
+
+/// Must-show 3 of #17: pysdmx reads the SDMX-CSV with the structure message (validated against
+/// the SDMX-ML 3.0 schemas) and every observation equals `/v1/values` for the same query: the
+/// counties of 兴安盟 (reported, partly and not reported), and every indicator of the country.
+#[tokio::test]
+async fn statistical_tools_read_the_sdmx_values_equal_to_the_api() {
+    let server = open_data().await;
+    let (status, structure_headers, structure) = server
+        .raw(
+            Request::get("/v1/sdmx/structure")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        structure_headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.sdmx.structure+xml")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let structure_file = dir.path().join("structure.xml");
+    std::fs::write(&structure_file, &structure).unwrap();
+    for query in [
+        "region=152200&level=county",
+        "level=country",
+        "level=province",
+    ] {
+        let (status, headers, csv) = server
+            .raw(
+                Request::get(format!("/v1/values?{query}&format=sdmx-csv"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/vnd.sdmx.data+csv")
+        );
+        // Asked by `Accept` instead of `format=`: the same bytes.
+        let (_, _, accepted) = server
+            .raw(
+                Request::get(format!("/v1/values?{query}"))
+                    .header(
+                        header::ACCEPT,
+                        "application/vnd.sdmx.data+csv; version=2.0.0",
+                    )
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(accepted, csv, "{query}");
+        let (_, _, json) = server
+            .raw(
+                Request::get(format!("/v1/values?{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        let csv_file = dir.path().join("values.csv");
+        let json_file = dir.path().join("values.json");
+        std::fs::write(&csv_file, &csv).unwrap();
+        std::fs::write(&json_file, &json).unwrap();
+        let output = Command::new(tool("python", "pysdmx"))
+            .arg(repo("tests/catalog/check_sdmx.py"))
+            .args([&structure_file, &csv_file, &json_file])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.ends_with("sdmx ok\n"),
+            "{query}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!("{query}: {stdout}");
+    }
+    // The structure is the regions' and the declarations': unchanged, 304.
+    let etag = structure_headers[header::ETAG].clone();
+    let (status, _, _) = server
+        .raw(
+            Request::get("/v1/sdmx/structure")
+                .header(header::IF_NONE_MATCH, etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
 }

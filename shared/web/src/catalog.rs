@@ -299,6 +299,20 @@ fn indicator_values(
             );
             distributions.push(distribution(url, title, format, &publisher.licence));
         }
+        // SDMX-CSV for statistical offices, conforming to the structure message.
+        let url = format!("{base}/v1/values?period={period}&format=sdmx-csv");
+        let title = text(
+            &format!("{period} 全部指标（SDMX-CSV 2.0）"),
+            &format!("Every indicator, {period} (SDMX-CSV 2.0)"),
+        );
+        let mut sdmx = distribution(
+            url,
+            title,
+            ("sdmx-csv", "CSV", "application/vnd.sdmx.data+csv"),
+            &publisher.licence,
+        );
+        sdmx["dct:conformsTo"] = json!({"@id": format!("{base}/v1/sdmx/structure")});
+        distributions.push(sdmx);
         distributions.push(package(base, *period, &publisher.licence));
     }
     entry["dcat:distribution"] = json!(distributions);

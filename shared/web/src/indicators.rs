@@ -8,12 +8,70 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::params::Params;
+use super::sdmx;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Conditional, Published, Regions, Source, Stamp};
 use jiazheng_core::indicators::snapshot::Row;
 use jiazheng_core::indicators::{self, CATALOGUE, Indicator};
 use jiazheng_core::periods::Period;
 use jiazheng_core::regions::{COUNTRY_CODE, Level, Region};
+
+/// What the indicator endpoints answer in: the tables' formats, and SDMX-CSV 2.0 for
+/// statistical offices (its structure at `/v1/sdmx/structure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValuesFormat {
+    Json,
+    Csv,
+    Parquet,
+    SdmxCsv,
+}
+
+impl ValuesFormat {
+    /// `?format=` wins; then an `Accept` of SDMX-CSV; otherwise as every table negotiates.
+    fn negotiate(format: Option<ValuesFormat>, headers: &HeaderMap) -> ValuesFormat {
+        if let Some(f) = format {
+            return f;
+        }
+        let accept = headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if accept.contains("application/vnd.sdmx.data+csv") {
+            return ValuesFormat::SdmxCsv;
+        }
+        match Format::negotiate(None, headers) {
+            Format::Json => ValuesFormat::Json,
+            Format::Csv => ValuesFormat::Csv,
+            Format::Parquet => ValuesFormat::Parquet,
+        }
+    }
+
+    fn respond<T: Serialize>(
+        self,
+        rows: Vec<Row>,
+        json: impl FnOnce(Vec<Row>) -> T,
+        name: &str,
+    ) -> Result<Response, ApiError> {
+        let table = match self {
+            ValuesFormat::Json => Format::Json,
+            ValuesFormat::Csv => Format::Csv,
+            ValuesFormat::Parquet => Format::Parquet,
+            ValuesFormat::SdmxCsv => {
+                let disposition = format!("inline; filename=\"{name}.sdmx.csv\"");
+                return Ok((
+                    [
+                        (axum::http::header::CONTENT_TYPE, sdmx::CSV_TYPE.to_string()),
+                        (axum::http::header::CONTENT_DISPOSITION, disposition),
+                    ],
+                    sdmx::csv(&rows)?,
+                )
+                    .into_response());
+            }
+        };
+        Table::respond_rows(table, &Row::schema(), rows, json, name)
+    }
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CatalogueEntry {
@@ -61,7 +119,7 @@ pub struct ValuesQuery {
     region: Option<String>,
     /// The level of the regions returned (default: the region's own).
     level: Option<Level>,
-    format: Option<Format>,
+    format: Option<ValuesFormat>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -124,6 +182,7 @@ fn stamp(published: &Published, tree: &Regions) -> Stamp {
     responses((status = 200, description = "The values", content(
         (Values = "application/json"),
         (String = "text/csv"),
+        (String = "application/vnd.sdmx.data+csv; version=2.0.0"),
         (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn values(
     State(state): State<AppState>,
@@ -141,7 +200,7 @@ pub async fn values(
     if published.version < 0 {
         return Err(ApiError::NothingPublished);
     }
-    let format = Format::negotiate(q.format, &headers);
+    let format = ValuesFormat::negotiate(q.format, &headers);
     let period = published.period_or_latest(q.period)?;
     let (region, level) = region_and_level(&tree, q.region, q.level)?;
     let indicator = indicator_at(&id, level)?;
@@ -158,7 +217,7 @@ pub async fn values(
         sources: read.sources,
         data,
     };
-    let answer = Table::respond_rows(format, &Row::schema(), read.rows, body, &name)?;
+    let answer = format.respond(read.rows, body, &name)?;
     Ok((Extension(stamp), answer).into_response())
 }
 
@@ -172,7 +231,7 @@ pub struct LongQuery {
     period: Option<Period>,
     region: Option<String>,
     level: Option<Level>,
-    format: Option<Format>,
+    format: Option<ValuesFormat>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -190,6 +249,7 @@ pub struct LongValues {
     responses((status = 200, description = "The values", content(
         (LongValues = "application/json"),
         (String = "text/csv"),
+        (String = "application/vnd.sdmx.data+csv; version=2.0.0"),
         (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn long(
     State(state): State<AppState>,
@@ -203,7 +263,7 @@ pub async fn long(
     if let Some(unchanged) = conditional.unchanged(&stamp) {
         return Ok(unchanged);
     }
-    let format = Format::negotiate(q.format, &headers);
+    let format = ValuesFormat::negotiate(q.format, &headers);
     let chosen: Vec<&'static Indicator> = match q.indicator {
         Some(indicator) => vec![indicator],
         None => CATALOGUE.iter().collect(),
@@ -225,7 +285,7 @@ pub async fn long(
         snapshot_version: published.version,
         data,
     };
-    let answer = Table::respond_rows(format, &Row::schema(), rows, json, &name)?;
+    let answer = format.respond(rows, json, &name)?;
     Ok((Extension(stamp), answer).into_response())
 }
 
@@ -234,7 +294,7 @@ pub async fn long(
 pub struct SeriesQuery {
     /// The region (default: the country).
     region: Option<String>,
-    format: Option<Format>,
+    format: Option<ValuesFormat>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -256,6 +316,7 @@ pub struct Series {
     responses((status = 200, description = "The values, oldest period first", content(
         (Series = "application/json"),
         (String = "text/csv"),
+        (String = "application/vnd.sdmx.data+csv; version=2.0.0"),
         (Vec<u8> = "application/vnd.apache.parquet")))))]
 pub async fn series(
     State(state): State<AppState>,
@@ -269,7 +330,7 @@ pub async fn series(
     if let Some(unchanged) = conditional.unchanged(&stamp) {
         return Ok(unchanged);
     }
-    let format = Format::negotiate(q.format, &headers);
+    let format = ValuesFormat::negotiate(q.format, &headers);
     let (region, level) = region_and_level(&tree, q.region, None)?;
     let indicator = indicator_at(&id, level)?;
     let rows = published.series(&tree, indicator, region).rows;
@@ -283,6 +344,6 @@ pub async fn series(
         snapshot_version: published.version,
         data,
     };
-    let answer = Table::respond_rows(format, &Row::schema(), rows, body, &name)?;
+    let answer = format.respond(rows, body, &name)?;
     Ok((Extension(stamp), answer).into_response())
 }

@@ -15,6 +15,7 @@ mod params;
 mod problem;
 mod records;
 mod regions;
+mod sdmx;
 mod sql;
 mod submissions;
 mod tabular;
@@ -233,6 +234,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(indicators::values))
         .routes(routes!(indicators::series))
         .routes(routes!(indicators::long))
+        .routes(routes!(sdmx::structure))
         .routes(routes!(records::list))
         .routes(routes!(records::records))
         .routes(routes!(records::bulk))

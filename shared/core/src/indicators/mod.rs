@@ -54,6 +54,12 @@ pub enum ReportingState {
 }
 
 impl ReportingState {
+    pub const ALL: [ReportingState; 3] = [
+        ReportingState::Reported,
+        ReportingState::Partial,
+        ReportingState::NotReported,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReportingState::Reported => "reported",
@@ -63,13 +69,25 @@ impl ReportingState {
     }
 
     pub fn parse(s: &str) -> Option<ReportingState> {
-        [
-            ReportingState::Reported,
-            ReportingState::Partial,
-            ReportingState::NotReported,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+        ReportingState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            ReportingState::Reported => "已报送",
+            ReportingState::Partial => "部分报送",
+            ReportingState::NotReported => "未报送",
+        }
+    }
+
+    pub fn en(self) -> &'static str {
+        match self {
+            ReportingState::Reported => "reported",
+            ReportingState::Partial => "partly reported",
+            ReportingState::NotReported => "not reported",
+        }
     }
 
     /// The state of a region with `reported` of its `due` counties in.
@@ -96,7 +114,23 @@ pub enum Quality {
 }
 
 impl Quality {
+    pub const ALL: [Quality; 2] = [Quality::Checked, Quality::Unconfirmed];
+
     pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Checked => "checked",
+            Quality::Unconfirmed => "unconfirmed",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Quality::Checked => "已核实",
+            Quality::Unconfirmed => "待核实",
+        }
+    }
+
+    pub fn en(self) -> &'static str {
         match self {
             Quality::Checked => "checked",
             Quality::Unconfirmed => "unconfirmed",
