@@ -1,29 +1,35 @@
 """Drives Debian's headless Chromium through the web pages as their users would.
 
 Called by tests/pages.rs with a running `jiazheng serve`:
-    pages.py BASE_URL TOKEN BAD_FILE GOOD_FILE GOOD_ROWS ARTIFACTS
+    pages.py BASE_URL TOKEN BAD_FILE GOOD_FILE GOOD_ROWS ARTIFACTS OFFICE_TOKEN
 A citizen drills down from the country to 兴安盟 and 乌兰浩特市 and sorts the areas; a
 statistician signs in, drops a bad file (and reads its report), then a good one (and sees the
 indicator change); a browser without JavaScript reads the pages and uploads through the plain
-form. Every page is checked with axe-core in the same browser; each page's size and server
+form; 兴安盟's office opens its 半年报 and prints it to PDF (A4), which is rendered back to an
+image and looked at. Every page is checked with axe-core in the same browser; each page's size and server
 time are written to ARTIFACTS/pages.json, screenshots to ARTIFACTS/*.png.
 """
 
+import base64
 import json
 import os
 import re
 import sys
 import tempfile
 
+import numpy
+import pypdfium2
+
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.common.print_page_options import PrintOptions
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-BASE, TOKEN, BAD, GOOD, GOOD_ROWS, ARTIFACTS = sys.argv[1:7]
+BASE, TOKEN, BAD, GOOD, GOOD_ROWS, ARTIFACTS, OFFICE_TOKEN = sys.argv[1:8]
 GOOD_ROWS = int(GOOD_ROWS)
 AXE = open(os.environ["JIAZHENG_AXE"], encoding="utf-8").read()
 PAGE_LIMIT = 100 * 1024
@@ -397,6 +403,45 @@ def statistician(driver, before):
     return after
 
 
+def office(driver):
+    """兴安盟's statistician signs in, opens the 半年报 and prints it: an A4 PDF whose first page,
+    rendered back to an image, shows the report's heading and table, not the site's navigation."""
+    driver.get(BASE + "/submit")
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.pick button.plain"))
+    driver.find_element(By.ID, "key").send_keys(OFFICE_TOKEN)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form.stack button"))
+    click(driver, driver.find_element(By.ID, "half-year"))
+    heading = h1(driver)
+    assert heading.startswith("兴安盟家政进社区工作半年报"), heading
+    counties = driver.find_element(By.CSS_SELECTOR, "#areas ~ div.scroll table").text
+    for county in ["乌兰浩特市", "阿尔山市", "科尔沁右翼前旗", "突泉县"]:
+        assert county in counties, counties
+    assert driver.find_elements(By.CSS_SELECTOR, "figure svg"), "no chart"
+    visit(driver, "15-half-year")
+
+    options = PrintOptions()
+    options.page_width, options.page_height = 21.0, 29.7
+    pdf = base64.b64decode(driver.print_page(options))
+    with open(os.path.join(ARTIFACTS, "15a-half-year.pdf"), "wb") as f:
+        f.write(pdf)
+    document = pypdfium2.PdfDocument(pdf)
+    first = document[0]
+    width, height = first.get_size()
+    assert abs(width - 595.3) < 2 and abs(height - 841.9) < 2, ("not A4", width, height)
+    text = first.get_textpage().get_text_range()
+    assert "半年报" in text and "主要指标完成情况" in text, text[:300]
+    assert "跳到正文" not in text and "下载 Excel" not in text, "screen-only parts were printed"
+    image = first.render(scale=1.5).to_pil()
+    image.save(os.path.join(ARTIFACTS, "15b-half-year-pdf.png"))
+    # Looked at: ink on the page, in the top and in the body, not a blank or a one-line sheet.
+    pixels = numpy.asarray(image.convert("L"))
+    inked = pixels < 128
+    assert inked.mean() > 0.01, f"the printed page is nearly blank ({inked.mean():.4f})"
+    rows = inked.any(axis=1)
+    assert rows[: len(rows) // 4].any() and rows[len(rows) // 2 :].any(), "ink only in one part"
+    print(f"half-year PDF: {len(document)} page(s), A4, {inked.mean():.1%} inked")
+
+
 def without_javascript(driver, after):
     """Reading and uploading work with script off: the form posts, the server redirects."""
     driver.get(BASE + "/?period=2023H2&region=152201")
@@ -418,6 +463,7 @@ def main():
     try:
         before = citizen(driver)
         after = statistician(driver, before)
+        office(driver)
     finally:
         driver.quit()
     plain = browser(javascript=False)

@@ -14,6 +14,7 @@ mod confirmations;
 mod crash;
 mod downloads;
 mod formats;
+mod half_year;
 mod hostile;
 mod independent;
 mod indicators;

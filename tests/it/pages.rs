@@ -409,6 +409,12 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         "152201",
         "submitter",
     );
+    let office = support::issue_key(
+        support::jiazheng(),
+        lake.to_str().unwrap(),
+        "152200",
+        "submitter",
+    );
 
     // The good file: 乌兰浩特市's outlets with three more, each a copy of the first under
     // another number, so the count the dashboard shows must move by exactly three.
@@ -446,6 +452,7 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
             .arg(&good)
             .arg(good_rows.to_string())
             .arg(&artifacts)
+            .arg(&office)
             .current_dir(dir.path())
             // The Rust toolchain's library path is not the browser's.
             .env_remove("LD_LIBRARY_PATH"),
@@ -458,6 +465,8 @@ fn a_browser_drills_down_uploads_and_passes_axe() {
         "05-ulanhot",
         "10-report-rejected",
         "12-ulanhot-after",
+        "15-half-year",
+        "15b-half-year-pdf",
     ] {
         let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}");

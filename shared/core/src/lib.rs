@@ -9,6 +9,7 @@ pub mod compliance;
 pub mod datasets;
 pub mod failpoints;
 pub mod findings;
+pub mod half_year;
 pub mod identifiers;
 pub mod indicators;
 pub mod ingest;

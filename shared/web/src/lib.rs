@@ -240,6 +240,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(records::bulk))
         .routes(routes!(packages::package))
         .routes(routes!(compliance::status))
+        .routes(routes!(compliance::half_year))
         .routes(routes!(sql::run))
         .routes(routes!(submissions::list, submissions::request_upload))
         .routes(routes!(submissions::one))

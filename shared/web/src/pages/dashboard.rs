@@ -181,7 +181,7 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
                 }
                 tbody {
                     @for indicator in CATALOGUE {
-                        @let row = own.one(indicator.id, &code).map(|r| with_target(indicator, region, period, r));
+                        @let row = own.one(indicator.id, &code).map(|r| r.clone().with_target(region));
                         @let row = row.as_ref();
                         tr id=(format!("value-{}", indicator.id)) {
                             th scope="row" { a href=(format!("#def-{}", indicator.id)) { (figures::name(lang, indicator)) } }
@@ -208,7 +208,7 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
                         }
                         @for part in own.get(indicator.id, &code).iter().filter(|r| r.breakdown.is_some()) {
                             tr.sub {
-                                th scope="row" { (breakdown_label(lang, indicator, part.breakdown.as_deref().unwrap_or(""))) }
+                                th scope="row" { (figures::breakdown_label(lang, indicator, part.breakdown.as_deref().unwrap_or(""))) }
                                 td.n { (figures::cell(lang, indicator, Some(part))) }
                                 td {} td {}
                                 td.n { @if let Some(c) = part.change { (figures::change(lang, indicator.unit, c)) } }
@@ -219,32 +219,6 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
                 }
             }
         }
-    }
-}
-
-/// A row with the target its region is held to, also where nobody reported (the stored row
-/// of a region nobody reported for has no numbers at all).
-fn with_target(indicator: &Indicator, region: &Region, period: Period, row: &Row) -> Row {
-    let mut row = row.clone();
-    if row.target.is_none()
-        && let Some((target, deadline)) = snapshot::target_of(indicator, region, period)
-    {
-        row.target = Some(target);
-        row.target_deadline = deadline;
-    }
-    row
-}
-
-/// The label of a breakdown value: the Chinese choice, or its English code.
-fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
-    let zh = indicator
-        .breakdown
-        .and_then(|b| indicator.dataset()?.field(b))
-        .and_then(|f| f.kind.choices().iter().find(|c| c.code == code))
-        .map(|c| c.zh);
-    match (lang, zh) {
-        (Lang::Zh, Some(zh)) => zh.to_string(),
-        _ => code.replace('_', " "),
     }
 }
 
@@ -339,7 +313,7 @@ fn charts(
             .breakdown_values()
             .into_iter()
             .map(|mode| Bar {
-                label: breakdown_label(lang, indicator, mode),
+                label: figures::breakdown_label(lang, indicator, mode),
                 value: values
                     .get(BY_MODE, &region.code())
                     .iter()

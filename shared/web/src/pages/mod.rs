@@ -7,6 +7,7 @@ mod charts;
 mod dashboard;
 mod figures;
 pub(crate) mod findings;
+mod half_year;
 mod layout;
 pub(crate) use layout::Footer;
 mod problems;
@@ -43,6 +44,8 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/submit", get(submit::home))
         .route("/submit/sign-in", post(submit::sign_in))
         .route("/submit/sign-out", post(submit::sign_out))
+        .route("/submit/half-year", get(half_year::page))
+        .route("/submit/half-year.xlsx", get(half_year::xlsx))
         .route(
             "/submit/upload",
             post(submit::upload).layer(DefaultBodyLimit::max(upload_limit + FORM_LIMIT_SLACK)),

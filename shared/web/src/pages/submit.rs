@@ -256,6 +256,7 @@ fn submitter_page(
             span { (lang.t("已登录：", "Signed in for ")) (name) " (" (key.region) ")" }
             button.plain type="submit" { (lang.t("退出", "Sign out")) }
         }
+        p { a #half-year href=(link(lang, "/submit/half-year", &[])) { (lang.t("本地区半年报（打印、Excel）", "This office's half-year report (print, Excel)")) } }
         @if key.role != Role::Submitter {
             p.notice.bad { (lang.t("此密钥用于查询，不能报送文件。", "This key is for queries; it cannot submit files.")) }
         } @else {

@@ -193,15 +193,7 @@ impl Snapshot {
             if !read.sources.is_empty() {
                 sources = read.sources;
             }
-            for mut row in read.rows {
-                if row.target.is_none()
-                    && let Some((target, deadline)) = super::target_of(indicator, region, period)
-                {
-                    row.target = Some(target);
-                    row.target_deadline = deadline;
-                }
-                rows.push(row);
-            }
+            rows.extend(read.rows.into_iter().map(|row| row.with_target(region)));
         }
         Read { sources, rows }
     }

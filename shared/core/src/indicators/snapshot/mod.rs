@@ -126,6 +126,18 @@ impl Row {
         Arc::new(Schema::new(fields))
     }
 
+    /// The row with the target its region is held to in its period, also where nobody
+    /// reported (the stored row of such a region has no numbers at all).
+    pub fn with_target(mut self, region: &Region) -> Row {
+        if self.target.is_none()
+            && let Some((target, deadline)) = target_of(self.indicator, region, self.period)
+        {
+            self.target = Some(target);
+            self.target_deadline = deadline;
+        }
+        self
+    }
+
     /// The region's significant digits (`1522` for 兴安盟), which reads filter on.
     pub fn prefix(&self) -> &str {
         self.level.prefix_of(&self.region)
