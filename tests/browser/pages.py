@@ -330,6 +330,45 @@ def citizen(driver):
     return before
 
 
+def data_reader(driver):
+    """A reader finds 兴安盟 by its Pinyin, then browses the outlets: a filter from the form, a
+    facet clicked, the next page."""
+    driver.get(BASE + "/")
+    search = driver.find_element(By.CSS_SELECTOR, "form[role=search] input[name=q]")
+    search.send_keys("xingan")
+    click(driver, driver.find_element(By.CSS_SELECTOR, "form[role=search] button"))
+    found = driver.find_element(By.ID, "regions").text
+    assert found.splitlines()[1].startswith("兴安盟"), found
+    visit(driver, "16-region-search")
+
+    click(driver, driver.find_element(By.LINK_TEXT, "开放数据"))
+    click(driver, driver.find_element(By.PARTIAL_LINK_TEXT, "社区家政服务网点"))
+    assert h1(driver).startswith("社区家政服务网点"), h1(driver)
+    total = driver.find_element(By.ID, "matched").text
+    form = driver.find_element(By.ID, "filters")
+    form.find_element(By.NAME, "region").send_keys("152200")
+    Select(form.find_element(By.NAME, "mode")).select_by_visible_text("嵌入")
+    click(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    embedded = driver.find_element(By.ID, "matched").text
+    assert embedded != total, (total, embedded)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#active a.chip")) == 2, "region and mode"
+    visit(driver, "17-dataset-filtered")
+
+    # A facet: the first county listed, with its count; the page then shows that many, the
+    # county taking the league's place as the region.
+    county = driver.find_element(By.XPATH, "//section[@class='facets']/h3[text()='旗县（市、区）']/following-sibling::ul[1]/li[1]")
+    count = county.find_element(By.CSS_SELECTOR, "span.muted").text
+    name = county.find_element(By.TAG_NAME, "a").text
+    click(driver, county.find_element(By.TAG_NAME, "a"))
+    matched = driver.find_element(By.ID, "matched").text
+    assert f"共 {count} 条记录" in matched, (count, matched)
+    chips = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#active a.chip")]
+    assert len(chips) == 2 and chips[0].startswith(name), chips
+    rows = driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")
+    assert 0 < len(rows) <= 50 and all("嵌入" in r.text for r in rows)
+    visit(driver, "17a-dataset-faceted")
+
+
 def statistician(driver, before):
     driver.get(BASE + "/submit")
     visit(driver, "08-sign-in")
@@ -462,6 +501,7 @@ def main():
     driver = browser()
     try:
         before = citizen(driver)
+        data_reader(driver)
         after = statistician(driver, before)
         office(driver)
     finally:

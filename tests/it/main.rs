@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod bad_files;
+mod browse;
 mod build;
 mod catalog;
 mod cli;

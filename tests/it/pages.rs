@@ -66,6 +66,12 @@ async fn every_page_is_html_in_both_languages_and_small() {
         ("/?region=152201001&period=2023H2", "爱国街道"),
         ("/status?region=152200&period=2023H2", "兴安盟"),
         ("/submit", "登录报送"),
+        ("/datasets", "开放数据"),
+        (
+            "/datasets/outlets?region=152200&period=2023H2",
+            "社区家政服务网点",
+        ),
+        ("/regions?q=兴安", "查找地区"),
     ] {
         let zh = page(&server, path).await;
         assert!(zh.contains("<html lang=\"zh-CN\">"), "{path}");

@@ -229,6 +229,7 @@ fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::catalog))
         .routes(routes!(regions::one))
         .routes(routes!(regions::list))
+        .routes(routes!(regions::search))
         .routes(routes!(regions::periods))
         .routes(routes!(indicators::catalogue))
         .routes(routes!(indicators::values))

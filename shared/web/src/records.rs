@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use deltalake::arrow::datatypes::DataType;
-use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use deltalake::datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::params::Params;
 use super::tabular::{Format, Table};
@@ -70,7 +70,7 @@ pub async fn list() -> (Extension<Stamp>, Json<DatasetList>) {
     )
 }
 
-fn open_dataset(name: &str) -> Result<&'static Dataset, ApiError> {
+pub(crate) fn open_dataset(name: &str) -> Result<&'static Dataset, ApiError> {
     let dataset =
         datasets::by_name(name).ok_or_else(|| ApiError::UnknownDataset(name.to_string()))?;
     match dataset.openness {
@@ -154,6 +154,24 @@ pub(crate) async fn query_rows(
     version: Option<i64>,
     page: Option<(usize, usize)>,
 ) -> Result<(Table, i64), ApiError> {
+    let (frame, version) = matching(state, dataset, period, query, fields, version).await?;
+    let table = match frame {
+        Some(frame) => page_of(frame, dataset, query, page).await?,
+        None => empty(dataset),
+    };
+    Ok((table, version))
+}
+
+/// The rows of a period inside the query's region whose fields equal the query's, as a
+/// DataFusion frame over the table version read (`None` before any file landed).
+async fn matching(
+    state: &AppState,
+    dataset: &'static Dataset,
+    period: Period,
+    query: &RecordQuery,
+    fields: &HashMap<String, String>,
+    version: Option<i64>,
+) -> Result<(Option<DataFrame>, i64), ApiError> {
     let mut filter = col(columns::PERIOD).eq(lit(period.to_string()));
     if let Some(code) = &query.region {
         let tree = state.regions().await?;
@@ -171,17 +189,6 @@ pub(crate) async fn query_rows(
             filter = filter.and(field_filter(field, value)?);
         }
     }
-    let (sort_field, ascending) = match query.sort.as_deref() {
-        Some(s) => {
-            let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
-            let field = dataset
-                .field(name)
-                .filter(|f| !matches!(f.kind, Kind::EnumList { .. }))
-                .ok_or_else(|| ApiError::BadQuery(format!("cannot sort by {name:?}")))?;
-            (field.name, ascending)
-        }
-        None => (dataset.key, true),
-    };
     let name = names::dataset(dataset.name);
     let table = match version {
         Some(v) => {
@@ -193,30 +200,56 @@ pub(crate) async fn query_rows(
         }
         None => state.lake().load(&name).await?,
     };
-    let shown = record_columns(dataset);
     let Some(table) = table else {
-        let fields: Vec<_> = shown
-            .iter()
-            .map(|c| {
-                let kind = dataset
-                    .field(c)
-                    .map_or(DataType::Utf8, |f| f.kind.data_type());
-                deltalake::arrow::datatypes::Field::new(*c, kind, true)
-            })
-            .collect();
-        let schema = deltalake::arrow::datatypes::Schema::new(fields);
-        return Ok((Table::from_batches(schema.into(), Vec::new()), -1));
+        return Ok((None, -1));
     };
     let version = table.version().map_or(-1, |v| v as i64);
     let ctx = SessionContext::new();
     lake::register(&ctx, &name, &table).await?;
-    let mut frame = ctx
+    let frame = ctx
         .table(dataset.name)
         .await
         .map_err(lake::LakeError::from)?
         .filter(filter)
-        .map_err(lake::LakeError::from)?
-        .select_columns(&shown)
+        .map_err(lake::LakeError::from)?;
+    Ok((Some(frame), version))
+}
+
+/// No rows, in the columns a record shows.
+fn empty(dataset: &Dataset) -> Table {
+    let fields: Vec<_> = record_columns(dataset)
+        .iter()
+        .map(|c| {
+            let kind = dataset
+                .field(c)
+                .map_or(DataType::Utf8, |f| f.kind.data_type());
+            deltalake::arrow::datatypes::Field::new(*c, kind, true)
+        })
+        .collect();
+    let schema = deltalake::arrow::datatypes::Schema::new(fields);
+    Table::from_batches(schema.into(), Vec::new())
+}
+
+/// The matching rows sorted as asked (then by the key, so pages are stable), one page of them.
+async fn page_of(
+    frame: DataFrame,
+    dataset: &'static Dataset,
+    query: &RecordQuery,
+    page: Option<(usize, usize)>,
+) -> Result<Table, ApiError> {
+    let (sort_field, ascending) = match query.sort.as_deref() {
+        Some(s) => {
+            let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
+            let field = dataset
+                .field(name)
+                .filter(|f| !matches!(f.kind, Kind::EnumList { .. }))
+                .ok_or_else(|| ApiError::BadQuery(format!("cannot sort by {name:?}")))?;
+            (field.name, ascending)
+        }
+        None => (dataset.key, true),
+    };
+    let mut frame = frame
+        .select_columns(&record_columns(dataset))
         .map_err(lake::LakeError::from)?
         .sort(vec![
             col(sort_field).sort(ascending, false),
@@ -230,7 +263,93 @@ pub(crate) async fn query_rows(
     }
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await.map_err(lake::LakeError::from)?;
-    Ok((Table::from_batches(schema, batches), version))
+    Ok(Table::from_batches(schema, batches))
+}
+
+/// The fields a dataset can be faceted by: its choices and yes/no fields, and the county.
+pub(crate) fn facetable(dataset: &Dataset) -> Vec<&'static str> {
+    dataset
+        .fields
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                Kind::Enum { .. } | Kind::EnumList { .. } | Kind::Bool
+            )
+        })
+        .map(|f| f.name)
+        .chain([columns::COUNTY])
+        .collect()
+}
+
+/// Values of a facet listed at most (the counties of a province are fewer).
+const FACET_VALUES: usize = 200;
+
+/// One value of a facet and how many matching rows have it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: i64,
+}
+
+/// How many matching rows have each value of each facet (a list counts once per item), most
+/// frequent first: Datasette's facets, computed by DataFusion over the same filter as the rows.
+async fn facets(
+    frame: &DataFrame,
+    dataset: &Dataset,
+    names: &[&'static str],
+) -> Result<BTreeMap<String, Vec<FacetValue>>, ApiError> {
+    use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use deltalake::datafusion::functions_aggregate::expr_fn::count;
+    let mut out = BTreeMap::new();
+    for &name in names {
+        let mut values = frame
+            .clone()
+            .select_columns(&[name])
+            .map_err(lake::LakeError::from)?;
+        if dataset
+            .field(name)
+            .is_some_and(|f| matches!(f.kind, Kind::EnumList { .. }))
+        {
+            values = values
+                .unnest_columns(&[name])
+                .map_err(lake::LakeError::from)?;
+        }
+        let batches = values
+            .filter(col(name).is_not_null())
+            .map_err(lake::LakeError::from)?
+            .aggregate(vec![col(name)], vec![count(lit(1)).alias("n")])
+            .map_err(lake::LakeError::from)?
+            .sort(vec![
+                col("n").sort(false, false),
+                col(name).sort(true, false),
+            ])
+            .map_err(lake::LakeError::from)?
+            .limit(0, Some(FACET_VALUES))
+            .map_err(lake::LakeError::from)?
+            .collect()
+            .await
+            .map_err(lake::LakeError::from)?;
+        let mut counted = Vec::new();
+        for batch in &batches {
+            let options = FormatOptions::default();
+            let shown = ArrayFormatter::try_new(batch.column(0).as_ref(), &options)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let counts = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<deltalake::arrow::array::Int64Array>()
+                .ok_or_else(|| ApiError::Internal("a count is not an integer".into()))?;
+            for row in 0..batch.num_rows() {
+                counted.push(FacetValue {
+                    value: shown.value(row).to_string(),
+                    count: counts.value(row),
+                });
+            }
+        }
+        out.insert(name.to_string(), counted);
+    }
+    Ok(out)
 }
 
 /// The parameters of a page of records besides the dataset's own fields (which filter by
@@ -240,21 +359,27 @@ pub(crate) async fn query_rows(
 pub struct RecordQuery {
     /// Half-year, e.g. `2023H2` (default: the latest published).
     #[param(value_type = Option<String>)]
-    period: Option<Period>,
+    pub(crate) period: Option<Period>,
     /// Only rows inside this region (default: the country).
-    region: Option<String>,
+    pub(crate) region: Option<String>,
     /// A field to sort by, `-field` for descending (default: the dataset's key).
-    sort: Option<String>,
+    pub(crate) sort: Option<String>,
     /// Rows per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    format: Option<Format>,
+    pub(crate) cursor: Option<String>,
+    /// Fields to count the matching rows by, comma-separated (`mode,services,county`): the
+    /// dataset's choice and yes/no fields and `county` (whose values filter as `region=`).
+    /// JSON only.
+    pub(crate) facets: Option<String>,
+    pub(crate) format: Option<Format>,
 }
 
 /// Names a query string may use besides the dataset's fields.
-const PARAMS: [&str; 6] = ["period", "region", "sort", "limit", "cursor", "format"];
+const PARAMS: [&str; 7] = [
+    "period", "region", "sort", "limit", "cursor", "facets", "format",
+];
 
 /// A page of records, or a whole period.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -266,8 +391,41 @@ pub struct Records {
     table_version: i64,
     /// Pass as `cursor` for the next page; `null` on the last.
     next_cursor: Option<String>,
+    /// Rows matching the filters, on every page (for a whole period: every row).
+    matched: usize,
     /// The records: the dataset's fields, then `county`, `period` and `submission_id`.
     data: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// With `facets=`: for each field asked, how many matching rows (all pages) have each
+    /// value, most frequent first.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    facets: BTreeMap<String, Vec<FacetValue>>,
+}
+
+/// The facets a query asks for, each one the dataset can be counted by.
+pub(crate) fn facet_names(
+    dataset: &Dataset,
+    asked: Option<&str>,
+) -> Result<Vec<&'static str>, ApiError> {
+    let allowed = facetable(dataset);
+    let mut names = Vec::new();
+    for name in asked
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let name = allowed.iter().find(|a| **a == name).ok_or_else(|| {
+            ApiError::BadQuery(format!(
+                "{} cannot be faceted by {name:?}; it can by {}",
+                dataset.name,
+                allowed.join(", ")
+            ))
+        })?;
+        if !names.contains(name) {
+            names.push(*name);
+        }
+    }
+    Ok(names)
 }
 
 fn check_params(dataset: &Dataset, params: &HashMap<String, String>) -> Result<(), ApiError> {
@@ -300,7 +458,52 @@ pub async fn records(
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(q.format, &headers);
     let dataset = open_dataset(&name)?;
-    check_params(dataset, &params)?;
+    let mut asked = facet_names(dataset, q.facets.as_deref())?;
+    if format != Format::Json {
+        asked.clear();
+    }
+    let page = read_page(&state, dataset, &q, &params, &asked).await?;
+    let region = q.region.clone();
+    let period = page.period;
+    let version = page.version;
+    let json = |table: &Table| {
+        Ok(Records {
+            dataset: dataset.name,
+            period: period.to_string(),
+            region: region.unwrap_or_else(|| COUNTRY_CODE.to_string()),
+            table_version: version,
+            next_cursor: page.next_cursor,
+            matched: page.matched,
+            data: table.to_json_rows()?,
+            facets: page.facets,
+        })
+    };
+    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
+    let name = format!("{}-{period}", dataset.name);
+    Ok((Extension(stamp), page.table.respond(format, json, &name)?).into_response())
+}
+
+/// A page of records as the API and the dataset pages show it.
+pub(crate) struct RecordPage {
+    pub period: Period,
+    pub table: Table,
+    pub version: i64,
+    pub next_cursor: Option<String>,
+    /// Rows matching the filters, on every page.
+    pub matched: usize,
+    pub facets: BTreeMap<String, Vec<FacetValue>>,
+}
+
+/// The page a query asks for (its period, filters, sort, cursor and limit) and the counts of
+/// the facets named, over every matching row.
+pub(crate) async fn read_page(
+    state: &AppState,
+    dataset: &'static Dataset,
+    q: &RecordQuery,
+    params: &HashMap<String, String>,
+    facet_names: &[&'static str],
+) -> Result<RecordPage, ApiError> {
+    check_params(dataset, params)?;
     let period = state.published().await?.period_or_latest(q.period)?;
     let limit = match q.limit {
         Some(l) if (1..=MAX_LIMIT as u32).contains(&l) => l as usize,
@@ -314,33 +517,25 @@ pub async fn records(
         }
         None => (None, 0),
     };
+    let (frame, version) = matching(state, dataset, period, q, params, version).await?;
     // One row more than the page tells whether there is a next page.
-    let (table, version) = query_rows(
-        &state,
-        dataset,
-        period,
-        &q,
-        &params,
-        version,
-        Some((offset, limit + 1)),
-    )
-    .await?;
-    let next = (table.num_rows() > limit).then(|| format!("{version}.{}", offset + limit));
-    let table = table.head(limit);
-    let region = q.region.clone();
-    let json = |table: &Table| {
-        Ok(Records {
-            dataset: dataset.name,
-            period: period.to_string(),
-            region: region.unwrap_or_else(|| COUNTRY_CODE.to_string()),
-            table_version: version,
-            next_cursor: next,
-            data: table.to_json_rows()?,
-        })
+    let (table, matched, facets) = match frame {
+        Some(frame) => (
+            page_of(frame.clone(), dataset, q, Some((offset, limit + 1))).await?,
+            frame.clone().count().await.map_err(lake::LakeError::from)?,
+            facets(&frame, dataset, facet_names).await?,
+        ),
+        None => (empty(dataset), 0, BTreeMap::new()),
     };
-    let stamp = Stamp::of([Source::Table(dataset.name, version)]);
-    let name = format!("{}-{period}", dataset.name);
-    Ok((Extension(stamp), table.respond(format, json, &name)?).into_response())
+    let next_cursor = (table.num_rows() > limit).then(|| format!("{version}.{}", offset + limit));
+    Ok(RecordPage {
+        period,
+        table: table.head(limit),
+        version,
+        next_cursor,
+        matched,
+        facets,
+    })
 }
 
 /// A whole period of an open dataset in one file: `{period}.csv`, `.parquet` or `.json`.
@@ -378,7 +573,9 @@ pub async fn bulk(
             region: COUNTRY_CODE.to_string(),
             table_version: version,
             next_cursor: None,
+            matched: table.num_rows(),
             data: table.to_json_rows()?,
+            facets: BTreeMap::new(),
         })
     };
     let stamp = Stamp::of([Source::Table(dataset.name, version)]);

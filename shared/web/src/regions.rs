@@ -1,4 +1,5 @@
-//! `GET /v1/regions/{code}`: a region with its community count and children.
+//! `GET /v1/regions/{code}`: a region with its community count and children; the regions of a
+//! level; and a search over their names in Chinese or Pinyin.
 
 use std::sync::Arc;
 
@@ -10,13 +11,15 @@ use serde::Serialize;
 use super::params::Params;
 use super::tabular::{Format, Table};
 use super::{ApiError, AppState, Source, Stamp};
-use jiazheng_core::regions::{Level, Region};
+use jiazheng_core::regions::{Level, Region, pinyin};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RegionSummary {
     /// The API code: the NBS code without its trailing zeros (`15`, `1522`, `152201`).
     pub code: String,
     pub name: String,
+    /// The name in Hanyu Pinyin (`Wulanhaote Shi`), from the common reading of each character.
+    pub name_pinyin: String,
     pub level: Level,
     /// Residents' committees inside (NBS urban-rural codes 111–121).
     pub communities: u32,
@@ -28,6 +31,7 @@ impl RegionSummary {
         Arc::new(Schema::new(vec![
             Field::new("code", DataType::Utf8, false),
             Field::new("name", DataType::Utf8, false),
+            Field::new("name_pinyin", DataType::Utf8, false),
             Field::new("level", DataType::Utf8, false),
             Field::new("communities", DataType::Int64, false),
         ]))
@@ -39,6 +43,7 @@ impl From<&Region> for RegionSummary {
         RegionSummary {
             code: r.code(),
             name: r.name.clone(),
+            name_pinyin: pinyin::romanize(&r.name),
             level: r.level,
             communities: r.communities,
         }
@@ -174,5 +179,61 @@ pub async fn periods(
     Ok((
         Extension(Stamp::of([Source::Snapshot(published.version)])),
         Json(Periods { periods }),
+    ))
+}
+
+/// At most this many regions answer a search.
+const SEARCH_LIMIT: usize = 50;
+/// A longer query names no region.
+const QUERY_CHARS: usize = 40;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Part of a name in Chinese (`兴安`), its Pinyin (`xingan`) or its initials (`wlht`).
+    q: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchHit {
+    #[serde(flatten)]
+    region: RegionSummary,
+    /// From the country down to the parent: which of several 和平街道 it is.
+    ancestors: Vec<RegionSummary>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchResults {
+    query: String,
+    /// Whole-name matches first, then coarser levels first; at most 50.
+    regions: Vec<SearchHit>,
+}
+
+/// Regions down to the streets by name, in Chinese or Pinyin, each with where it lies.
+#[utoipa::path(get, path = "/v1/regions/search", tag = "regions", params(SearchQuery),
+    responses((status = 200, description = "Matching regions", body = SearchResults)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Params(q): Params<SearchQuery>,
+) -> Result<(Extension<Stamp>, Json<SearchResults>), ApiError> {
+    if q.q.chars().count() > QUERY_CHARS {
+        return Err(ApiError::BadQuery(format!(
+            "a search is at most {QUERY_CHARS} characters"
+        )));
+    }
+    let tree = state.regions().await?;
+    let regions = pinyin::search(&tree, &q.q, SEARCH_LIMIT)
+        .into_iter()
+        .map(|r| SearchHit {
+            region: r.into(),
+            ancestors: tree.ancestors(r).into_iter().map(Into::into).collect(),
+        })
+        .collect();
+    Ok((
+        Extension(Stamp::of([Source::Regions(tree.version)])),
+        Json(SearchResults {
+            query: q.q,
+            regions,
+        }),
     ))
 }

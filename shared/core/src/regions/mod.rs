@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub mod pinyin;
 mod prefix;
 pub mod stored;
 

@@ -119,7 +119,11 @@ pub async fn page(
     let footer = state.footer(&place.published);
     let frame = Frame {
         lang,
-        title: format!("{} · {}", region.name, period_label(lang, period)),
+        title: format!(
+            "{} · {}",
+            figures::place(lang, &region.name),
+            period_label(lang, period)
+        ),
         section: Section::Dashboard,
         path: "/",
         params: &params,
@@ -127,8 +131,9 @@ pub async fn page(
     };
     let body = html! {
         (crumbs(lang, tree, region, period))
-        h1 { (region.name) " " span.muted { (period_label(lang, period)) } }
+        h1 { (figures::place(lang, &region.name)) " " span.muted { (period_label(lang, period)) } }
         (picker(lang, "/", tree, region, period, periods))
+        (super::browse::search_form(lang, ""))
         (indicator_table(lang, region, period, &values))
         (charted)
         @if let Some(level) = child_level {
@@ -168,7 +173,7 @@ fn indicator_table(lang: Lang, region: &Region, period: Period, own: &Values) ->
         h2 id="indicators" { (lang.t("指标", "Indicators")) }
         div.scroll {
             table {
-                caption { (region.name) " · " (period_label(lang, period)) }
+                caption { (figures::place(lang, &region.name)) " · " (period_label(lang, period)) }
                 thead {
                     tr {
                         th scope="col" { (lang.t("指标", "Indicator")) }
@@ -246,12 +251,18 @@ fn charts(
         for area in &areas {
             let row = values.one(id, &area.code());
             match row.map(|r| r.status) {
-                Some(ReportingState::NotReported) | None => missing.push(area.name.clone()),
+                Some(ReportingState::NotReported) | None => {
+                    missing.push(figures::place(lang, &area.name))
+                }
                 Some(state) => {
                     let mark = state == ReportingState::Partial;
                     partly |= mark;
                     bars.push(Bar {
-                        label: format!("{}{}", area.name, if mark { "*" } else { "" }),
+                        label: format!(
+                            "{}{}",
+                            figures::place(lang, &area.name),
+                            if mark { "*" } else { "" }
+                        ),
                         value: row.filter(|r| !r.suppressed).and_then(|r| r.value),
                     });
                 }
@@ -424,7 +435,7 @@ fn child_table(
         p.muted { (lang.t("点击列名排序，点击地区名查看该地区。", "Select a column heading to sort; select an area to open it.")) }
         div.scroll {
             table {
-                caption { (region.name) " · " (figures::level(lang, level)) " · " (period_label(lang, period)) }
+                caption { (figures::place(lang, &region.name)) " · " (figures::level(lang, level)) " · " (period_label(lang, period)) }
                 thead {
                     tr {
                         th scope="col" aria-sort=[aria_sort("name")] { a href=(sort_link("name", false)) { (lang.t("地区", "Area")) } }
@@ -438,7 +449,7 @@ fn child_table(
                 tbody {
                     @for (child, child_code) in &children {
                         tr {
-                            th scope="row" { a href=(link(lang, "/", &[("period", period_text), ("region", child_code)])) { (child.name) } }
+                            th scope="row" { a href=(link(lang, "/", &[("period", period_text), ("region", child_code)])) { (figures::place(lang, &child.name)) } }
                             @for indicator in &columns {
                                 td.n { (figures::cell(lang, indicator, values.one(indicator.id, child_code))) }
                             }

@@ -146,6 +146,15 @@ pub fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String 
     }
 }
 
+/// A region's name as a page in this language says it: Chinese, or Pinyin beside the Chinese
+/// (`Wulanhaote Shi 乌兰浩特市`).
+pub fn place(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::Zh => name.to_string(),
+        Lang::En => format!("{} {name}", jiazheng_core::regions::pinyin::romanize(name)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,7 +75,7 @@ pub async fn page(
         Lang::Zh => report.heading(),
         Lang::En => format!(
             "{}: half-year report on home services in communities, {}",
-            region.name,
+            figures::place(lang, &region.name),
             period_label(lang, period)
         ),
     };
@@ -88,7 +88,7 @@ pub async fn page(
     let prepared = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let body = html! {
         div.report-head {
-            p.office { (region.name) " · " (lang.t("家政进社区工作", "Home services in communities")) }
+            p.office { (figures::place(lang, &region.name)) " · " (lang.t("家政进社区工作", "Home services in communities")) }
             h1 { (title) }
             p.meta {
                 (lang.t("报告期：", "Period: ")) (period_label(lang, period))
@@ -107,7 +107,7 @@ pub async fn page(
         }
         h2 #own { (lang.t("一、主要指标完成情况", "1. Indicators against their targets")) }
         table {
-            caption { (region.name) " · " (period_label(lang, period)) }
+            caption { (figures::place(lang, &region.name)) " · " (period_label(lang, period)) }
             thead { tr {
                 th scope="col" { (lang.t("指标", "Indicator")) }
                 th.n scope="col" { (lang.t("数值", "Value")) }
@@ -148,7 +148,7 @@ pub async fn page(
                     tbody {
                         @for (area, values) in report.areas.iter().zip(&report.area_values) {
                             tr {
-                                th scope="row" { (area.name) }
+                                th scope="row" { (figures::place(lang, &area.name)) }
                                 @for row in values { td.n { (figures::cell(lang, row.indicator, Some(row))) } }
                             }
                         }
@@ -168,7 +168,7 @@ pub async fn page(
                 tbody {
                     @for county in &unreported {
                         tr {
-                            th scope="row" { (county.name) }
+                            th scope="row" { (figures::place(lang, &county.name)) }
                             td { @match lang {
                                 Lang::Zh => (missing_names(county).join("、")),
                                 Lang::En => (county.missing.join(", ")),
@@ -203,10 +203,10 @@ fn area_chart(lang: Lang, report: &HalfYearReport) -> maud::Markup {
     for (area, values) in report.areas.iter().zip(&report.area_values) {
         match values.iter().find(|r| r.indicator == indicator) {
             Some(row) if row.status != ReportingState::NotReported => bars.push(Bar {
-                label: area.name.clone(),
+                label: figures::place(lang, &area.name),
                 value: row.value.filter(|_| !row.suppressed),
             }),
-            _ => missing.push(area.name.clone()),
+            _ => missing.push(figures::place(lang, &area.name)),
         }
     }
     let notes = match missing.is_empty() {

@@ -15,6 +15,7 @@ use jiazheng_core::regions::{Level, Region, RegionTree};
 pub(super) enum Section {
     Dashboard,
     Status,
+    Datasets,
     Submit,
 }
 
@@ -65,6 +66,7 @@ impl Frame<'_> {
         let nav = [
             (Section::Dashboard, "/", "指标", "Indicators"),
             (Section::Status, "/status", "报送情况", "Reporting"),
+            (Section::Datasets, "/datasets", "开放数据", "Open data"),
             (Section::Submit, "/submit", "报送数据", "Submit data"),
         ];
         html! {
@@ -148,9 +150,9 @@ pub(super) fn crumbs(lang: Lang, tree: &RegionTree, region: &Region, period: Per
         nav.crumbs aria-label=(lang.t("所在位置", "Breadcrumb")) {
             ol {
                 @for up in tree.ancestors(region) {
-                    li { a href=(link(lang, "/", &[("period", &period.to_string()), ("region", &up.code())])) { (up.name) } }
+                    li { a href=(link(lang, "/", &[("period", &period.to_string()), ("region", &up.code())])) { (super::figures::place(lang, &up.name)) } }
                 }
-                li { span aria-current="location" { (region.name) } }
+                li { span aria-current="location" { (super::figures::place(lang, &region.name)) } }
             }
         }
     }
@@ -189,9 +191,9 @@ pub(super) fn picker(
             label {
                 (lang.t("地区", "Region"))
                 select name="region" {
-                    @for r in &ancestors { option value=(r.code()) { (indent(r)) (r.name) } }
-                    option value=(region.code()) selected { (indent(region)) (region.name) }
-                    @for r in &children { option value=(r.code()) { (indent(r)) (r.name) } }
+                    @for r in &ancestors { option value=(r.code()) { (indent(r)) (super::figures::place(lang, &r.name)) } }
+                    option value=(region.code()) selected { (indent(region)) (super::figures::place(lang, &region.name)) }
+                    @for r in &children { option value=(r.code()) { (indent(r)) (super::figures::place(lang, &r.name)) } }
                 }
             }
             @if lang == Lang::En { input type="hidden" name="lang" value="en"; }

@@ -3,6 +3,7 @@
 //! without JavaScript; a few lines of script only improve the upload. Chinese first, English
 //! with `?lang=en`. No fonts, scripts or styles from elsewhere: the network may be closed.
 
+mod browse;
 mod charts;
 mod dashboard;
 mod figures;
@@ -40,6 +41,9 @@ pub(super) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/", get(dashboard::page))
         .route("/status", get(status::page))
         .route("/trend", get(trend::page))
+        .route("/datasets", get(browse::index))
+        .route("/datasets/{name}", get(browse::dataset))
+        .route("/regions", get(browse::regions))
         .route("/problems/{kind}", get(problems::page))
         .route("/submit", get(submit::home))
         .route("/submit/sign-in", post(submit::sign_in))

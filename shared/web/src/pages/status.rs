@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{Frame, Section, crumbs, period_label, picker};
-use super::{Lang, PageError, Place, link, public};
+use super::{Lang, PageError, Place, figures, link, public};
 use crate::{AppState, Source, Stamp};
 use jiazheng_core::compliance::{self, CountyStatus, DatasetStatus, SubmissionRef};
 use jiazheng_core::datasets;
@@ -47,7 +47,11 @@ pub async fn page(
     let footer = state.footer(&place.published);
     let frame = Frame {
         lang,
-        title: format!("{} · {}", lang.t("报送情况", "Reporting"), region.name),
+        title: format!(
+            "{} · {}",
+            lang.t("报送情况", "Reporting"),
+            figures::place(lang, &region.name)
+        ),
         section: Section::Status,
         path: "/status",
         params: &params,
@@ -55,7 +59,7 @@ pub async fn page(
     };
     let body = html! {
         (crumbs(lang, tree, region, place.period))
-        h1 { (lang.t("报送情况", "Who has reported")) " · " (region.name) " " span.muted { (period_label(lang, place.period)) } }
+        h1 { (lang.t("报送情况", "Who has reported")) " · " (figures::place(lang, &region.name)) " " span.muted { (period_label(lang, place.period)) } }
         (picker(lang, "/status", tree, region, place.period, periods))
         @if counties.is_empty() {
             p { (lang.t("数据按旗县（市、区）报送；请选择县级或以上地区。", "Data are reported by banners and counties: choose a county or a larger area.")) }
@@ -111,7 +115,7 @@ fn by_area(
                         @let within: Vec<&CountyStatus> = counties.iter().filter(|c| area.contains(&c.code)).collect();
                         @if !within.is_empty() {
                             tr {
-                                th scope="row" { a href=(link(lang, "/status", &[("period", period), ("region", &area.code())])) { (area.name) } }
+                                th scope="row" { a href=(link(lang, "/status", &[("period", period), ("region", &area.code())])) { (figures::place(lang, &area.name)) } }
                                 td.n { (within.len()) }
                                 @for d in datasets::ALL {
                                     td.n { (within.iter().filter(|c| c.datasets.iter().any(|x| x.dataset == d.name && x.current.is_some())).count()) }
@@ -143,7 +147,7 @@ fn by_county(lang: Lang, period: &str, counties: &[CountyStatus]) -> Markup {
                 tbody {
                     @for county in counties {
                         tr {
-                            th scope="row" { a href=(link(lang, "/", &[("period", period), ("region", &county.code)])) { (county.name) } }
+                            th scope="row" { a href=(link(lang, "/", &[("period", period), ("region", &county.code)])) { (figures::place(lang, &county.name)) } }
                             @for d in &county.datasets { td { (cell(lang, d)) } }
                             td {
                                 @if county.complete { span.met { "✓ " (lang.t("齐全", "complete")) } }

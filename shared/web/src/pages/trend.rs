@@ -51,7 +51,7 @@ pub async fn page(
     let name = figures::name(lang, indicator);
     let chart = Line {
         id: "trend",
-        title: format!("{name} · {}", region.name),
+        title: format!("{name} · {}", figures::place(lang, &region.name)),
         description: lang
             .t("各半年的数值，虚线为目标及其期限；未报送的半年没有点。", "The value of each half-year; dashed: the target and its deadline. Half-years nobody reported have no point.")
             .to_string(),
@@ -71,7 +71,7 @@ pub async fn page(
     let footer = state.footer(&place.published);
     let frame = Frame {
         lang,
-        title: format!("{name} · {}", region.name),
+        title: format!("{name} · {}", figures::place(lang, &region.name)),
         section: Section::Dashboard,
         path: "/trend",
         params: &params,
@@ -80,7 +80,7 @@ pub async fn page(
     let latest_period = place.period;
     let body = html! {
         (crumbs(lang, tree, region, latest_period))
-        h1 { (name) " · " (region.name) }
+        h1 { (name) " · " (figures::place(lang, &region.name)) }
         p { (lang.t(indicator.definition_zh, indicator.definition_en)) }
         @if indicator.breakdown.is_none() { (chart.render()) }
         div.scroll {
