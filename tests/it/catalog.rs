@@ -86,56 +86,73 @@ async fn a_portal_harvests_every_open_dataset_with_working_distributions() {
     }
 }
 
+/// Must-show 2 of #17: the package of each sample period (every file of `sample-data`: both
+/// half-years, all six offices) passes `frictionless validate`, and DuckDB reads its Parquet
+/// with the declared types. The zip is streamed (no length known up front).
 #[tokio::test]
-async fn the_release_package_validates_and_duckdb_reads_its_parquet() {
-    let server = open_data().await;
-    let (status, headers, body) = server
-        .raw(
-            Request::get("/v1/packages/2023H2.zip")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(headers[header::CONTENT_TYPE], "application/zip");
-    // A stable URL with an ETag: asked again unchanged, 304.
-    let etag = headers[header::ETAG].clone();
-    let (status, _, _) = server
-        .raw(
-            Request::get("/v1/packages/2023H2.zip")
-                .header(header::IF_NONE_MATCH, etag)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_MODIFIED);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("jiazheng-2023H2.zip");
-    std::fs::write(&file, &body).unwrap();
-    let output = Command::new(tool("python", "frictionless and duckdb"))
-        .arg(repo("tests/catalog/check_package.py"))
-        .arg(&file)
-        .output()
+async fn every_periods_package_validates_and_duckdb_reads_its_parquet() {
+    let server = Server::with_regions().await;
+    jiazheng_core::samples::submit_all(&server.bulk_ingestor(), &repo("sample-data/submissions"))
+        .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.ends_with("package ok\n"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // Every open dataset and the values, as CSV and Parquet, and the regions.
-    let resources = stdout
-        .lines()
-        .filter(|l| l.contains("types as declared"))
-        .count();
+    let (_, periods) = server.get("/v1/periods").await;
+    let periods: Vec<String> = periods["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["period"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(periods, ["2023H1", "2023H2"]);
     let open = datasets::ALL
         .iter()
         .filter(|d| d.openness == Openness::Records)
         .count();
-    assert_eq!(resources, open + 2, "{stdout}");
+    for period in periods {
+        let path = format!("/v1/packages/{period}.zip");
+        let (status, headers, body) = server
+            .raw(Request::get(&path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers[header::CONTENT_TYPE], "application/zip");
+        assert!(
+            !headers.contains_key(header::CONTENT_LENGTH),
+            "streamed, not assembled first"
+        );
+        // A stable URL with an ETag: asked again unchanged, 304.
+        let etag = headers[header::ETAG].clone();
+        let (status, _, _) = server
+            .raw(
+                Request::get(&path)
+                    .header(header::IF_NONE_MATCH, etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("jiazheng-{period}.zip"));
+        std::fs::write(&file, &body).unwrap();
+        let output = Command::new(tool("python", "frictionless and duckdb"))
+            .arg(repo("tests/catalog/check_package.py"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.ends_with("package ok\n"),
+            "{period}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Every open dataset and the values, as CSV and Parquet, and the regions.
+        let resources = stdout
+            .lines()
+            .filter(|l| l.contains("types as declared"))
+            .count();
+        assert_eq!(resources, open + 2, "{period}: {stdout}");
+        println!("{period}:\n{stdout}");
+    }
     let (status, _) = server.get("/v1/packages/2019H1.zip").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    println!("{stdout}");
 }
 
 /// Must-show 3 of #17: pysdmx reads the SDMX-CSV with the structure message (validated against

@@ -66,39 +66,62 @@ pub async fn package(
         return Ok(unchanged);
     }
 
-    let mut package = Package::default();
-    for dataset in open {
-        let query = RecordQuery::default();
-        let (table, _) =
-            query_rows(&state, dataset, period, &query, &HashMap::new(), None, None).await?;
-        package.add(dataset.name, dataset_schema(dataset, &table), &table)?;
-    }
-    let country = tree.country().ok_or(ApiError::NothingPublished)?;
-    let rows = published
-        .query(
-            &tree,
-            &CATALOGUE.iter().collect::<Vec<_>>(),
-            period,
-            country,
-            &Level::PUBLISHED,
-        )
-        .rows;
-    let values = Table::from_rows(&Row::schema(), &rows)?;
-    package.add("indicator_values", values_schema(&values), &values)?;
-    let regions = regions_table(&tree)?;
-    package.add("regions", regions_schema(), &regions)?;
-
-    let publisher = &state.publisher;
-    let descriptor = json!({
-        "name": format!("jiazheng-{}", period.to_string().to_lowercase()),
-        "title": format!("家政进社区开放数据 {period} · Home services in communities, {period}"),
-        "description": "各旗县（市、区）本半年报送的开放数据集、全部指标和区划。Every open dataset the counties reported for the half-year, every indicator value, and the regions.",
-        "licenses": [{"name": publisher.licence_name(), "path": publisher.licence}],
-        "contributors": [{"title": publisher.name, "role": "publisher", "email": publisher.email}],
-        "version": published.version.to_string(),
-        "resources": package.resources,
+    let country = tree.country().ok_or(ApiError::NothingPublished)?.clone();
+    // Written as it is read: one table at a time goes into the zip and out to the client, so a
+    // package costs the largest table's encoding, not the whole release. The descriptor goes
+    // last (a zip's members may come in any order) because it describes what was written.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
+    let publisher = state.publisher.clone();
+    let version = published.version;
+    tokio::spawn(async move {
+        let mut package = Package::new(tx.clone());
+        let written = async {
+            for dataset in open {
+                let query = RecordQuery::default();
+                let (table, _) =
+                    query_rows(&state, dataset, period, &query, &HashMap::new(), None, None)
+                        .await?;
+                package
+                    .add(dataset.name, dataset_schema(dataset, &table), &table)
+                    .await?;
+            }
+            let rows = published
+                .query(
+                    &tree,
+                    &CATALOGUE.iter().collect::<Vec<_>>(),
+                    period,
+                    &country,
+                    &Level::PUBLISHED,
+                )
+                .rows;
+            let values = Table::from_rows(&Row::schema(), &rows)?;
+            drop(rows);
+            package
+                .add("indicator_values", values_schema(&values), &values)
+                .await?;
+            drop(values);
+            let regions = regions_table(&tree)?;
+            package.add("regions", regions_schema(), &regions).await?;
+            let descriptor = json!({
+                "name": format!("jiazheng-{}", period.to_string().to_lowercase()),
+                "title": format!("家政进社区开放数据 {period} · Home services in communities, {period}"),
+                "description": "各旗县（市、区）本半年报送的开放数据集、全部指标和区划。Every open dataset the counties reported for the half-year, every indicator value, and the regions.",
+                "licenses": [{"name": publisher.licence_name(), "path": publisher.licence}],
+                "contributors": [{"title": publisher.name, "role": "publisher", "email": publisher.email}],
+                "version": version.to_string(),
+                "resources": package.resources,
+            });
+            package.finish(&descriptor).await
+        };
+        if let Err(e) = written.await {
+            // The status is sent already: the client sees the zip cut short.
+            tracing::error!(error = %e, %period, "writing a package failed");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
     });
-    let zip = package.finish(&descriptor)?;
+    let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
     Ok((
         Extension(stamp),
         [
@@ -108,21 +131,56 @@ pub async fn package(
                 format!("attachment; filename=\"jiazheng-{period}.zip\""),
             ),
         ],
-        zip,
+        body,
     )
         .into_response())
 }
 
-/// The files of a package as they are added, and their descriptions.
-#[derive(Default)]
+/// Bytes the zip writer has produced and not yet sent.
+#[derive(Clone, Default)]
+struct Pending(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("a writer panicked"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Chunks = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
+
+/// A package being written to the client: the zip, what it has produced, and the resources
+/// described so far.
 struct Package {
-    files: Vec<(String, Vec<u8>)>,
+    zip: zip::ZipWriter<zip::write::StreamWriter<Pending>>,
+    pending: Pending,
+    out: Chunks,
     resources: Vec<Value>,
 }
 
+/// Bytes fed to the zip between two sends: what a package holds beyond the table at hand.
+const SLICE: usize = 256 * 1024;
+
 impl Package {
+    fn new(out: Chunks) -> Package {
+        let pending = Pending::default();
+        Package {
+            zip: zip::ZipWriter::new_stream(pending.clone()),
+            pending,
+            out,
+            resources: Vec::new(),
+        }
+    }
+
     /// A table as a CSV resource (described by `schema`) and the same rows as Parquet.
-    fn add(&mut self, name: &str, schema: Value, table: &Table) -> Result<(), ApiError> {
+    async fn add(&mut self, name: &str, schema: Value, table: &Table) -> Result<(), ApiError> {
         let csv = format!("data/{name}.csv");
         let parquet = format!("data/{name}.parquet");
         self.resources.push(json!({
@@ -140,33 +198,62 @@ impl Package {
             "mediatype": "application/vnd.apache.parquet",
             "schema": schema,
         }));
-        self.files.push((csv, table.to_csv()?));
-        self.files.push((parquet, table.to_parquet()?));
+        self.put(&csv, &table.to_csv()?).await?;
+        self.put(&parquet, &table.to_parquet()?).await
+    }
+
+    /// One member, fed to the zip a slice at a time and sent on as it is compressed.
+    async fn put(&mut self, path: &str, bytes: &[u8]) -> Result<(), ApiError> {
+        let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+        // Parquet is compressed already.
+        let method = if path.ends_with(".parquet") {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        let options = SimpleFileOptions::default()
+            .compression_method(method)
+            .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
+        self.zip
+            .start_file(path, options)
+            .map_err(|e| internal(&e))?;
+        for slice in bytes.chunks(SLICE) {
+            self.zip.write_all(slice).map_err(|e| internal(&e))?;
+            self.send().await?;
+        }
         Ok(())
     }
 
-    fn finish(self, descriptor: &Value) -> Result<Vec<u8>, ApiError> {
-        let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let deflated =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        let stored =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        let json = serde_json::to_vec_pretty(descriptor).map_err(|e| internal(&e))?;
-        let mut entries = vec![("datapackage.json".to_string(), json)];
-        entries.extend(self.files);
-        for (path, bytes) in entries {
-            // Parquet is compressed already.
-            let options = if path.ends_with(".parquet") {
-                stored
-            } else {
-                deflated
-            };
-            zip.start_file(path, options).map_err(|e| internal(&e))?;
-            zip.write_all(&bytes).map_err(|e| internal(&e))?;
-        }
-        Ok(zip.finish().map_err(|e| internal(&e))?.into_inner())
+    /// Sends what the zip has produced; waits while the client is slower than the package.
+    async fn send(&self) -> Result<(), ApiError> {
+        send(&self.pending, &self.out).await
     }
+
+    async fn finish(mut self, descriptor: &Value) -> Result<(), ApiError> {
+        let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+        let json = serde_json::to_vec_pretty(descriptor).map_err(|e| internal(&e))?;
+        self.put("datapackage.json", &json).await?;
+        let Package {
+            zip, pending, out, ..
+        } = self;
+        zip.finish().map_err(|e| internal(&e))?;
+        send(&pending, &out).await
+    }
+}
+
+async fn send(pending: &Pending, out: &Chunks) -> Result<(), ApiError> {
+    let chunk = std::mem::take(
+        &mut *pending
+            .0
+            .lock()
+            .map_err(|_| ApiError::Internal("a writer panicked".into()))?,
+    );
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    out.send(Ok(bytes::Bytes::from(chunk)))
+        .await
+        .map_err(|_| ApiError::Internal("the client went away".into()))
 }
 
 /// The Table Schema type of a column as the encoder writes it (lists as `a;b` text).
