@@ -118,6 +118,24 @@ async fn every_periods_package_validates_and_duckdb_reads_its_parquet() {
             !headers.contains_key(header::CONTENT_LENGTH),
             "streamed, not assembled first"
         );
+        // Compressed on the way (as browsers and schemathesis ask), the same bytes arrive whole.
+        let (status, headers_gz, gzipped) = server
+            .raw(
+                Request::get(&path)
+                    .header(header::ACCEPT_ENCODING, "gzip")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers_gz[header::CONTENT_ENCODING], "gzip");
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(gzipped.as_slice()),
+            &mut unzipped,
+        )
+        .unwrap();
+        assert!(unzipped == body, "{period}: the compressed package differs");
         // A stable URL with an ETag: asked again unchanged, 304.
         let etag = headers[header::ETAG].clone();
         let (status, _, _) = server

@@ -37,20 +37,6 @@ async fn key(server: &Server, region: &str) -> String {
         .0
 }
 
-async fn session(server: &Server, token: &str) -> String {
-    let (status, headers, _) = server
-        .raw(
-            Request::post("/submit/sign-in")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("key={token}")))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
 fn workbook(bytes: Vec<u8>) -> Xlsx<std::io::Cursor<Vec<u8>>> {
     Xlsx::new(std::io::Cursor::new(bytes)).unwrap()
 }
@@ -167,7 +153,7 @@ async fn the_office_gets_its_half_year_report_as_a_page_and_a_workbook() {
     assert_eq!(arxan[column].to_string(), "未报送");
 
     // The page, signed in as the office: the same figures, the counties, a chart.
-    let cookie = session(&server, &token).await;
+    let cookie = server.session(&token).await;
     let get = |path: &str, cookie: Option<&str>| {
         let mut request = Request::get(path);
         if let Some(cookie) = cookie {
@@ -216,7 +202,7 @@ async fn the_office_gets_its_half_year_report_as_a_page_and_a_workbook() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let cookie = session(&server, &arxan).await;
+    let cookie = server.session(&arxan).await;
     let (status, _, _) = get("/submit/half-year?region=152200", Some(&cookie)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Its own report: one county, itself.

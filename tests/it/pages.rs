@@ -213,21 +213,6 @@ fn form(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// Signs in through the page with a key; returns the session cookie (`jz_session=…`).
-async fn session(server: &Server, token: &str) -> String {
-    let (status, headers, _) = server
-        .raw(
-            Request::post("/submit/sign-in")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!("key={token}")))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
-}
-
 async fn post_file(
     server: &Server,
     cookie: Option<&str>,
@@ -240,7 +225,7 @@ async fn post_file(
         .header(header::CONTENT_TYPE, content_type)
         .header(header::HOST, "jiazheng.test");
     if let Some(token) = cookie {
-        let session = session(server, token).await;
+        let session = server.session(token).await;
         request = request.header(header::COOKIE, format!("theme=dark; {session}"));
     }
     if let Some(origin) = origin {
@@ -282,7 +267,7 @@ async fn signing_in_sets_a_private_cookie_and_a_wrong_key_is_refused() {
     let (status, headers, body) = server
         .raw(
             Request::get("/submit")
-                .header(header::COOKIE, session(&server, &server.token).await)
+                .header(header::COOKIE, server.session(&server.token).await)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -550,7 +535,7 @@ async fn a_file_over_the_limit_is_refused_by_the_page_before_anything_is_stored(
     );
     let request = Request::post("/submit/upload")
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::COOKIE, session(&server, &server.token).await)
+        .header(header::COOKIE, server.session(&server.token).await)
         .body(Body::from(body))
         .unwrap();
     let response = tower::ServiceExt::oneshot(small, request).await.unwrap();
@@ -578,7 +563,7 @@ async fn signing_out_or_revoking_the_key_ends_the_session() {
             .unwrap()
     };
     let signed_in = |body: Vec<u8>| String::from_utf8(body).unwrap().contains("id=\"upload\"");
-    let first = session(&server, &token).await;
+    let first = server.session(&token).await;
     let (_, _, body) = server.raw(page(first.clone())).await;
     assert!(signed_in(body));
     let (status, _, _) = server
@@ -596,7 +581,7 @@ async fn signing_out_or_revoking_the_key_ends_the_session() {
         "the cookie of a signed-out session opens nothing"
     );
 
-    let second = session(&server, &token).await;
+    let second = server.session(&token).await;
     keys::revoke(&server.lake, &key.key_id).await.unwrap();
     let (_, _, body) = server.raw(page(second)).await;
     assert!(!signed_in(body), "a revoked key's session opens nothing");

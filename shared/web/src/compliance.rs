@@ -148,8 +148,11 @@ pub(crate) fn half_year_xlsx(report: &HalfYearReport) -> Result<Response, ApiErr
 /// key's region or a region inside it.
 #[utoipa::path(get, path = "/v1/reports/half-year", tag = "submissions", params(HalfYearQuery),
     security(("api_key" = [])),
-    responses((status = 200, description = "The report",
-        content((Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
+    responses(
+        (status = 200, description = "The report",
+            content((Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 401, description = "No valid key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key does not cover the region", body = super::problem::Problem, content_type = "application/problem+json")))]
 pub async fn half_year(
     State(state): State<AppState>,
     Params(q): Params<HalfYearQuery>,

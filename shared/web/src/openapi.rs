@@ -226,6 +226,10 @@ fn expand_datasets(doc: &mut Document) {
                     .flat_map(|f| [f.name.to_string(), format!("-{}", f.name)]);
                 sort.schema = Some(RefOr::T(enum_of(sortable)));
             }
+            if let Some(facets) = params.iter_mut().find(|p| p.name == "facets") {
+                let one = format!("({})", crate::records::facetable(dataset).join("|"));
+                facets.schema = Some(RefOr::T(pattern(&format!("^{one}(,{one})*$"))));
+            }
             paths.insert(
                 format!("/v1/datasets/{}", dataset.name),
                 utoipa::openapi::PathItem::new(utoipa::openapi::HttpMethod::Get, op),

@@ -119,9 +119,11 @@ pub async fn package(
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
     });
-    let body = axum::body::Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+    // Fused: the compression layer polls once more after the end.
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
-    }));
+    });
+    let body = axum::body::Body::from_stream(futures::StreamExt::fuse(chunks));
     Ok((
         Extension(stamp),
         [

@@ -271,12 +271,7 @@ pub(crate) fn facetable(dataset: &Dataset) -> Vec<&'static str> {
     dataset
         .fields
         .iter()
-        .filter(|f| {
-            matches!(
-                f.kind,
-                Kind::Enum { .. } | Kind::EnumList { .. } | Kind::Bool
-            )
-        })
+        .filter(|f| f.kind.is_categorical())
         .map(|f| f.name)
         .chain([columns::COUNTY])
         .collect()
@@ -377,7 +372,7 @@ pub struct RecordQuery {
 }
 
 /// Names a query string may use besides the dataset's fields.
-const PARAMS: [&str; 7] = [
+pub(crate) const PARAMS: [&str; 7] = [
     "period", "region", "sort", "limit", "cursor", "facets", "format",
 ];
 
@@ -408,12 +403,7 @@ pub(crate) fn facet_names(
 ) -> Result<Vec<&'static str>, ApiError> {
     let allowed = facetable(dataset);
     let mut names = Vec::new();
-    for name in asked
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+    for name in asked.into_iter().flat_map(|a| a.split(',')) {
         let name = allowed.iter().find(|a| **a == name).ok_or_else(|| {
             ApiError::BadQuery(format!(
                 "{} cannot be faceted by {name:?}; it can by {}",

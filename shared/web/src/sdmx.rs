@@ -521,27 +521,19 @@ fn component_body<W: io::Write>(w: &mut Writer<W>, c: &Component) -> io::Result<
         .write_text_content(BytesText::new(&concept))?;
     w.create_element("str:LocalRepresentation")
         .write_inner_content(|w| {
-            match c.representation {
+            let text_type = match c.representation {
                 Representation::Codes(list) => {
                     w.create_element("str:Enumeration")
                         .write_text_content(BytesText::new(&urn("codelist.Codelist", list)))?;
+                    return Ok(());
                 }
-                Representation::Period => {
-                    w.create_element("str:TextFormat")
-                        .with_attribute(("textType", "ObservationalTimePeriod"))
-                        .write_empty()?;
-                }
-                Representation::Double => {
-                    w.create_element("str:TextFormat")
-                        .with_attribute(("textType", "Double"))
-                        .write_empty()?;
-                }
-                Representation::Integer => {
-                    w.create_element("str:TextFormat")
-                        .with_attribute(("textType", "Integer"))
-                        .write_empty()?;
-                }
-            }
+                Representation::Period => "ObservationalTimePeriod",
+                Representation::Double => "Double",
+                Representation::Integer => "Integer",
+            };
+            w.create_element("str:TextFormat")
+                .with_attribute(("textType", text_type))
+                .write_empty()?;
             Ok(())
         })?;
     Ok(())

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use jiazheng_core::datasets::columns;
 use jiazheng_core::ingest::Ingestor;
@@ -198,6 +198,21 @@ impl Server {
             Some(Pseudonymizer::new(&[42; 32]).unwrap()),
         )
         .for_bulk_load()
+    }
+
+    /// Signs in through the page with a key; returns the session cookie (`jz_session=…`).
+    pub async fn session(&self, token: &str) -> String {
+        let (status, headers, _) = self
+            .raw(
+                Request::post("/submit/sign-in")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(format!("key={token}")))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
     }
 
     pub async fn tree(&self) -> RegionTree {

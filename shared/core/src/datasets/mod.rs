@@ -73,6 +73,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A field of few values (choices, yes/no): one to filter by from a list and to count by.
+    pub fn is_categorical(&self) -> bool {
+        matches!(self, Kind::Enum { .. } | Kind::EnumList { .. } | Kind::Bool)
+    }
+
     pub fn choices(&self) -> &'static [Choice] {
         match self {
             Kind::Enum { choices } | Kind::EnumList { choices } => choices,

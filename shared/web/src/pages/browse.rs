@@ -14,17 +14,13 @@ use serde_json::Value;
 use super::layout::{Frame, Section, period_label};
 use super::submit::LangQuery;
 use super::{Lang, PageError, figures, link, public};
-use crate::records::{RecordQuery, facet_names, facetable, open_dataset, read_page};
+use crate::records::{PARAMS, RecordQuery, facet_names, facetable, open_dataset, read_page};
 use crate::{ApiError, AppState, Source, Stamp};
 use jiazheng_core::datasets::{self, Dataset, Kind, Openness, columns};
 use jiazheng_core::regions::{RegionTree, pinyin};
 
 /// Rows on a page (the API's default is larger; a page stays small to read and to load).
 const PAGE_ROWS: u32 = 50;
-/// Parameters of the page that are not filters.
-const NOT_FILTERS: [&str; 7] = [
-    "period", "region", "sort", "limit", "cursor", "facets", "lang",
-];
 
 fn open() -> impl Iterator<Item = &'static Dataset> {
     datasets::ALL
@@ -207,7 +203,7 @@ pub async fn dataset(
     let filters: Vec<(&str, &str)> = own
         .iter()
         .copied()
-        .filter(|(k, _)| !NOT_FILTERS.contains(k))
+        .filter(|(k, _)| !PARAMS.contains(k) && *k != "lang")
         .collect();
     let shown_from = page_offset(q.cursor.as_deref()) + 1;
     // The same page from the API, in each format.
@@ -408,12 +404,7 @@ fn filter_form(
     let choice_fields: Vec<_> = dataset
         .fields
         .iter()
-        .filter(|f| {
-            matches!(
-                f.kind,
-                Kind::Enum { .. } | Kind::EnumList { .. } | Kind::Bool
-            )
-        })
+        .filter(|f| f.kind.is_categorical())
         .collect();
     let sortable: Vec<_> = dataset
         .fields
