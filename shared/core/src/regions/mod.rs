@@ -153,6 +153,8 @@ impl Region {
 
 /// The API code of the whole country.
 pub const COUNTRY_CODE: &str = "000000";
+/// What the tree calls the whole country.
+pub const COUNTRY_NAME: &str = "全国";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
@@ -206,7 +208,7 @@ impl RegionTree {
             Prefix::COUNTRY,
             Region {
                 prefix: Prefix::COUNTRY,
-                name: "全国".to_string(),
+                name: COUNTRY_NAME.to_string(),
                 level: Level::Country,
                 communities: 0,
             },

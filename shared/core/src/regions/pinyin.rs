@@ -60,8 +60,12 @@ fn word(text: &str) -> String {
     }
 }
 
-/// A region's name in Pinyin: the proper name as one word, the suffix apart.
+/// A region's name in Pinyin: the proper name as one word, the suffix apart. The country is
+/// not a place name (全国 is "the whole country"): `China`.
 pub fn romanize(name: &str) -> String {
+    if name == super::COUNTRY_NAME {
+        return "China".to_string();
+    }
     match SUFFIXES.iter().find_map(|s| {
         name.strip_suffix(s)
             .filter(|rest| !rest.is_empty())
@@ -172,6 +176,7 @@ mod tests {
         assert_eq!(romanize("科尔沁右翼前旗"), "Ke'erqinyouyiqian Qi");
         assert_eq!(romanize("市辖区"), "Shixia Qu");
         assert_eq!(romanize("北京市"), "Beijing Shi");
+        assert_eq!(romanize("全国"), "China");
     }
 
     #[test]
