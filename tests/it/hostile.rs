@@ -474,6 +474,37 @@ fn http_case(name: &str, addr: &str, keys: &Keys, generated: &Path) -> Vec<Answe
             &[("Content-Type", "application/x-www-form-urlencoded".into())],
             Body::Bytes(format!("key={}", "k".repeat(3 << 20)).into_bytes()),
         )],
+        "search-30KB-query" => vec![send(
+            addr,
+            "GET",
+            &format!("/v1/regions/search?q={}", "xing".repeat(30 << 8)),
+            &[],
+            Body::None,
+        )],
+        "facets-by-a-free-text-field" => vec![send(
+            addr,
+            "GET",
+            &format!(
+                "/v1/datasets/outlets?facets={}",
+                ["mode"; 5000].join(",") + ",name"
+            ),
+            &[],
+            Body::None,
+        )],
+        "half-year-without-key" => vec![send(
+            addr,
+            "GET",
+            "/v1/reports/half-year?period=2023H2",
+            &[],
+            Body::None,
+        )],
+        "half-year-for-the-league-with-a-county-key" => vec![send(
+            addr,
+            "GET",
+            "/v1/reports/half-year?period=2023H2&region=152200",
+            &[bearer(&keys.county)],
+            Body::Bytes(Vec::new()),
+        )],
         other => panic!("no http case {other}"),
     }
 }
