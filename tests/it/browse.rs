@@ -248,9 +248,23 @@ async fn the_dataset_page_filters_pages_and_facets_like_the_api() {
     // Workers are never browsed; a bad filter is an error page, not an empty table.
     let (status, _) = html(&server, "/datasets/workers").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, page) = html(&server, "/datasets/outlets?mode=nonsense").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains("nonsense"));
+    for (query, problem) in [
+        ("mode=nonsense", "bad-query"),
+        ("period=2019H9", "bad-period"),
+        ("limit=lots", "bad-query"),
+        ("sort=services", "bad-query"),
+    ] {
+        let (status, page) = html(&server, &format!("/datasets/outlets?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            page.starts_with("<!DOCTYPE html>"),
+            "{query}: an error page"
+        );
+        assert!(
+            page.contains(&format!("data-problem=\"{problem}\"")),
+            "{query}: {page}"
+        );
+    }
     // English: the county facet in Pinyin beside the Chinese.
     let (_, en) = html(
         &server,

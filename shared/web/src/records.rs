@@ -154,6 +154,7 @@ pub(crate) async fn query_rows(
     version: Option<i64>,
     page: Option<(usize, usize)>,
 ) -> Result<(Table, i64), ApiError> {
+    sort_of(dataset, query)?;
     let (frame, version) = matching(state, dataset, period, query, fields, version).await?;
     let table = match frame {
         Some(frame) => page_of(frame, dataset, query, page).await?,
@@ -230,14 +231,10 @@ fn empty(dataset: &Dataset) -> Table {
     Table::from_batches(schema.into(), Vec::new())
 }
 
-/// The matching rows sorted as asked (then by the key, so pages are stable), one page of them.
-async fn page_of(
-    frame: DataFrame,
-    dataset: &'static Dataset,
-    query: &RecordQuery,
-    page: Option<(usize, usize)>,
-) -> Result<Table, ApiError> {
-    let (sort_field, ascending) = match query.sort.as_deref() {
+/// The field a query sorts by and whether ascending: the dataset's key unless it names a
+/// field (`-field` for descending); refused for a list or an unknown field, table or not.
+fn sort_of(dataset: &Dataset, query: &RecordQuery) -> Result<(&'static str, bool), ApiError> {
+    Ok(match query.sort.as_deref() {
         Some(s) => {
             let (name, ascending) = s.strip_prefix('-').map_or((s, true), |n| (n, false));
             let field = dataset
@@ -247,7 +244,17 @@ async fn page_of(
             (field.name, ascending)
         }
         None => (dataset.key, true),
-    };
+    })
+}
+
+/// The matching rows sorted as asked (then by the key, so pages are stable), one page of them.
+async fn page_of(
+    frame: DataFrame,
+    dataset: &'static Dataset,
+    query: &RecordQuery,
+    page: Option<(usize, usize)>,
+) -> Result<Table, ApiError> {
+    let (sort_field, ascending) = sort_of(dataset, query)?;
     let mut frame = frame
         .select_columns(&record_columns(dataset))
         .map_err(lake::LakeError::from)?
@@ -507,6 +514,7 @@ pub(crate) async fn read_page(
         }
         None => (None, 0),
     };
+    sort_of(dataset, q)?;
     let (frame, version) = matching(state, dataset, period, q, params, version).await?;
     // One row more than the page tells whether there is a next page.
     let (table, matched, facets) = match frame {

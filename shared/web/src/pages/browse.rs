@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -151,12 +151,14 @@ pub async fn regions(
 pub async fn dataset(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(mut q): Query<RecordQuery>,
+    RawQuery(raw): RawQuery,
     Query(l): Query<LangQuery>,
     Query(mut params): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let lang = l.lang;
     let fail = lang.fail::<ApiError>();
+    // Parsed as the API parses it, so a bad period or limit is its problem, as a page.
+    let mut q: RecordQuery = crate::params::parse(raw.as_deref().unwrap_or("")).map_err(fail)?;
     let dataset = open_dataset(&name).map_err(fail)?;
     params.remove("lang");
     params.remove("format");
