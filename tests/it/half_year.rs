@@ -120,6 +120,14 @@ async fn the_office_gets_its_half_year_report_as_a_page_and_a_workbook() {
         "to the last bit"
     );
     assert_eq!(row[7], Data::Float(coverage["target"].as_f64().unwrap()));
+    // A breakdown row reads in Chinese, after its total.
+    let range = book.worksheet_range("主要指标").unwrap();
+    let modes: Vec<String> = range
+        .rows()
+        .filter(|r| r[0] == indicators::by_id("outlets_by_mode").unwrap().zh)
+        .map(|r| r[1].to_string())
+        .collect();
+    assert_eq!(modes, ["独营", "嵌入", "合作", "线上"]);
     let row = sheet_row(&mut book, "主要指标", credential_rate);
     assert_eq!(row[4].to_string(), "部分报送");
     assert_eq!(
@@ -169,6 +177,9 @@ async fn the_office_gets_its_half_year_report_as_a_page_and_a_workbook() {
     let shown = format!("{:.1}%", coverage["value"].as_f64().unwrap());
     let own = &page[page.find("id=\"own\"").unwrap()..page.find("id=\"areas\"").unwrap()];
     assert!(own.contains(&shown), "coverage {shown} in {own}");
+    let by_mode = indicators::by_id("outlets_by_mode").unwrap().zh;
+    let heading = own.find(by_mode).expect("the breakdown's own heading");
+    assert!(own[heading..].contains("嵌入"), "its modes follow it");
     assert!(page.contains("id=\"half-year-chart-title\""), "a chart");
     assert!(page.contains("阿尔山市") && page.contains("部分报送"));
     assert!(page.contains("@page{size:A4"), "the print stylesheet");

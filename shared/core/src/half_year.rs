@@ -149,7 +149,12 @@ impl HalfYearReport {
         for (i, row) in self.own.iter().enumerate() {
             let r = 3 + i as u32;
             sheet.write(r, 0, row.indicator.zh)?;
-            sheet.write(r, 1, row.breakdown.as_deref().unwrap_or(""))?;
+            let breakdown = row.breakdown.as_deref().unwrap_or("");
+            sheet.write(
+                r,
+                1,
+                row.indicator.breakdown_zh(breakdown).unwrap_or(breakdown),
+            )?;
             value_cell(sheet, r, 2, row, &number)?;
             sheet.write(r, 3, unit_zh(row.indicator.unit))?;
             sheet.write(r, 4, row.status.zh())?;

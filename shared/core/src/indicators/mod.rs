@@ -240,6 +240,17 @@ impl Indicator {
             .collect()
     }
 
+    /// The Chinese label of one of its breakdown values (`embedded` → 嵌入).
+    pub fn breakdown_zh(&self, code: &str) -> Option<&'static str> {
+        let field = self.dataset()?.field(self.breakdown?)?;
+        field
+            .kind
+            .choices()
+            .iter()
+            .find(|c| c.code == code)
+            .map(|c| c.zh)
+    }
+
     /// The values the breakdown field can take, in declaration order.
     pub fn breakdown_values(&self) -> Vec<&'static str> {
         match self.breakdown.and_then(|b| self.dataset()?.field(b)) {

@@ -135,12 +135,7 @@ pub fn name(lang: Lang, indicator: &Indicator) -> &'static str {
 
 /// The label of a breakdown value: the Chinese choice, or its English code.
 pub fn breakdown_label(lang: Lang, indicator: &Indicator, code: &str) -> String {
-    let zh = indicator
-        .breakdown
-        .and_then(|b| indicator.dataset()?.field(b))
-        .and_then(|f| f.kind.choices().iter().find(|c| c.code == code))
-        .map(|c| c.zh);
-    match (lang, zh) {
+    match (lang, indicator.breakdown_zh(code)) {
         (Lang::Zh, Some(zh)) => zh.to_string(),
         _ => code.replace('_', " "),
     }

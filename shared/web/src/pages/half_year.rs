@@ -116,8 +116,12 @@ pub async fn page(
                 th.n scope="col" { (lang.t("较上期", "Change")) }
             } }
             tbody {
-                @for row in &report.own {
+                @for (i, row) in report.own.iter().enumerate() {
                     @let indicator = row.indicator;
+                    // A breakdown's rows under a heading of their own indicator.
+                    @if row.breakdown.is_some() && (i == 0 || report.own[i - 1].indicator != indicator) {
+                        tr { th scope="row" colspan="5" { (figures::name(lang, indicator)) } }
+                    }
                     tr.sub[row.breakdown.is_some()] {
                         th scope="row" {
                             @match &row.breakdown {
