@@ -37,9 +37,10 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn peak_rss_mib() -> Option<f64> {
+/// Peak (`VmHWM`) or current (`VmRSS`) resident set, in MiB.
+fn rss_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -126,18 +127,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The two phases of a submit, each with its own peak (the set-up's import of the
             // national regions is not counted).
             reset_peak_rss();
+            let checked_from = rss_mib("VmRSS:").unwrap_or_default();
             let started = Instant::now();
             let outcome = ingestor
                 .for_bulk_load()
                 .submit_file(&upload, std::path::Path::new(path))
                 .await?;
             let checked = started.elapsed().as_secs_f64();
-            let checked_peak = peak_rss_mib().unwrap_or_default();
+            let checked_peak = rss_mib("VmHWM:").unwrap_or_default();
             reset_peak_rss();
+            let refreshed_from = rss_mib("VmRSS:").unwrap_or_default();
             let started = Instant::now();
             indicators::refresh(ingestor.lake(), period).await?;
             let refreshed = started.elapsed().as_secs_f64();
-            let refreshed_peak = peak_rss_mib().unwrap_or_default();
+            let refreshed_peak = rss_mib("VmHWM:").unwrap_or_default();
             println!(
                 "status {:?}: {} rows, {} errors, {} warnings",
                 outcome.submission.status,
@@ -145,9 +148,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 outcome.submission.errors,
                 outcome.submission.warnings,
             );
-            println!("validate + stage + commit: {checked:.2} s, peak RSS {checked_peak:.0} MiB");
             println!(
-                "indicator refresh:         {refreshed:.2} s, peak RSS {refreshed_peak:.0} MiB"
+                "validate + stage + commit: {checked:.2} s, peak RSS {checked_peak:.0} MiB \
+                 (from {checked_from:.0})"
+            );
+            println!(
+                "indicator refresh:         {refreshed:.2} s, peak RSS {refreshed_peak:.0} MiB \
+                 (from {refreshed_from:.0})"
             );
             println!(
                 "submit:                    {:.2} s, peak RSS {:.0} MiB",
