@@ -12,6 +12,10 @@
 //! the raw file, decide, commit, refresh the period. It prints, and writes to `--out` as JSON, the
 //! total time, the indicator refreshes that reached the lake (snapshot commits), the refreshes
 //! left to a concurrent one, the commit retries, and the checks.
+//!
+//!     target/release/examples/deadline_day small-file --lake /tmp/lake --counties 300
+//!
+//! measures instead the refresh after one small file with many counties in ([`small_file`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -51,13 +55,29 @@ async fn main() -> Result<(), Error> {
             let out = flag(&args, "--out");
             run(&lake, counties, workers, out.as_deref()).await
         }
+        Some("small-file") => {
+            let lake = flag(&args, "--lake").ok_or("--lake LAKE")?;
+            let counties = flag(&args, "--counties").map_or(Ok(300), |n| n.parse())?;
+            let runs = flag(&args, "--runs").map_or(Ok(3), |n| n.parse())?;
+            small_file(&lake, counties, runs, flag(&args, "--out").as_deref()).await
+        }
+        Some("refresh") => {
+            let lake = args.get(2).ok_or("refresh LAKE")?;
+            let started = Instant::now();
+            let ingestor = runtime::ingestor_at(lake).await?;
+            indicators::refresh(ingestor.lake(), PERIOD.parse()?).await?;
+            println!("{}", started.elapsed().as_secs_f64());
+            Ok(())
+        }
         Some("work") => {
             let lake = args.get(2).ok_or("work LAKE QUEUE")?;
             let queue = args.get(3).ok_or("work LAKE QUEUE")?;
             work(lake, Path::new(queue)).await
         }
         _ => Err(
-            "usage: deadline_day run --lake LAKE [--counties N] [--workers W] [--out FILE]".into(),
+            "usage: deadline_day run --lake LAKE [--counties N] [--workers W] [--out FILE] | \
+             small-file --lake LAKE [--counties N] [--runs R] [--out FILE]"
+                .into(),
         ),
     }
 }
@@ -274,6 +294,95 @@ async fn run(location: &str, n: usize, workers: usize, out: Option<&str>) -> Res
     }
     if checks["passed"] != true {
         return Err("checks failed".into());
+    }
+    Ok(())
+}
+
+/// The refresh after one small file: `n` counties' six files loaded (one refresh at the end),
+/// then the outlets file of one more county, and the refresh that follows it — in the process
+/// that submitted it (which holds what the other datasets measured, as a server or a warm
+/// function does) and in a new process (a cold function). `runs` times each: the file is
+/// submitted again (replacing itself) before each refresh in the process.
+async fn small_file(location: &str, n: usize, runs: usize, out: Option<&str>) -> Result<(), Error> {
+    let lake = Lake::open(location)?;
+    let period: Period = PERIOD.parse()?;
+    let tree = samples::import_regions(&lake, &samples::checkout_dir().join("regions")).await?;
+    let chosen = counties(&tree, n + 1);
+    let dir = tempfile::tempdir()?;
+    let files = generate(&tree, &chosen, dir.path())?;
+    let last = chosen.last().ok_or("no county")?;
+    let (small, loaded): (Vec<_>, Vec<_>) = files.iter().partition(|f| &f.2 == last);
+    let small = small
+        .into_iter()
+        .find(|f| f.1 == datasets::OUTLETS.name)
+        .ok_or("no outlets file")?;
+    let ingestor = runtime::ingestor_at(location).await?.for_bulk_load();
+    let submit = |file: &(PathBuf, &'static str, String, usize)| {
+        let (path, _, county, _) = file.clone();
+        let ingestor = &ingestor;
+        async move {
+            let (dataset, _) = upload_of(&path)?;
+            let upload = Upload {
+                dataset,
+                period,
+                region: county,
+                file_name: path.file_name().ok_or("file")?.to_string_lossy().into(),
+            };
+            let outcome = ingestor
+                .submit_bytes(&upload, std::fs::read(&path)?.into())
+                .await?;
+            match outcome.accepted() {
+                true => Ok::<(), Error>(()),
+                false => Err(format!("{} was rejected", path.display()).into()),
+            }
+        }
+    };
+    let started = Instant::now();
+    for file in &loaded {
+        submit(file).await?;
+    }
+    let loading = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    indicators::refresh(&lake, period).await?;
+    let first = started.elapsed().as_secs_f64();
+    let (mut submitting, mut warm, mut cold) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        submit(small).await?;
+        submitting.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        indicators::refresh(&lake, period).await?;
+        warm.push(started.elapsed().as_secs_f64());
+    }
+    for _ in 0..runs {
+        // A new process refreshes the same tables: a cold function's refresh.
+        let output = Command::new(std::env::current_exe()?)
+            .arg("refresh")
+            .arg(location)
+            .output()?;
+        if !output.status.success() {
+            return Err("the new process's refresh failed".into());
+        }
+        cold.push(
+            String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse::<f64>()?,
+        );
+    }
+    let report = json!({
+        "counties_loaded": n,
+        "files_loaded": loaded.len(),
+        "rows_loaded": loaded.iter().map(|f| f.3).sum::<usize>(),
+        "load_seconds": loading,
+        "first_refresh_seconds": first,
+        "small_file": { "dataset": small.1, "county": small.2, "rows": small.3 },
+        "small_file_submit_seconds": submitting,
+        "refresh_seconds": warm,
+        "refresh_new_process_seconds": cold,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(out) = out {
+        std::fs::write(out, serde_json::to_string_pretty(&report)? + "\n")?;
     }
     Ok(())
 }
