@@ -158,6 +158,44 @@ async fn worker_values_about_fewer_than_five_people_are_withheld() {
     assert_eq!(county["target"], 100.0);
 }
 
+/// People are distinct per region: a worker in two counties counts once in each and once in
+/// the league above both (a file cannot list one twice: its key is the ID number).
+#[tokio::test]
+async fn a_worker_in_two_counties_counts_once_in_their_league() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let period = "2023H2".parse().unwrap();
+    let mut files = Vec::new();
+    for (code, tag) in [("152201", "a"), ("152202", "b")] {
+        let county = tree.get(code).unwrap();
+        let enterprises = synth::enterprises(county, period, tag);
+        send(&server, &enterprises, "2023H2", code).await;
+        // Enough workers, with and without a card, that no value is withheld.
+        files.push(synth::workers(&tree, county, &enterprises, 60, tag));
+    }
+    // 152202's first three rows are workers of 152201.
+    for row in 0..3 {
+        files[1].rows[row][0] = files[0].rows[row][0].clone();
+    }
+    send(&server, &files[0], "2023H2", "152201").await;
+    send(&server, &files[1], "2023H2", "152202").await;
+
+    let workers = |code: &'static str| {
+        let server = &server;
+        let url = format!("/v1/indicators/credential_rate?period=2023H2&region={code}");
+        async move {
+            let (_, json) = server.get(&url).await;
+            let row = one(&json, code);
+            row["denominator"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{row}"))
+        }
+    };
+    assert_eq!(workers("152201").await, 60.0);
+    assert_eq!(workers("152202").await, 60.0);
+    assert_eq!(workers("152200").await, 117.0, "60 + 60 - 3 shared");
+}
+
 #[tokio::test]
 async fn report_status_names_who_is_missing() {
     let server = Server::with_regions().await;
