@@ -9,7 +9,6 @@ use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::DeltaWriter;
 
 use super::{Lake, LakeError, register};
 
@@ -69,7 +68,7 @@ impl Lake {
                 .write(RecordBatch::try_new(schema.clone(), columns)?)
                 .await?;
         }
-        let adds = staged.writer.flush().await?;
+        let adds = staged.into_adds().await?;
         let mut actions: Vec<Action> = snapshot
             .log_data()
             .iter()

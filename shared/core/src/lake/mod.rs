@@ -13,15 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use deltalake::arrow::datatypes::SchemaRef;
-use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::Action;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path};
-use deltalake::parquet::basic::{Compression, ZstdLevel};
-use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStoreError, TableProperty};
 use futures::StreamExt;
 use url::Url;
@@ -33,10 +28,13 @@ mod held;
 mod history;
 mod lease;
 mod presign;
+mod staged;
 pub use held::Held;
 pub use history::{Commit, committed_at, keys as commit_keys};
 pub use lease::Lease;
 pub use presign::{PresignedPut, SIGNED_HEADERS};
+use staged::CHECKPOINT_INTERVAL;
+pub use staged::{Scope, StagedWrite, StoredFile, commit_retries};
 
 /// Names of the lake's tables, relative to the root.
 pub mod names {
@@ -74,6 +72,8 @@ pub enum LakeError {
     Signing(String),
     #[error("{table}: a concurrent writer kept winning; gave up after {attempts} attempts")]
     Contended { table: String, attempts: usize },
+    #[error("{table} changed under a planned commit; nothing was committed")]
+    Moved { table: String },
 }
 
 /// A handle on the lake; cheap to clone.
@@ -372,36 +372,6 @@ impl Lake {
             _ => None,
         }
     }
-
-    /// Starts a write whose files become visible only when committed. The table itself is
-    /// created only at the first commit, so a rejected first file leaves no trace.
-    pub fn stage(
-        &self,
-        name: &str,
-        schema: &SchemaRef,
-        partitions: &[String],
-    ) -> Result<StagedWrite, LakeError> {
-        let writer = RecordBatchWriter::try_new(
-            self.table_url(name).as_str(),
-            schema.clone(),
-            Some(partitions.to_vec()),
-            Some(self.options.clone()),
-        )?
-        .with_writer_properties(
-            WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                .build(),
-        );
-        Ok(StagedWrite {
-            lake: self.clone(),
-            name: name.to_string(),
-            schema: schema.clone(),
-            writer,
-            partitions: partitions.to_vec(),
-            staged_point: None,
-        })
-    }
 }
 
 /// Columns of query results, whatever physical type DataFusion chose for them (strings may
@@ -432,9 +402,6 @@ pub mod read {
     }
 }
 
-/// Rows per Parquet row group: bounds the writer's buffer on a million-row upload.
-const ROW_GROUP_ROWS: usize = 64 * 1024;
-
 /// The Delta version of each table a computation read.
 pub type TableVersions = std::collections::BTreeMap<String, i64>;
 
@@ -449,124 +416,4 @@ pub async fn register(
     let short = name.rsplit('/').next().unwrap_or(name);
     ctx.register_table(short, provider)?;
     Ok(())
-}
-
-/// Data files written but not yet part of the table: `commit_replacing` makes them visible
-/// in one atomic commit, `abort` (or a crash) leaves them as unreferenced files that readers
-/// never see.
-pub struct StagedWrite {
-    lake: Lake,
-    name: String,
-    schema: SchemaRef,
-    writer: RecordBatchWriter,
-    partitions: Vec<String>,
-    /// The failpoint between writing the files and committing them.
-    staged_point: Option<&'static str>,
-}
-
-/// Commits between two checkpoints. Every load of a table replays the commits since the last
-/// checkpoint, and our tables take one small commit per submission: at Delta's default of 100,
-/// a deadline day's loads read up to a hundred log entries each (one request apiece on S3).
-const CHECKPOINT_INTERVAL: u64 = 10;
-
-/// How many times a commit is retried against concurrent writers of the same partitions.
-const COMMIT_ATTEMPTS: usize = 8;
-
-/// Commits this process had to redo because a concurrent writer of the same partitions won.
-static COMMIT_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// How many replace commits this process has retried after losing a race: what contention
-/// costs on a deadline day (reported by the deadline-day benchmark).
-pub fn commit_retries() -> u64 {
-    COMMIT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-impl StagedWrite {
-    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
-        self.writer.write(batch).await?;
-        Ok(())
-    }
-
-    pub fn abort(mut self) {
-        self.writer.reset();
-    }
-
-    /// Names the failpoint hit once the files are written and before they are committed.
-    pub fn failing_at(mut self, point: &'static str) -> StagedWrite {
-        self.staged_point = Some(point);
-        self
-    }
-
-    /// Commits the staged files, removing every current file whose partition values match
-    /// `replace` (column → accepted values). Returns the new table version.
-    ///
-    /// Writers of other partitions never conflict (Delta's conflict checker sees the
-    /// predicate); a writer of the same partitions that wins the race makes this one reload
-    /// and recompute what it replaces, so the last commit wins whole.
-    pub async fn commit_replacing(
-        mut self,
-        replace: &[(&str, Vec<String>)],
-        metadata: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<i64, LakeError> {
-        let adds = self.writer.flush().await?;
-        if let Some(point) = self.staged_point {
-            crate::failpoints::hit(point);
-        }
-        let predicate = replace
-            .iter()
-            .map(|(column, values)| {
-                let list: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
-                format!("{column} IN ({})", list.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut table = self
-            .lake
-            .ensure(&self.name, &self.schema, &self.partitions)
-            .await?;
-        for _ in 0..COMMIT_ATTEMPTS {
-            table.update_state().await?;
-            let snapshot = table.snapshot()?;
-            let mut actions: Vec<Action> = snapshot
-                .log_data()
-                .iter()
-                .filter(|file| {
-                    let values = file.partition_values_map();
-                    replace.iter().all(|(column, accepted)| {
-                        values
-                            .get(*column)
-                            .and_then(|v| v.as_ref())
-                            .is_some_and(|v| accepted.contains(v))
-                    })
-                })
-                .map(|file| Action::Remove(file.remove_action(true)))
-                .collect();
-            actions.extend(adds.iter().cloned().map(Action::Add));
-            if let Some(metadata) = evolve::widened(snapshot, &self.schema)? {
-                actions.push(Action::Metadata(metadata));
-            }
-            let operation = DeltaOperation::Write {
-                mode: SaveMode::Overwrite,
-                partition_by: Some(self.partitions.clone()),
-                predicate: Some(predicate.clone()),
-            };
-            let result =
-                CommitBuilder::from(CommitProperties::default().with_metadata(metadata.clone()))
-                    .with_actions(actions)
-                    .build(Some(snapshot), table.log_store(), operation)
-                    .await;
-            match result {
-                Ok(done) => return Ok(done.version() as i64),
-                Err(DeltaTableError::Transaction { source }) => {
-                    COMMIT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(table = %self.name, error = %source, "commit conflict, retrying");
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(LakeError::Contended {
-            table: self.name,
-            attempts: COMMIT_ATTEMPTS,
-        })
-    }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use deltalake::datafusion::prelude::{col, lit};
 
-use super::{PREFIX, Read, Row, SOURCES, not_reported};
+use super::{PREFIX, Read, Row, SOURCES, lineage, not_reported};
 use crate::indicators::{CATALOGUE, Indicator, ReportingState};
 use crate::lake::{Lake, LakeError, TableVersions, codec, committed_at, names, read, register};
 use crate::periods::Period;
@@ -72,6 +72,7 @@ impl Snapshot {
             .collect()
             .await?;
         let lineage = table
+            .filter(lineage())?
             .select(vec![col("period"), col(SOURCES)])?
             .distinct()?
             .collect()
@@ -286,7 +287,7 @@ mod tests {
             tree.get("15").unwrap(),
             None,
         );
-        let declared = super::super::to_batch("{}", &[row]).unwrap();
+        let declared = super::super::to_batch("{}", &[&row]).unwrap();
         // The same row under an indicator a later release dropped from the catalogue.
         let schema = declared.schema();
         let column = schema.index_of("indicator").unwrap();

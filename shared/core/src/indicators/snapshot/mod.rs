@@ -14,14 +14,15 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 
-use super::compute::Computed;
 use super::{Indicator, Quality, ReportingState, targets};
 use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
 use crate::periods::{self, Period};
 use crate::regions::{Level, Region, RegionTree};
 
 mod memory;
+mod publish;
 pub use memory::Snapshot;
+pub use publish::publish;
 
 /// One published value: what the computation produces, the snapshot stores, the API returns
 /// and the pages show. [`Row::schema`] is its one column declaration.
@@ -146,7 +147,7 @@ impl Row {
 
 const CHUNK: usize = 64 * 1024;
 
-fn to_batch(sources: &str, values: &[Row]) -> Result<RecordBatch, LakeError> {
+fn to_batch(sources: &str, values: &[&Row]) -> Result<RecordBatch, LakeError> {
     let schema = Row::stored_schema();
     let own = Arc::new(Schema::new(
         schema.fields()[..schema.fields().len() - 2].to_vec(),
@@ -154,34 +155,12 @@ fn to_batch(sources: &str, values: &[Row]) -> Result<RecordBatch, LakeError> {
     let batch = codec::encode(&own, values)?;
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.push(Arc::new(StringArray::from_iter_values(
-        values.iter().map(Row::prefix),
+        values.iter().map(|row| row.prefix()),
     )));
     columns.push(Arc::new(StringArray::from_iter_values(
         values.iter().map(|_| sources),
     )));
     Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-/// Replaces the period's values in the snapshot; returns the snapshot's new version.
-pub async fn publish(lake: &Lake, computed: &Computed) -> Result<i64, LakeError> {
-    let period = computed.period.to_string();
-    let sources = serde_json::to_string(&computed.sources)?;
-    let partitions = vec!["period".to_string()];
-    let mut staged = lake
-        .stage(names::INDICATOR_VALUES, &Row::stored_schema(), &partitions)?
-        .failing_at(crate::failpoints::SNAPSHOT_WRITING);
-    for chunk in computed.values.chunks(CHUNK) {
-        staged.write(to_batch(&sources, chunk)?).await?;
-    }
-    let mut metadata = serde_json::Map::new();
-    metadata.insert("jiazheng.period".into(), period.clone().into());
-    metadata.insert(
-        "jiazheng.sources".into(),
-        serde_json::to_value(&computed.sources)?,
-    );
-    staged
-        .commit_replacing(&[("period", vec![period])], metadata)
-        .await
 }
 
 /// A read of the snapshot.
@@ -193,7 +172,7 @@ pub struct Read {
     pub rows: Vec<Row>,
 }
 
-/// The lineage of a read: the `sources` of its first row.
+/// The lineage of a read of the country's values: the `sources` of its first row.
 fn sources_in(batches: &[RecordBatch]) -> Result<TableVersions, LakeError> {
     match batches.iter().find(|b| b.num_rows() > 0) {
         Some(batch) => {
@@ -202,6 +181,12 @@ fn sources_in(batches: &[RecordBatch]) -> Result<TableVersions, LakeError> {
         }
         None => Ok(TableVersions::new()),
     }
+}
+
+/// The rows whose `sources` are the period's lineage: the country's, written at every
+/// publication (a province's rows keep the lineage they were last written with).
+fn lineage() -> deltalake::datafusion::prelude::Expr {
+    col(PREFIX).eq(lit(""))
 }
 
 /// A value nobody reported: the region and how many counties are due, and no numbers.
@@ -257,7 +242,7 @@ pub async fn sources_of(lake: &Lake, period: Period) -> Result<Option<TableVersi
     let batches = ctx
         .table("indicator_values")
         .await?
-        .filter(col("period").eq(lit(period.to_string())))?
+        .filter(col("period").eq(lit(period.to_string())).and(lineage()))?
         .select_columns(&[SOURCES])?
         .limit(0, Some(1))?
         .collect()

@@ -1,0 +1,258 @@
+//! Writes that become visible in one commit: data files staged first, then committed with
+//! the removal of the files they replace, decided against the table as it is at the commit.
+
+use std::collections::HashMap;
+
+use deltalake::DeltaTableError;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, LogicalFileView};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use super::{Lake, LakeError, evolve};
+
+/// Rows per Parquet row group: bounds the writer's buffer on a million-row upload.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Commits between two checkpoints. Every load of a table replays the commits since the last
+/// checkpoint, and our tables take one small commit per submission: at Delta's default of 100,
+/// a deadline day's loads read up to a hundred log entries each (one request apiece on S3).
+pub(super) const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// How many times a commit is retried against concurrent writers of the same partitions.
+const COMMIT_ATTEMPTS: usize = 8;
+
+/// Commits this process had to redo because a concurrent writer of the same partitions won.
+static COMMIT_RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many replace commits this process has retried after losing a race: what contention
+/// costs on a deadline day (reported by the deadline-day benchmark).
+pub fn commit_retries() -> u64 {
+    COMMIT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Partition values a commit covers: column → accepted values.
+pub type Scope<'a> = [(&'a str, Vec<String>)];
+
+/// A current data file of a table, as a commit plans against it.
+pub struct StoredFile(LogicalFileView);
+
+impl StoredFile {
+    /// Its path inside the table.
+    pub fn path(&self) -> String {
+        self.0.path().into_owned()
+    }
+
+    /// One of its partition values.
+    pub fn partition(&self, column: &str) -> Option<String> {
+        self.0.partition_values_map().remove(column).flatten()
+    }
+
+    /// One of the tags it was sealed with ([`StagedWrite::seal`]); none for a file written
+    /// otherwise.
+    pub fn tag(&self, key: &str) -> Option<String> {
+        // The kernel's file view exposes tags only through the whole add action.
+        #[allow(deprecated)]
+        let add = self.0.add_action();
+        add.tags?.remove(key).flatten()
+    }
+}
+
+impl Lake {
+    /// Starts a write whose files become visible only when committed. The table itself is
+    /// created only at the first commit, so a rejected first file leaves no trace.
+    pub fn stage(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        partitions: &[String],
+    ) -> Result<StagedWrite, LakeError> {
+        let writer = RecordBatchWriter::try_new(
+            self.table_url(name).as_str(),
+            schema.clone(),
+            Some(partitions.to_vec()),
+            Some(self.options.clone()),
+        )?
+        .with_writer_properties(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .build(),
+        );
+        Ok(StagedWrite {
+            lake: self.clone(),
+            name: name.to_string(),
+            schema: schema.clone(),
+            writer,
+            sealed: Vec::new(),
+            partitions: partitions.to_vec(),
+            staged_point: None,
+        })
+    }
+
+    /// The current files of a table inside `scope` (none before its first commit).
+    pub async fn files(&self, name: &str, scope: &Scope<'_>) -> Result<Vec<StoredFile>, LakeError> {
+        let Some(table) = self.load(name).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(in_scope(table.snapshot()?, scope))
+    }
+}
+
+fn in_scope(
+    snapshot: &deltalake::table::state::DeltaTableState,
+    scope: &Scope<'_>,
+) -> Vec<StoredFile> {
+    snapshot
+        .log_data()
+        .iter()
+        .map(StoredFile)
+        .filter(|file| {
+            scope.iter().all(|(column, accepted)| {
+                file.partition(column)
+                    .is_some_and(|v| accepted.contains(&v))
+            })
+        })
+        .collect()
+}
+
+/// Data files written but not yet part of the table: a commit makes them visible in one
+/// atomic step, `abort` (or a crash) leaves them as unreferenced files that readers never see.
+pub struct StagedWrite {
+    lake: Lake,
+    name: String,
+    schema: SchemaRef,
+    writer: RecordBatchWriter,
+    /// Files closed by [`StagedWrite::seal`], with their tags.
+    sealed: Vec<Add>,
+    partitions: Vec<String>,
+    /// The failpoint between writing the files and committing them.
+    staged_point: Option<&'static str>,
+}
+
+impl StagedWrite {
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        self.writer.write(batch).await?;
+        Ok(())
+    }
+
+    /// Closes what was written since the last seal as files of their own, tagged: a later
+    /// commit can tell what they hold from the log alone, without reading them.
+    pub async fn seal(&mut self, tags: &[(&str, &str)]) -> Result<(), LakeError> {
+        for mut add in self.writer.flush().await? {
+            let own = add.tags.get_or_insert_with(HashMap::new);
+            own.extend(
+                tags.iter()
+                    .map(|(k, v)| (k.to_string(), Some(v.to_string()))),
+            );
+            self.sealed.push(add);
+        }
+        Ok(())
+    }
+
+    /// Every file written, sealed or not, as add actions (for a commit of the caller's own).
+    pub(super) async fn into_adds(mut self) -> Result<Vec<Add>, LakeError> {
+        let mut adds = std::mem::take(&mut self.sealed);
+        adds.extend(self.writer.flush().await?);
+        Ok(adds)
+    }
+
+    pub fn abort(mut self) {
+        self.writer.reset();
+    }
+
+    /// Names the failpoint hit once the files are written and before they are committed.
+    pub fn failing_at(mut self, point: &'static str) -> StagedWrite {
+        self.staged_point = Some(point);
+        self
+    }
+
+    /// Commits the staged files, removing every current file whose partition values match
+    /// `replace` (column → accepted values). Returns the new table version.
+    ///
+    /// Writers of other partitions never conflict (Delta's conflict checker sees the
+    /// predicate); a writer of the same partitions that wins the race makes this one reload
+    /// and recompute what it replaces, so the last commit wins whole.
+    pub async fn commit_replacing(
+        self,
+        replace: &Scope<'_>,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64, LakeError> {
+        self.commit_planned(replace, |files| Ok(vec![true; files.len()]), metadata)
+            .await
+    }
+
+    /// Commits the staged files, removing the current files inside `scope` that `plan`
+    /// marks. The plan runs against the table as it is at each attempt and fails with
+    /// [`LakeError::Moved`] when the table has changed in a way the staged files do not
+    /// cover: nothing is committed then, and the caller stages again.
+    pub async fn commit_planned(
+        self,
+        scope: &Scope<'_>,
+        plan: impl Fn(&[StoredFile]) -> Result<Vec<bool>, LakeError>,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64, LakeError> {
+        let (lake, name, schema, partitions, point) = (
+            self.lake.clone(),
+            self.name.clone(),
+            self.schema.clone(),
+            self.partitions.clone(),
+            self.staged_point,
+        );
+        let adds = self.into_adds().await?;
+        if let Some(point) = point {
+            crate::failpoints::hit(point);
+        }
+        let predicate = scope
+            .iter()
+            .map(|(column, values)| {
+                let list: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+                format!("{column} IN ({})", list.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut table = lake.ensure(&name, &schema, &partitions).await?;
+        for _ in 0..COMMIT_ATTEMPTS {
+            table.update_state().await?;
+            let snapshot = table.snapshot()?;
+            let files = in_scope(snapshot, scope);
+            let removed = plan(&files)?;
+            let mut actions: Vec<Action> = files
+                .iter()
+                .zip(removed)
+                .filter(|(_, removed)| *removed)
+                .map(|(file, _)| Action::Remove(file.0.remove_action(true)))
+                .collect();
+            actions.extend(adds.iter().cloned().map(Action::Add));
+            if let Some(metadata) = evolve::widened(snapshot, &schema)? {
+                actions.push(Action::Metadata(metadata));
+            }
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: Some(partitions.clone()),
+                predicate: Some(predicate.clone()),
+            };
+            let result =
+                CommitBuilder::from(CommitProperties::default().with_metadata(metadata.clone()))
+                    .with_actions(actions)
+                    .build(Some(snapshot), table.log_store(), operation)
+                    .await;
+            match result {
+                Ok(done) => return Ok(done.version() as i64),
+                Err(DeltaTableError::Transaction { source }) => {
+                    COMMIT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(table = %name, error = %source, "commit conflict, retrying");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(LakeError::Contended {
+            table: name,
+            attempts: COMMIT_ATTEMPTS,
+        })
+    }
+}
