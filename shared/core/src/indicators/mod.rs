@@ -6,6 +6,7 @@ mod catalogue;
 mod compute;
 mod coverage;
 mod disclosure;
+mod measures;
 mod people;
 mod refresh;
 pub mod snapshot;
