@@ -112,20 +112,23 @@ async fn measure_dataset(
     period: Period,
 ) -> Result<Measures, LakeError> {
     let mut measures = Measures::new();
-    for group in groups() {
-        if group[0].dataset().is_some_and(|d| d.name == dataset.name) {
-            if dataset.openness == Openness::Closed {
-                people::register(ctx);
-            }
-            let sql = group_sql(dataset, group[0].breakdown, &group, period);
-            let batches = ctx.sql(&sql).await?.collect().await?;
-            read_measures(&group, &batches, &mut measures)?;
-        }
+    let groups: Vec<Vec<&'static Indicator>> = groups()
+        .into_iter()
+        .filter(|g| g[0].dataset().is_some_and(|d| d.name == dataset.name))
+        .collect();
+    if groups.is_empty() {
+        return Ok(measures);
     }
+    if dataset.openness == Openness::Closed {
+        people::register(ctx);
+    }
+    let sql = dataset_sql(dataset, &groups, period);
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    read_measures(&groups, &batches, &mut measures)?;
     Ok(measures)
 }
 
-/// Row-based indicators sharing a dataset and a breakdown are computed by one query.
+/// Row-based indicators sharing a dataset and a breakdown: one set of GROUPING SETS each.
 fn groups() -> Vec<Vec<&'static Indicator>> {
     let mut groups: Vec<Vec<&'static Indicator>> = Vec::new();
     for indicator in CATALOGUE.iter().filter(|i| i.dataset().is_some()) {
@@ -141,13 +144,12 @@ fn groups() -> Vec<Vec<&'static Indicator>> {
     groups
 }
 
-fn group_sql(
-    dataset: &Dataset,
-    breakdown: Option<&str>,
-    indicators: &[&Indicator],
-    period: Period,
-) -> String {
-    let street = indicators[0].finest_level() == Level::Street;
+/// One query for all of a dataset's groups: one scan of its period's files, with each group's
+/// grouping sets (a breakdown's include its field). `part` says which group a result row
+/// belongs to, from which breakdown field is grouped in it; every group's measures are in
+/// every row, and only its own group's are read.
+fn dataset_sql(dataset: &Dataset, groups: &[Vec<&'static Indicator>], period: Period) -> String {
+    let street = groups[0][0].finest_level() == Level::Street;
     let mut levels = vec![
         format!("substr({}, 1, 2) AS l2", columns::COUNTY),
         format!("substr({}, 1, 4) AS l4", columns::COUNTY),
@@ -158,22 +160,42 @@ fn group_sql(
         levels.push(format!("substr({}, 1, 9) AS l9", dataset.region_field));
         keys.push("l9");
     }
-    let extra: Vec<&str> = breakdown.into_iter().collect();
-    let sets: Vec<String> = std::iter::once(None)
-        .chain(keys.iter().map(Some))
-        .map(|key| {
-            let cols: Vec<&str> = key
-                .into_iter()
-                .copied()
-                .chain(extra.iter().copied())
-                .collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect();
+    let mut sets: Vec<String> = Vec::new();
+    for group in groups {
+        let extra: Vec<&str> = group[0].breakdown.into_iter().collect();
+        sets.extend(
+            std::iter::once(None)
+                .chain(keys.iter().map(Some))
+                .map(|key| {
+                    let cols: Vec<&str> = key
+                        .into_iter()
+                        .copied()
+                        .chain(extra.iter().copied())
+                        .collect();
+                    format!("({})", cols.join(", "))
+                }),
+        );
+    }
     let mut reversed: Vec<&str> = keys.iter().rev().copied().collect();
     reversed.push("''");
     let prefix = format!("COALESCE({})", reversed.join(", "));
-    let breakdown_col = breakdown.map_or("''".to_string(), |b| format!("CAST({b} AS VARCHAR)"));
+    // The group of a row: the one whose breakdown field is grouped in it, else the one without.
+    let (mut breakdown_col, mut part) = ("CASE".to_string(), "CASE".to_string());
+    let mut plain = 0;
+    for (index, group) in groups.iter().enumerate() {
+        match group[0].breakdown {
+            Some(b) => {
+                breakdown_col += &format!(" WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)");
+                part += &format!(" WHEN GROUPING({b}) = 0 THEN {index}");
+            }
+            None => plain = index,
+        }
+    }
+    breakdown_col += " ELSE '' END";
+    part += &format!(" ELSE {plain} END");
+    if groups.iter().all(|g| g[0].breakdown.is_none()) {
+        (breakdown_col, part) = ("''".to_string(), "0".to_string());
+    }
     // People are counted by the dataset's key (pseudonymised ID numbers) where it is closed.
     let population = match dataset.openness {
         Openness::Closed => format!("{}({})", people::COUNT_PEOPLE, dataset.key),
@@ -187,8 +209,9 @@ fn group_sql(
             period_col = columns::PERIOD,
         ),
     };
-    let measures: Vec<String> = indicators
+    let measures: Vec<String> = groups
         .iter()
+        .flatten()
         .enumerate()
         .map(|(k, i)| {
             let (numerator, denominator) = match i.source {
@@ -211,7 +234,8 @@ fn group_sql(
         .collect();
     format!(
         "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, \
-         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
+         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, \
+         CAST({part} AS BIGINT) AS part, {measures} \
          FROM (SELECT *, {levels} FROM ({rows}) AS period_rows) AS base \
          GROUP BY GROUPING SETS ({sets})",
         submission = columns::SUBMISSION,
@@ -252,15 +276,25 @@ fn strings_of(list: &dyn Array, row: usize) -> Result<Vec<String>, LakeError> {
 }
 
 fn read_measures(
-    group: &[&'static Indicator],
+    groups: &[Vec<&'static Indicator>],
     batches: &[RecordBatch],
     out: &mut Measures,
 ) -> Result<(), LakeError> {
+    // Where each group's measures start among the numbers.
+    let offsets: Vec<usize> = groups
+        .iter()
+        .scan(0, |at, g| {
+            let start = *at;
+            *at += g.len();
+            Some(start)
+        })
+        .collect();
     for batch in batches {
         let prefix = read::text(batch, 0)?;
         let breakdown = read::text(batch, 1)?;
         let population = read::float(batch, 3)?;
-        let numbers = (4..batch.num_columns())
+        let part = read::int(batch, 4)?;
+        let numbers = (5..batch.num_columns())
             .map(|c| read::float(batch, c))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
@@ -268,8 +302,15 @@ fn read_measures(
                 let m = &numbers[c];
                 if m.is_null(row) { 0.0 } else { m.value(row) }
             };
+            let Some((group, offset)) = usize::try_from(part.value(row))
+                .ok()
+                .and_then(|p| Some((groups.get(p)?, offsets[p])))
+            else {
+                continue;
+            };
             let submissions = strings_of(batch.column(2).as_ref(), row)?;
-            for (k, indicator) in group.iter().enumerate() {
+            for (j, indicator) in group.iter().enumerate() {
+                let k = offset + j;
                 insert(
                     out,
                     indicator.id,
@@ -291,6 +332,7 @@ fn read_measures(
     }
     Ok(())
 }
+
 /// `report_rate`: counties with a current accepted file of every dataset, from the log. Each
 /// county is added to its own and its ancestors' tallies (one pass over the counties, not one
 /// per region).
@@ -336,13 +378,14 @@ fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, o
         );
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::indicators::by_id;
 
     #[test]
-    fn one_query_per_dataset_and_breakdown() {
+    fn one_query_per_dataset_with_a_grouping_per_breakdown() {
         let shapes: Vec<(&str, Option<&str>)> = groups()
             .iter()
             .map(|g| (g[0].dataset().unwrap().name, g[0].breakdown))
@@ -359,17 +402,28 @@ mod tests {
                 ("complaints", None)
             ]
         );
-        let sql = group_sql(
+        let outlets: Vec<Vec<&Indicator>> = groups()
+            .into_iter()
+            .filter(|g| g[0].dataset().unwrap().name == "outlets")
+            .collect();
+        let sql = dataset_sql(
             &crate::datasets::OUTLETS,
-            Some("mode"),
-            &[by_id("outlets_by_mode").unwrap()],
+            &outlets,
             "2023H2".parse().unwrap(),
         );
         assert!(
-            sql.contains("GROUPING SETS ((mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"),
+            sql.contains(
+                "GROUPING SETS ((), (l2), (l4), (l6), (l9), \
+                 (mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHEN GROUPING(mode) = 0 THEN 1 ELSE 0 END"),
             "{sql}"
         );
         assert!(sql.contains("WHERE period = '2023H2'"));
+        assert_eq!(by_id("outlets_by_mode").unwrap().breakdown, Some("mode"));
     }
 
     /// Every distinct count in a query about people goes to the compact counter: a
@@ -382,12 +436,7 @@ mod tests {
             if dataset.openness != Openness::Closed {
                 continue;
             }
-            let sql = group_sql(
-                dataset,
-                group[0].breakdown,
-                &group,
-                "2023H2".parse().unwrap(),
-            );
+            let sql = dataset_sql(dataset, &[group], "2023H2".parse().unwrap());
             assert!(!sql.to_uppercase().contains("DISTINCT ID_NUMBER"), "{sql}");
             assert!(!sql.to_uppercase().contains("COUNT(DISTINCT"), "{sql}");
             assert!(sql.contains(people::COUNT_PEOPLE), "{sql}");
