@@ -112,23 +112,20 @@ async fn measure_dataset(
     period: Period,
 ) -> Result<Measures, LakeError> {
     let mut measures = Measures::new();
-    let groups: Vec<Vec<&'static Indicator>> = groups()
-        .into_iter()
-        .filter(|g| g[0].dataset().is_some_and(|d| d.name == dataset.name))
-        .collect();
-    if groups.is_empty() {
-        return Ok(measures);
+    for group in groups() {
+        if group[0].dataset().is_some_and(|d| d.name == dataset.name) {
+            if dataset.openness == Openness::Closed {
+                people::register(ctx);
+            }
+            let sql = group_sql(dataset, group[0].breakdown, &group, period);
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            read_measures(&group, &batches, &mut measures)?;
+        }
     }
-    if dataset.openness == Openness::Closed {
-        people::register(ctx);
-    }
-    let sql = dataset_sql(dataset, &groups, period);
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    read_measures(&groups, &batches, &mut measures)?;
     Ok(measures)
 }
 
-/// Row-based indicators sharing a dataset and a breakdown: one set of GROUPING SETS each.
+/// Row-based indicators sharing a dataset and a breakdown are computed by one query.
 fn groups() -> Vec<Vec<&'static Indicator>> {
     let mut groups: Vec<Vec<&'static Indicator>> = Vec::new();
     for indicator in CATALOGUE.iter().filter(|i| i.dataset().is_some()) {
@@ -144,12 +141,13 @@ fn groups() -> Vec<Vec<&'static Indicator>> {
     groups
 }
 
-/// One query for all of a dataset's groups: one scan of its period's files, with each group's
-/// grouping sets (a breakdown's include its field). `part` says which group a result row
-/// belongs to, from which breakdown field is grouped in it; every group's measures are in
-/// every row, and only its own group's are read.
-fn dataset_sql(dataset: &Dataset, groups: &[Vec<&'static Indicator>], period: Period) -> String {
-    let street = groups[0][0].finest_level() == Level::Street;
+fn group_sql(
+    dataset: &Dataset,
+    breakdown: Option<&str>,
+    indicators: &[&Indicator],
+    period: Period,
+) -> String {
+    let street = indicators[0].finest_level() == Level::Street;
     let mut levels = vec![
         format!("substr({}, 1, 2) AS l2", columns::COUNTY),
         format!("substr({}, 1, 4) AS l4", columns::COUNTY),
@@ -160,42 +158,22 @@ fn dataset_sql(dataset: &Dataset, groups: &[Vec<&'static Indicator>], period: Pe
         levels.push(format!("substr({}, 1, 9) AS l9", dataset.region_field));
         keys.push("l9");
     }
-    let mut sets: Vec<String> = Vec::new();
-    for group in groups {
-        let extra: Vec<&str> = group[0].breakdown.into_iter().collect();
-        sets.extend(
-            std::iter::once(None)
-                .chain(keys.iter().map(Some))
-                .map(|key| {
-                    let cols: Vec<&str> = key
-                        .into_iter()
-                        .copied()
-                        .chain(extra.iter().copied())
-                        .collect();
-                    format!("({})", cols.join(", "))
-                }),
-        );
-    }
+    let extra: Vec<&str> = breakdown.into_iter().collect();
+    let sets: Vec<String> = std::iter::once(None)
+        .chain(keys.iter().map(Some))
+        .map(|key| {
+            let cols: Vec<&str> = key
+                .into_iter()
+                .copied()
+                .chain(extra.iter().copied())
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
     let mut reversed: Vec<&str> = keys.iter().rev().copied().collect();
     reversed.push("''");
     let prefix = format!("COALESCE({})", reversed.join(", "));
-    // The group of a row: the one whose breakdown field is grouped in it, else the one without.
-    let (mut breakdown_col, mut part) = ("CASE".to_string(), "CASE".to_string());
-    let mut plain = 0;
-    for (index, group) in groups.iter().enumerate() {
-        match group[0].breakdown {
-            Some(b) => {
-                breakdown_col += &format!(" WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)");
-                part += &format!(" WHEN GROUPING({b}) = 0 THEN {index}");
-            }
-            None => plain = index,
-        }
-    }
-    breakdown_col += " ELSE '' END";
-    part += &format!(" ELSE {plain} END");
-    if groups.iter().all(|g| g[0].breakdown.is_none()) {
-        (breakdown_col, part) = ("''".to_string(), "0".to_string());
-    }
+    let breakdown_col = breakdown.map_or("''".to_string(), |b| format!("CAST({b} AS VARCHAR)"));
     // People are counted by the dataset's key (pseudonymised ID numbers) where it is closed.
     let population = match dataset.openness {
         Openness::Closed => format!("{}({})", people::COUNT_PEOPLE, dataset.key),
@@ -209,9 +187,8 @@ fn dataset_sql(dataset: &Dataset, groups: &[Vec<&'static Indicator>], period: Pe
             period_col = columns::PERIOD,
         ),
     };
-    let measures: Vec<String> = groups
+    let measures: Vec<String> = indicators
         .iter()
-        .flatten()
         .enumerate()
         .map(|(k, i)| {
             let (numerator, denominator) = match i.source {
@@ -234,8 +211,7 @@ fn dataset_sql(dataset: &Dataset, groups: &[Vec<&'static Indicator>], period: Pe
         .collect();
     format!(
         "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, \
-         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, \
-         CAST({part} AS BIGINT) AS part, {measures} \
+         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
          FROM (SELECT *, {levels} FROM ({rows}) AS period_rows) AS base \
          GROUP BY GROUPING SETS ({sets})",
         submission = columns::SUBMISSION,
@@ -276,25 +252,15 @@ fn strings_of(list: &dyn Array, row: usize) -> Result<Vec<String>, LakeError> {
 }
 
 fn read_measures(
-    groups: &[Vec<&'static Indicator>],
+    group: &[&'static Indicator],
     batches: &[RecordBatch],
     out: &mut Measures,
 ) -> Result<(), LakeError> {
-    // Where each group's measures start among the numbers.
-    let offsets: Vec<usize> = groups
-        .iter()
-        .scan(0, |at, g| {
-            let start = *at;
-            *at += g.len();
-            Some(start)
-        })
-        .collect();
     for batch in batches {
         let prefix = read::text(batch, 0)?;
         let breakdown = read::text(batch, 1)?;
         let population = read::float(batch, 3)?;
-        let part = read::int(batch, 4)?;
-        let numbers = (5..batch.num_columns())
+        let numbers = (4..batch.num_columns())
             .map(|c| read::float(batch, c))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
@@ -302,15 +268,8 @@ fn read_measures(
                 let m = &numbers[c];
                 if m.is_null(row) { 0.0 } else { m.value(row) }
             };
-            let Some((group, offset)) = usize::try_from(part.value(row))
-                .ok()
-                .and_then(|p| Some((groups.get(p)?, offsets[p])))
-            else {
-                continue;
-            };
             let submissions = strings_of(batch.column(2).as_ref(), row)?;
-            for (j, indicator) in group.iter().enumerate() {
-                let k = offset + j;
+            for (k, indicator) in group.iter().enumerate() {
                 insert(
                     out,
                     indicator.id,
@@ -332,7 +291,6 @@ fn read_measures(
     }
     Ok(())
 }
-
 /// `report_rate`: counties with a current accepted file of every dataset, from the log. Each
 /// county is added to its own and its ancestors' tallies (one pass over the counties, not one
 /// per region).
@@ -378,14 +336,13 @@ fn measure_reporting(statuses: &[compliance::CountyStatus], tree: &RegionTree, o
         );
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::indicators::by_id;
 
     #[test]
-    fn one_query_per_dataset_with_a_grouping_per_breakdown() {
+    fn one_query_per_dataset_and_breakdown() {
         let shapes: Vec<(&str, Option<&str>)> = groups()
             .iter()
             .map(|g| (g[0].dataset().unwrap().name, g[0].breakdown))
@@ -402,28 +359,17 @@ mod tests {
                 ("complaints", None)
             ]
         );
-        let outlets: Vec<Vec<&Indicator>> = groups()
-            .into_iter()
-            .filter(|g| g[0].dataset().unwrap().name == "outlets")
-            .collect();
-        let sql = dataset_sql(
+        let sql = group_sql(
             &crate::datasets::OUTLETS,
-            &outlets,
+            Some("mode"),
+            &[by_id("outlets_by_mode").unwrap()],
             "2023H2".parse().unwrap(),
         );
         assert!(
-            sql.contains(
-                "GROUPING SETS ((), (l2), (l4), (l6), (l9), \
-                 (mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"
-            ),
-            "{sql}"
-        );
-        assert!(
-            sql.contains("WHEN GROUPING(mode) = 0 THEN 1 ELSE 0 END"),
+            sql.contains("GROUPING SETS ((mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"),
             "{sql}"
         );
         assert!(sql.contains("WHERE period = '2023H2'"));
-        assert_eq!(by_id("outlets_by_mode").unwrap().breakdown, Some("mode"));
     }
 
     /// Every distinct count in a query about people goes to the compact counter: a
@@ -436,7 +382,12 @@ mod tests {
             if dataset.openness != Openness::Closed {
                 continue;
             }
-            let sql = dataset_sql(dataset, &[group], "2023H2".parse().unwrap());
+            let sql = group_sql(
+                dataset,
+                group[0].breakdown,
+                &group,
+                "2023H2".parse().unwrap(),
+            );
             assert!(!sql.to_uppercase().contains("DISTINCT ID_NUMBER"), "{sql}");
             assert!(!sql.to_uppercase().contains("COUNT(DISTINCT"), "{sql}");
             assert!(sql.contains(people::COUNT_PEOPLE), "{sql}");
