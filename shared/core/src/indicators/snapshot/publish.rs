@@ -23,7 +23,7 @@ const DIGEST: &str = "jiazheng.digest";
 const PLAN_ATTEMPTS: usize = 4;
 
 /// The part of the snapshot a value is written in: its province's code, `""` for the country.
-pub(super) fn part_of(row: &Row) -> &str {
+fn part_of(row: &Row) -> &str {
     row.prefix().get(..2).unwrap_or("")
 }
 
@@ -209,7 +209,7 @@ fn digest(rows: &[&Row], lineage: Option<&str>) -> String {
         hash.update(&buf);
     }
     let digest = hash.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 #[cfg(test)]
