@@ -5,9 +5,12 @@ use crate::support;
 
 use axum::http::StatusCode;
 use jiazheng_core::datasets;
+use jiazheng_core::indicators;
 use jiazheng_core::ingest::{Ingestor, Upload};
-use jiazheng_core::lake::names;
+use jiazheng_core::lake::{Lake, names};
+use jiazheng_core::periods::Period;
 use jiazheng_core::privacy::Pseudonymizer;
+use jiazheng_core::regions::{Level, Region};
 use jiazheng_core::samples::synth::{self, Datum, Sheet, Style};
 use support::{LEAGUE, Server, one};
 
@@ -407,4 +410,89 @@ async fn a_series_is_every_published_period_of_one_region() {
     assert!(page.contains("class=\"ref\""), "the target line");
     let (status, _) = server.get("/trend?indicator=no_such_thing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A refresh after a county's file measures only that county again where the measures add up
+/// across counties (and the whole period where they do not): what it computes equals a
+/// computation from scratch, on a copy of the lake that no process has measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_after_a_county_equals_one_from_scratch() {
+    let server = Server::with_regions().await;
+    let tree = server.tree().await;
+    let period: Period = "2023H2".parse().unwrap();
+    let counties: Vec<&Region> = tree
+        .within(tree.get("15").unwrap(), Level::County)
+        .into_iter()
+        .filter(|c| !synth::communities(&tree, c).is_empty())
+        .take(6)
+        .collect();
+    let sheets = |county: &Region, tag: &str| {
+        let enterprises = synth::enterprises(county, period, tag);
+        vec![
+            synth::outlets(&tree, county, period, &enterprises, tag),
+            synth::trainings(&tree, county, period, tag),
+            synth::shops(&tree, county, period, &enterprises, tag),
+            synth::complaints(&tree, county, period, &enterprises, tag),
+            synth::workers(&tree, county, &enterprises, 12, tag),
+            enterprises,
+        ]
+    };
+    let mut first: Vec<Vec<Sheet>> = counties.iter().map(|c| sheets(c, "first")).collect();
+    // The second county shares three workers and two enterprises with the first: counted
+    // once above both, so those measures do not add up across counties.
+    for row in 0..3 {
+        first[1][4].rows[row][0] = first[0][4].rows[row][0].clone();
+    }
+    for row in 0..2 {
+        let mut shared = first[0][5].rows[row].clone();
+        shared[2] = Datum::Text(counties[1].prefix.to_string());
+        shared[3] = Datum::Bool(true);
+        first[1][5].rows.push(shared);
+    }
+    // Each file is refreshed as it lands: after the first county, every refresh starts from
+    // measures already held.
+    let before = indicators::measured_by_county();
+    for (county, sheets) in counties.iter().zip(&first) {
+        for sheet in sheets {
+            send(&server, sheet, "2023H2", &county.code()).await;
+        }
+    }
+    // The first county sends its outlets and complaints again, with fewer rows: streets it
+    // had outlets in before have none now.
+    for mut sheet in sheets(counties[0], "again") {
+        if matches!(sheet.dataset.name, "outlets" | "complaints") {
+            sheet.rows.truncate(2);
+            send(&server, &sheet, "2023H2", &counties[0].code()).await;
+        }
+    }
+    assert!(
+        indicators::measured_by_county() >= before + 20,
+        "the additive datasets were measured county by county"
+    );
+    let refreshed = indicators::compute_period(&server.lake, period)
+        .await
+        .unwrap();
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(server.dir.path(), copy.path());
+    let fresh = Lake::open(copy.path().to_str().unwrap()).unwrap();
+    let scratch = indicators::compute_period(&fresh, period).await.unwrap();
+    assert!(refreshed.values.len() > 500, "{}", refreshed.values.len());
+    assert_eq!(refreshed.values.len(), scratch.values.len());
+    for (a, b) in refreshed.values.iter().zip(&scratch.values) {
+        assert_eq!(a, b);
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -427,7 +427,7 @@ async fn check(
         .map(|d| names::dataset(d.name))
         .collect();
     let refs: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let (ctx, _) = lake.session(&refs).await?;
+    let ctx = lake.session(&refs).await?.ctx;
     let mut stored: BTreeMap<(String, String), i64> = BTreeMap::new();
     for dataset in datasets::ALL {
         let sql = format!(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datasets::{self, Dataset};
 use crate::findings::Status;
-use crate::lake::{Lake, LakeError, codec, names};
+use crate::lake::{Lake, LakeError, Session, codec, names};
 use crate::periods::Period;
 use crate::regions::prefixes_of;
 
@@ -133,7 +133,7 @@ async fn compact(lake: &Lake, table: &deltalake::DeltaTable) {
 
 /// Every decision ever logged, oldest first.
 pub async fn all(lake: &Lake) -> Result<Vec<Submission>, LakeError> {
-    let (ctx, _) = lake.session(&[names::SUBMISSIONS]).await?;
+    let ctx = lake.session(&[names::SUBMISSIONS]).await?.ctx;
     read_session(&ctx).await
 }
 
@@ -172,7 +172,7 @@ pub struct Log {
 impl Log {
     /// Reads the log with the version read, or `None` before the first decision.
     pub async fn load(lake: &Lake) -> Result<Option<(Log, i64)>, LakeError> {
-        let (ctx, versions) = lake.session(&[names::SUBMISSIONS]).await?;
+        let Session { ctx, versions, .. } = lake.session(&[names::SUBMISSIONS]).await?;
         let Some(version) = versions.get(names::SUBMISSIONS).copied() else {
             return Ok(None);
         };
@@ -349,7 +349,7 @@ mod tests {
 
     /// Raw rows of the log table, duplicates included.
     async fn stored_rows(lake: &Lake) -> usize {
-        let (ctx, _) = lake.session(&[names::SUBMISSIONS]).await.unwrap();
+        let ctx = lake.session(&[names::SUBMISSIONS]).await.unwrap().ctx;
         let batches = ctx
             .sql("SELECT COUNT(*) FROM submissions")
             .await

@@ -58,16 +58,18 @@ pub async fn compute_period(lake: &Lake, period: Period) -> Result<Computed, Lak
             sources: lake.versions(&table_refs).await?,
         });
     };
-    let (ctx, mut sources) = lake.session(&table_refs).await?;
+    let session = lake.session(&table_refs).await?;
+    let ctx = &session.ctx;
+    let mut sources = session.versions.clone();
     sources.insert(names::REGIONS.to_string(), regions_version);
 
-    let log = submissions::read_session(&ctx).await?;
-    let confirmed = Confirmed::read_session(&ctx).await?;
+    let log = submissions::read_session(ctx).await?;
+    let confirmed = Confirmed::read_session(ctx).await?;
     let statuses = match tree.country() {
         Some(country) => compliance::status(&log, &confirmed, &tree, period, country),
         None => Vec::new(),
     };
-    let measures = measures::measure(lake, &ctx, &sources, period, &statuses, &tree).await?;
+    let measures = measures::measure(lake, &session, period, &statuses, &tree).await?;
     let coverage = Coverage::new(&statuses);
 
     let mut values = Vec::new();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use catalogue::CATALOGUE;
 pub use compute::{Computed, compute_period};
+pub use measures::measured_by_county;
 pub use refresh::{Refreshed, is_fresh, refresh};
 pub use targets::{Comparison, KEY_CITIES, Target, TargetScope};
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use crate::datasets::{self, Dataset, Kind};
 use crate::findings::{Report, Status};
-use crate::lake::{Lake, LakeError, names, read};
+use crate::lake::{Lake, LakeError, Session, names, read};
 use crate::periods::{BadPeriod, Period};
 use crate::privacy::Pseudonymizer;
 use crate::regions::{Level, Region, RegionTree};
@@ -228,7 +228,7 @@ impl Ingestor {
             return Ok(None);
         }
         let table = names::dataset(datasets::ENTERPRISES.name);
-        let (ctx, versions) = self.lake.session(&[&table]).await?;
+        let Session { ctx, versions, .. } = self.lake.session(&[&table]).await?;
         if versions.is_empty() {
             return Ok(Some(HashSet::new()));
         }

@@ -75,7 +75,7 @@ mod tests {
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         replace(&lake, &["a"], "old").await;
         replace(&lake, &["a", "b"], "new").await;
-        let (ctx, _) = lake.session(&["tables/t"]).await.unwrap();
+        let ctx = lake.session(&["tables/t"]).await.unwrap().ctx;
         let batches = ctx
             .sql("SELECT part, a, b FROM t ORDER BY part")
             .await

@@ -336,12 +336,10 @@ impl Lake {
 
     /// A DataFusion session with the named tables registered under their last path
     /// segment; tables not written yet are left out.
-    pub async fn session(
-        &self,
-        tables: &[&str],
-    ) -> Result<(SessionContext, TableVersions), LakeError> {
+    pub async fn session(&self, tables: &[&str]) -> Result<Session, LakeError> {
         let ctx = SessionContext::new();
         let mut versions = TableVersions::new();
+        let mut loaded = HashMap::new();
         for name in tables {
             let Some(table) = self.load(name).await? else {
                 continue;
@@ -350,8 +348,13 @@ impl Lake {
             if let Some(v) = table.version() {
                 versions.insert(name.to_string(), v as i64);
             }
+            loaded.insert(name.to_string(), table);
         }
-        Ok((ctx, versions))
+        Ok(Session {
+            ctx,
+            versions,
+            tables: loaded,
+        })
     }
 
     /// The latest version of each named table that exists.
@@ -399,6 +402,25 @@ pub mod read {
         Ok(cast(batch.column(column), &DataType::Int64)?
             .as_primitive::<Int64Type>()
             .clone())
+    }
+}
+
+/// A DataFusion session over tables as loaded at one version each.
+pub struct Session {
+    pub ctx: SessionContext,
+    /// The version of each registered table.
+    pub versions: TableVersions,
+    tables: HashMap<String, DeltaTable>,
+}
+
+impl Session {
+    /// The files of a registered table inside `scope`, at the version the session reads:
+    /// from the log already loaded, no I/O.
+    pub fn files(&self, name: &str, scope: &Scope<'_>) -> Result<Vec<StoredFile>, LakeError> {
+        match self.tables.get(name) {
+            Some(table) => Ok(staged::in_scope(table.snapshot()?, scope)),
+            None => Ok(Vec::new()),
+        }
     }
 }
 

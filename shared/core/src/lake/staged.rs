@@ -103,7 +103,7 @@ impl Lake {
     }
 }
 
-fn in_scope(
+pub(super) fn in_scope(
     snapshot: &deltalake::table::state::DeltaTableState,
     scope: &Scope<'_>,
 ) -> Vec<StoredFile> {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::findings::Report;
 use crate::indicators;
-use crate::lake::{Lake, LakeError, codec, names};
+use crate::lake::{Lake, LakeError, Session, codec, names};
 use crate::submissions::Submission;
 
 /// Longest comment kept with a confirmation, in characters.
@@ -175,7 +175,7 @@ pub struct Confirmed {
 impl Confirmed {
     /// Reads the table with the version read, or `None` before the first confirmation.
     pub async fn load(lake: &Lake) -> Result<Option<(Confirmed, i64)>, LakeError> {
-        let (ctx, versions) = lake.session(&[names::CONFIRMATIONS]).await?;
+        let Session { ctx, versions, .. } = lake.session(&[names::CONFIRMATIONS]).await?;
         let Some(version) = versions.get(names::CONFIRMATIONS).copied() else {
             return Ok(None);
         };

@@ -11,7 +11,7 @@ use deltalake::protocol::SaveMode;
 use serde::Serialize;
 
 use super::{Level, Prefix, Region, RegionTree};
-use crate::lake::{Held, Lake, LakeError, codec, names};
+use crate::lake::{Held, Lake, LakeError, Session, codec, names};
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -88,7 +88,7 @@ pub async fn published(lake: &Lake) -> Result<Option<(Arc<RegionTree>, i64)>, La
 /// Loads the stored tree, or `None` when no regions were imported yet. Returns the
 /// regions table version too, so caches can tell when to reload.
 pub async fn load(lake: &Lake, scope: Scope<'_>) -> Result<Option<(RegionTree, i64)>, LakeError> {
-    let (ctx, versions) = lake.session(&[names::REGIONS]).await?;
+    let Session { ctx, versions, .. } = lake.session(&[names::REGIONS]).await?;
     let Some(version) = versions.get(names::REGIONS).copied() else {
         return Ok(None);
     };

@@ -15,7 +15,7 @@ use deltalake::datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 
 use super::{Indicator, Quality, ReportingState, targets};
-use crate::lake::{Lake, LakeError, TableVersions, codec, names, read};
+use crate::lake::{Lake, LakeError, Session, TableVersions, codec, names, read};
 use crate::periods::{self, Period};
 use crate::regions::{Level, Region, RegionTree};
 
@@ -235,7 +235,7 @@ pub fn target_of(
 /// The table versions a period's published values were computed from, or `None` when the
 /// period has never been published.
 pub async fn sources_of(lake: &Lake, period: Period) -> Result<Option<TableVersions>, LakeError> {
-    let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
+    let Session { ctx, versions, .. } = lake.session(&[names::INDICATOR_VALUES]).await?;
     if versions.is_empty() {
         return Ok(None);
     }
@@ -255,7 +255,7 @@ pub async fn sources_of(lake: &Lake, period: Period) -> Result<Option<TableVersi
 
 /// The periods that have published values, oldest first.
 pub async fn periods(lake: &Lake) -> Result<Vec<Period>, LakeError> {
-    let (ctx, versions) = lake.session(&[names::INDICATOR_VALUES]).await?;
+    let Session { ctx, versions, .. } = lake.session(&[names::INDICATOR_VALUES]).await?;
     if versions.is_empty() {
         return Ok(Vec::new());
     }
