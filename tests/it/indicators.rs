@@ -478,6 +478,20 @@ async fn a_refresh_after_a_county_equals_one_from_scratch() {
     let fresh = Lake::open(copy.path().to_str().unwrap()).unwrap();
     let scratch = indicators::compute_period(&fresh, period).await.unwrap();
     assert!(refreshed.values.len() > 500, "{}", refreshed.values.len());
+    // Lineage: a county's values name its current file; the country's, the six counties'.
+    let outlets = |region: &str| {
+        let row = refreshed
+            .values
+            .iter()
+            .find(|r| r.indicator.id == "outlets" && r.region == region && r.breakdown.is_none());
+        row.unwrap().submissions.clone()
+    };
+    assert_eq!(outlets(&counties[0].code()).len(), 1);
+    let mut every: Vec<String> = counties.iter().flat_map(|c| outlets(&c.code())).collect();
+    every.sort();
+    every.dedup();
+    assert_eq!(every.len(), 6);
+    assert_eq!(outlets("000000"), every);
     assert_eq!(refreshed.values.len(), scratch.values.len());
     for (a, b) in refreshed.values.iter().zip(&scratch.values) {
         assert_eq!(a, b);

@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use deltalake::datafusion::prelude::SessionContext;
 
-use super::{ByRegion, Measured, Measures, measure_dataset};
+use super::{ByRegion, Measures, above_counties, measure_dataset};
 use crate::datasets::{Dataset, Openness, columns};
 use crate::indicators::{CATALOGUE, Denominator, Indicator, Source};
 use crate::lake::{Lake, LakeError, Session, names};
@@ -140,7 +140,9 @@ pub fn measured_by_county() -> u64 {
 /// is the sum of its counties: counts and sums do, and so does a distinct count of the region
 /// field (a community lies in one county, and its rows in that county's partition). Any other
 /// aggregate (a distinct enterprise or person, an average, a maximum) is assumed not to; the
-/// session's own list of aggregate functions decides what is one.
+/// session's own list of aggregate functions decides what is one. (The catalogue's sums are of
+/// whole numbers, exact in any order; a sum of fractional amounts could differ from the whole
+/// query's in its last bit, as the whole query's own partial sums do from run to run.)
 fn adds_up(ctx: &SessionContext, dataset: &Dataset) -> bool {
     if dataset.openness == Openness::Closed {
         return false;
@@ -198,34 +200,14 @@ fn replace_counties(held: &mut Measures, fresh: Measures, changed: &BTreeSet<Str
 
 /// The country, provinces and cities of a measure as the sums of their counties.
 fn sum_above_counties(by_region: &mut ByRegion) {
-    let county = Level::County.digits();
-    by_region.retain(|prefix, _| prefix.len() >= county);
-    let mut above: HashMap<&str, (Measured, BTreeSet<&str>)> = HashMap::new();
-    for (prefix, m) in by_region.iter().filter(|(p, _)| p.len() == county) {
-        for level in [Level::Country, Level::Province, Level::City] {
-            let Some(ancestor) = prefix.get(..level.digits()) else {
-                continue;
-            };
-            let (total, submissions) = above.entry(ancestor).or_default();
-            total.numerator += m.numerator;
-            total.denominator += m.denominator;
-            total.population += m.population;
-            submissions.extend(m.submissions.iter().map(String::as_str));
-        }
-    }
-    let above: Vec<(String, Measured)> = above
-        .into_iter()
-        .map(|(prefix, (mut total, submissions))| {
-            total.submissions = submissions.into_iter().map(str::to_string).collect();
-            (prefix.to_string(), total)
-        })
-        .collect();
+    by_region.retain(|prefix, _| prefix.len() >= Level::County.digits());
+    let above = above_counties(by_region);
     by_region.extend(above);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::insert;
+    use super::super::{Measured, insert};
     use super::*;
     use crate::datasets;
 

@@ -97,12 +97,76 @@ async fn measure_dataset(
             if dataset.openness == Openness::Closed {
                 people::register(ctx);
             }
-            let sql = group_sql(dataset, group[0].breakdown, &group, period, counties);
-            let batches = ctx.sql(&sql).await?.collect().await?;
-            read_measures(&group, &batches, &mut measures)?;
+            let mut lineage = Lineage::OnePerCounty;
+            let mut group_measures = loop {
+                let sql = group_sql(dataset, &group, period, counties, lineage);
+                let batches = ctx.sql(&sql).await?.collect().await?;
+                match read_measures(&group, &batches, lineage)? {
+                    Some(measures) => break measures,
+                    None => lineage = Lineage::Listed,
+                }
+            };
+            for by_region in group_measures.values_mut().flat_map(HashMap::values_mut) {
+                for (prefix, summed) in above_counties(by_region) {
+                    if let Some(m) = by_region.get_mut(&prefix) {
+                        m.submissions = summed.submissions;
+                    }
+                }
+            }
+            measures.extend(group_measures);
         }
     }
     Ok(measures)
+}
+
+/// How a query reads the lineage of each group (the submissions its rows came from); the
+/// levels above a county always list their counties' submissions.
+#[derive(Clone, Copy, PartialEq)]
+enum Lineage {
+    /// The first and the last submission of each county and street: the same one, since a
+    /// county's rows of a dataset and period are those of its current file. Two plain
+    /// aggregates, where a distinct list per group costs an accumulator object per group.
+    OnePerCounty,
+    /// Every distinct submission of each group: the query again when a county's rows were
+    /// found to come from more than one file.
+    Listed,
+}
+
+impl Lineage {
+    /// The aggregate, as a list of submissions.
+    fn sql(self) -> String {
+        let submission = columns::SUBMISSION;
+        match self {
+            Lineage::OnePerCounty => format!("make_array(MIN({submission}), MAX({submission}))"),
+            Lineage::Listed => format!("array_agg(DISTINCT {submission})"),
+        }
+    }
+}
+
+/// What the counties of a measure add up to in each region above them: numbers summed,
+/// submissions listed once.
+fn above_counties(by_region: &ByRegion) -> Vec<(String, Measured)> {
+    let county = Level::County.digits();
+    let mut above: HashMap<&str, (Measured, BTreeSet<&str>)> = HashMap::new();
+    for (prefix, m) in by_region.iter().filter(|(p, _)| p.len() == county) {
+        for level in [Level::Country, Level::Province, Level::City] {
+            let Some(ancestor) = prefix.get(..level.digits()) else {
+                continue;
+            };
+            let (total, submissions) = above.entry(ancestor).or_default();
+            total.numerator += m.numerator;
+            total.denominator += m.denominator;
+            total.population += m.population;
+            submissions.extend(m.submissions.iter().map(String::as_str));
+        }
+    }
+    above
+        .into_iter()
+        .map(|(prefix, (mut total, submissions))| {
+            total.submissions = submissions.into_iter().map(str::to_string).collect();
+            (prefix.to_string(), total)
+        })
+        .collect()
 }
 
 /// Row-based indicators sharing a dataset and a breakdown are computed by one query.
@@ -123,11 +187,12 @@ fn groups() -> Vec<Vec<&'static Indicator>> {
 
 fn group_sql(
     dataset: &Dataset,
-    breakdown: Option<&str>,
     indicators: &[&Indicator],
     period: Period,
     counties: Option<&BTreeSet<String>>,
+    lineage: Lineage,
 ) -> String {
+    let breakdown = indicators[0].breakdown;
     let street = indicators[0].finest_level() == Level::Street;
     let mut levels = vec![format!("{} AS l6", columns::COUNTY)];
     let mut keys = vec!["l6"];
@@ -206,10 +271,10 @@ fn group_sql(
         .collect();
     format!(
         "SELECT {prefix} AS prefix, {breakdown_col} AS breakdown, \
-         array_agg(DISTINCT {submission}) AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
+         {lineage} AS submissions, CAST({population} AS DOUBLE) AS population, {measures} \
          FROM (SELECT *, {levels} FROM ({rows}) AS period_rows) AS base \
          GROUP BY GROUPING SETS ({sets})",
-        submission = columns::SUBMISSION,
+        lineage = lineage.sql(),
         measures = measures.join(", "),
         levels = levels.join(", "),
         sets = sets.join(", "),
@@ -244,11 +309,14 @@ fn strings_of(list: &dyn Array, row: usize) -> Result<Vec<String>, LakeError> {
     Ok(out)
 }
 
+/// The measures a group's query returned; `None` when it read the lineage as one submission
+/// per county and found a county or street with two.
 fn read_measures(
     group: &[&'static Indicator],
     batches: &[RecordBatch],
-    out: &mut Measures,
-) -> Result<(), LakeError> {
+    lineage: Lineage,
+) -> Result<Option<Measures>, LakeError> {
+    let mut out = Measures::new();
     for batch in batches {
         let prefix = read::text(batch, 0)?;
         let breakdown = read::text(batch, 1)?;
@@ -261,10 +329,15 @@ fn read_measures(
                 let m = &numbers[c];
                 if m.is_null(row) { 0.0 } else { m.value(row) }
             };
-            let submissions = strings_of(batch.column(2).as_ref(), row)?;
+            let mut submissions = strings_of(batch.column(2).as_ref(), row)?;
+            submissions.dedup();
+            let county_or_below = prefix.value(row).len() >= Level::County.digits();
+            if lineage == Lineage::OnePerCounty && county_or_below && submissions.len() > 1 {
+                return Ok(None);
+            }
             for (k, indicator) in group.iter().enumerate() {
                 insert(
-                    out,
+                    &mut out,
                     indicator.id,
                     breakdown.value(row),
                     prefix.value(row),
@@ -282,8 +355,9 @@ fn read_measures(
             }
         }
     }
-    Ok(())
+    Ok(Some(out))
 }
+
 /// `report_rate`: counties with a current accepted file of every dataset, from the log. Each
 /// county is added to its own and its ancestors' tallies (one pass over the counties, not one
 /// per region).
@@ -354,16 +428,20 @@ mod tests {
         );
         let sql = group_sql(
             &crate::datasets::OUTLETS,
-            Some("mode"),
             &[by_id("outlets_by_mode").unwrap()],
             "2023H2".parse().unwrap(),
             None,
+            Lineage::OnePerCounty,
         );
         assert!(
             sql.contains("GROUPING SETS ((mode), (l2, mode), (l4, mode), (l6, mode), (l9, mode))"),
             "{sql}"
         );
         assert!(sql.contains("WHERE period = '2023H2'"));
+        assert!(
+            sql.contains("make_array(MIN(submission_id), MAX(submission_id)) AS submissions"),
+            "{sql}"
+        );
     }
 
     /// Every distinct count in a query about people goes to the compact counter: a
@@ -378,10 +456,10 @@ mod tests {
             }
             let sql = group_sql(
                 dataset,
-                group[0].breakdown,
                 &group,
                 "2023H2".parse().unwrap(),
                 None,
+                Lineage::Listed,
             );
             assert!(!sql.to_uppercase().contains("DISTINCT ID_NUMBER"), "{sql}");
             assert!(!sql.to_uppercase().contains("COUNT(DISTINCT"), "{sql}");
@@ -394,16 +472,63 @@ mod tests {
         let counties: BTreeSet<String> = ["150102".to_string(), "15'01".to_string()].into();
         let sql = group_sql(
             &crate::datasets::OUTLETS,
-            None,
             &[by_id("outlets").unwrap()],
             "2023H2".parse().unwrap(),
             Some(&counties),
+            Lineage::Listed,
         );
+        assert!(sql.contains("array_agg(DISTINCT submission_id) AS submissions"));
         assert!(sql.contains("GROUPING SETS ((l6), (l9))"), "{sql}");
         assert!(sql.contains("COALESCE(l9, l6, '')"), "{sql}");
         assert!(
             sql.contains("WHERE period = '2023H2' AND county IN ('15''01', '150102')"),
             "{sql}"
         );
+    }
+
+    /// A county whose rows came from two files makes the query be read again with its lineage
+    /// listed; a region above a county may have any number.
+    #[test]
+    fn two_submissions_in_a_county_ask_for_the_listed_lineage() {
+        use deltalake::arrow::array::{
+            ArrayRef, Float64Array, ListBuilder, StringArray, StringBuilder,
+        };
+        let batch = |prefixes: [&str; 2], lists: [[&str; 2]; 2]| {
+            let mut list = ListBuilder::new(StringBuilder::new());
+            for items in lists {
+                items.iter().for_each(|s| list.values().append_value(s));
+                list.append(true);
+            }
+            let floats = || Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef;
+            RecordBatch::try_from_iter([
+                (
+                    "prefix",
+                    Arc::new(StringArray::from(prefixes.to_vec())) as ArrayRef,
+                ),
+                (
+                    "breakdown",
+                    Arc::new(StringArray::from(vec!["", ""])) as ArrayRef,
+                ),
+                ("submissions", Arc::new(list.finish()) as ArrayRef),
+                ("population", floats()),
+                ("n0", floats()),
+                ("d0", floats()),
+            ])
+            .unwrap()
+        };
+        let group = [by_id("outlets").unwrap()];
+        let above = batch(["15", "150102"], [["a", "b"], ["a", "a"]]);
+        let read = read_measures(&group, &[above], Lineage::OnePerCounty).unwrap();
+        assert_eq!(read.unwrap()["outlets"][""]["150102"].submissions, ["a"]);
+        let county = batch(["15", "150102"], [["a", "b"], ["a", "b"]]);
+        assert!(
+            read_measures(&group, std::slice::from_ref(&county), Lineage::OnePerCounty)
+                .unwrap()
+                .is_none()
+        );
+        let listed = read_measures(&group, &[county], Lineage::Listed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed["outlets"][""]["150102"].submissions, ["a", "b"]);
     }
 }
