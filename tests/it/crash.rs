@@ -89,19 +89,6 @@ fn prepared(dir: &Path, tree: &RegionTree) -> String {
     lake
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failpoint_ends_consistent_after_a_resend_or_a_repair() {
     requires_failpoints();
@@ -113,7 +100,7 @@ async fn every_failpoint_ends_consistent_after_a_resend_or_a_repair() {
     for point in failpoints::ALL {
         for resend in [true, false] {
             let case = work.path().join(format!("{point}-{resend}"));
-            copy_dir(Path::new(&base), &case);
+            support::copy_dir(Path::new(&base), &case);
             let lake_path = case.to_str().unwrap();
             let crashed = submit(lake_path, "outlets", "152201", &second, Some(point));
             assert!(
@@ -180,7 +167,7 @@ async fn concurrent_files_with_random_crashes_end_consistent() {
             ["152201", "152202"]
         };
         let case = work.path().join(format!("round-{round}"));
-        copy_dir(Path::new(&base), &case);
+        support::copy_dir(Path::new(&base), &case);
         let lake_path = case.to_str().unwrap().to_string();
         let files: Vec<(PathBuf, Option<&str>)> = counties
             .iter()

@@ -474,7 +474,7 @@ async fn a_refresh_after_a_county_equals_one_from_scratch() {
         .unwrap();
 
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(server.dir.path(), copy.path());
+    support::copy_dir(server.dir.path(), copy.path());
     let fresh = Lake::open(copy.path().to_str().unwrap()).unwrap();
     let scratch = indicators::compute_period(&fresh, period).await.unwrap();
     assert!(refreshed.values.len() > 500, "{}", refreshed.values.len());
@@ -495,18 +495,5 @@ async fn a_refresh_after_a_county_equals_one_from_scratch() {
     assert_eq!(refreshed.values.len(), scratch.values.len());
     for (a, b) in refreshed.values.iter().zip(&scratch.values) {
         assert_eq!(a, b);
-    }
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -443,4 +443,18 @@ pub fn one<'a>(json: &'a serde_json::Value, region: &str) -> &'a serde_json::Val
         .iter()
         .find(|d| d["region"] == region)
         .unwrap_or_else(|| panic!("no {region} in {json}"))
+}
+
+/// A copy of a directory tree (a lake, to reopen as another process would find it).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -203,6 +203,20 @@ impl Indicator {
         }
     }
 
+    /// The aggregates its dataset's query computes: the numerator, and the denominator where it
+    /// is counted from the same rows. `None` for the report rate, tallied from the log.
+    pub(crate) fn query_aggregates(&self) -> Option<(&'static str, Option<&'static str>)> {
+        match self.source {
+            Source::Rows {
+                numerator,
+                denominator: Denominator::Rows(sql),
+                ..
+            } => Some((numerator, Some(sql))),
+            Source::Rows { numerator, .. } => Some((numerator, None)),
+            Source::ReportRate => None,
+        }
+    }
+
     /// Every dataset the value is computed from: its own, and that of an indicator it is
     /// divided by. A county counts for the value only when it has reported all of them.
     pub fn datasets(&self) -> Vec<&'static Dataset> {

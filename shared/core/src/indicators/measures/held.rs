@@ -13,7 +13,7 @@ use deltalake::datafusion::prelude::SessionContext;
 
 use super::{ByRegion, Measures, above_counties, measure_dataset};
 use crate::datasets::{Dataset, Openness, columns};
-use crate::indicators::{CATALOGUE, Denominator, Indicator, Source};
+use crate::indicators::{CATALOGUE, Indicator};
 use crate::lake::{Lake, LakeError, Session, names};
 use crate::periods::Period;
 use crate::regions::Level;
@@ -156,16 +156,10 @@ fn adds_up(ctx: &SessionContext, dataset: &Dataset) -> bool {
     let own_distinct = format!("count(distinct{})", dataset.region_field.to_lowercase());
     let reads = |i: &&Indicator| i.dataset().is_some_and(|d| d.name == dataset.name);
     CATALOGUE.iter().filter(reads).all(|indicator| {
-        let (numerator, denominator) = match indicator.source {
-            Source::Rows {
-                numerator,
-                denominator: Denominator::Rows(sql),
-                ..
-            } => (numerator, sql),
-            Source::Rows { numerator, .. } => (numerator, ""),
-            Source::ReportRate => return true,
+        let Some((numerator, denominator)) = indicator.query_aggregates() else {
+            return true;
         };
-        [numerator, denominator].iter().all(|sql| {
+        std::iter::once(numerator).chain(denominator).all(|sql| {
             let sql: String = sql.to_lowercase().split_whitespace().collect();
             let rest = sql
                 .replace("count(*)", "")

@@ -17,7 +17,7 @@ use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 
-use super::{CATALOGUE, Denominator, Indicator, Source, people};
+use super::{CATALOGUE, Indicator, Source, people};
 use crate::compliance;
 use crate::datasets::{self, Dataset, Openness, columns};
 use crate::lake::{Lake, LakeError, Session, read};
@@ -251,14 +251,9 @@ fn group_sql(
         .iter()
         .enumerate()
         .map(|(k, i)| {
-            let (numerator, denominator) = match i.source {
-                Source::Rows {
-                    numerator,
-                    denominator: Denominator::Rows(sql),
-                    ..
-                } => (numerator, sql),
-                Source::Rows { numerator, .. } => (numerator, "0"),
-                Source::ReportRate => ("0", "0"),
+            let (numerator, denominator) = match i.query_aggregates() {
+                Some((numerator, denominator)) => (numerator, denominator.unwrap_or("0")),
+                None => ("0", "0"),
             };
             let measure = format!(
                 "CAST({numerator} AS DOUBLE) AS n{k}, CAST({denominator} AS DOUBLE) AS d{k}"
