@@ -363,6 +363,23 @@ impl Findings {
     pub fn has_errors(&self) -> bool {
         self.summary.errors > 0
     }
+
+    /// Adds the findings of a later part of the file (a block of rows checked apart).
+    pub fn absorb(&mut self, later: Findings) {
+        let summary = &mut self.summary;
+        summary.rows += later.summary.rows;
+        summary.errors += later.summary.errors;
+        summary.warnings += later.summary.warnings;
+        for (code, n) in later.summary.by_code {
+            *summary.by_code.entry(code).or_default() += n;
+        }
+        summary.truncated |= later.summary.truncated;
+        let room = MAX_LISTED.saturating_sub(self.issues.len());
+        if later.issues.len() > room {
+            summary.truncated = true;
+        }
+        self.issues.extend(later.issues.into_iter().take(room));
+    }
 }
 
 fn shorten(value: &str) -> String {

@@ -55,9 +55,14 @@ impl Pseudonymizer {
 
     /// The pseudonym of a checked, upper-cased ID number: 64 hex characters.
     pub fn pseudonym(&self, id_number: &str) -> String {
+        hex::encode(self.digest(id_number))
+    }
+
+    /// The pseudonym's 32 bytes, before they are written as hex.
+    pub fn digest(&self, id_number: &str) -> [u8; 32] {
         let mut mac = self.mac.clone();
         mac.update(id_number.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 }
 

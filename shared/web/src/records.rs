@@ -98,9 +98,9 @@ fn record_columns(dataset: &Dataset) -> Vec<&'static str> {
 fn field_filter(field: &Field, value: &str) -> Result<Expr, ApiError> {
     let bad = || ApiError::BadQuery(format!("{value:?} is not a value of {}", field.name));
     Ok(match field.kind {
-        Kind::Bool => col(field.name).eq(lit(
-            read_bool(&Cell::Text(value.to_string())).ok_or_else(bad)?
-        )),
+        Kind::Bool => {
+            col(field.name).eq(lit(read_bool(&Cell::Text(value.into())).ok_or_else(bad)?))
+        }
         Kind::Count { min } => col(field.name).eq(lit(value
             .parse::<i64>()
             .ok()

@@ -16,7 +16,7 @@ use crate::periods::Period;
 use crate::privacy::Pseudonymizer;
 use crate::regions::{Region, RegionTree};
 use crate::sheets;
-use crate::validate::{Checked, Context, ValidateError, Validator};
+use crate::validate::{Checked, Context, Lanes, ValidateError, Validator};
 
 /// Everything the reader thread owns.
 pub(crate) struct Job {
@@ -43,7 +43,7 @@ impl Job {
         reader: impl Read,
         tx: mpsc::Sender<RecordBatch>,
     ) -> Result<Parsed, IngestError> {
-        let mut validator = Validator::new(Context {
+        let ctx = Context {
             dataset: self.dataset,
             period: self.period,
             region: &self.region,
@@ -51,13 +51,12 @@ impl Job {
             submission_id: &self.submission_id,
             pseudonymizer: self.pseudonymizer.as_ref(),
             enterprises: self.enterprises.as_ref(),
-        })?;
+        };
         let mut hashing = HashingReader {
             inner: reader,
             hash: Sha256::new(),
         };
         let sheet_names = [self.dataset.name, self.dataset.zh];
-        let mut failure: Option<ValidateError> = None;
         let limits = self.dataset.limits();
         if self.size > limits.max_file_bytes {
             // Not parsed at all; hashed so the log still names the bytes that were refused.
@@ -74,43 +73,48 @@ impl Job {
                 checked: Checked {
                     findings,
                     header_row: None,
-                    last_batch: None,
+                    batches: Vec::new(),
                 },
                 sha256: hex::encode(hashing.hash.finalize()),
             });
         }
-        let read = sheets::read_rows(&mut hashing, &sheet_names, &limits, |number, cells| {
-            if failure.is_some() {
-                return;
-            }
-            match validator.push(number, cells) {
-                Ok(Some(batch)) => {
-                    // The writer only stops listening when it failed; its error is reported.
-                    let _ = tx.blocking_send(batch);
+        let mut checked = std::thread::scope(|scope| {
+            // Rows are read and parsed here while the lanes' threads check them.
+            let mut validator = Validator::with_lanes(ctx, Lanes::spawn(scope, Lanes::workers()))?;
+            let mut failure: Option<ValidateError> = None;
+            let read = sheets::read_rows(&mut hashing, &sheet_names, &limits, |number, cells| {
+                if failure.is_some() {
+                    return;
                 }
-                Ok(None) => {}
-                Err(e) => failure = Some(e),
+                match validator.push(number, cells) {
+                    Ok(Some(batch)) => {
+                        // The writer only stops listening when it failed; its error is reported.
+                        let _ = tx.blocking_send(batch);
+                    }
+                    Ok(None) => {}
+                    Err(e) => failure = Some(e),
+                }
+            });
+            if let Some(e) = failure {
+                return Err(IngestError::from(e));
             }
-        });
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
+            match read {
+                Ok(_) => Ok(validator.finish()?),
+                Err(e) => {
+                    let mut findings = Findings::default();
+                    findings.add(unreadable(e), At::default());
+                    Ok(Checked {
+                        findings,
+                        header_row: None,
+                        batches: Vec::new(),
+                    })
+                }
+            }
+        })?;
         // Read to the end so the hash covers the whole file even if the reader stopped early.
         std::io::copy(&mut hashing, &mut std::io::sink())
             .map_err(|e| IngestError::Worker(e.to_string()))?;
-        let mut checked = match read {
-            Ok(_) => validator.finish()?,
-            Err(e) => {
-                let mut findings = Findings::default();
-                findings.add(unreadable(e), At::default());
-                Checked {
-                    findings,
-                    header_row: None,
-                    last_batch: None,
-                }
-            }
-        };
-        if let Some(batch) = checked.last_batch.take() {
+        for batch in std::mem::take(&mut checked.batches) {
             let _ = tx.blocking_send(batch);
         }
         Ok(Parsed {

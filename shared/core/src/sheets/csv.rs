@@ -17,7 +17,7 @@ const PEEK: usize = 64 * 1024;
 pub(super) fn read(
     input: impl Read,
     limits: &Limits,
-    each: &mut impl FnMut(usize, &[Cell]),
+    each: &mut impl FnMut(usize, &[Cell<'_>]),
 ) -> Result<(), SheetError> {
     let mut input = input;
     let mut head = Vec::with_capacity(PEEK);
@@ -43,7 +43,6 @@ pub(super) fn read(
     let (mut out_len, mut ends_len) = (0, 0);
     let mut lines = Lines::default();
     let mut rows = Rows::new(limits);
-    let mut cells: Vec<Cell> = Vec::new();
     loop {
         let input = decoded.fill_buf()?;
         let (result, nin, nout, nend) =
@@ -61,7 +60,7 @@ pub(super) fn read(
                 let record = &out[..out_len];
                 let mut start = 0;
                 let mut inside = 0;
-                cells.clear();
+                let mut cells = Vec::with_capacity(ends_len);
                 for (column, &end) in ends[..ends_len].iter().enumerate() {
                     let field = &record[start..end];
                     start = end;
@@ -71,7 +70,8 @@ pub(super) fn read(
                         continue;
                     }
                     rows.check_cell(column, field.len())?;
-                    cells.push(Cell::Text(String::from_utf8_lossy(field).into_owned()));
+                    // The decoder's output is UTF-8 and the separators are ASCII: borrowed.
+                    cells.push(Cell::Text(String::from_utf8_lossy(field)));
                 }
                 rows.deliver(lines.start_of_record(inside), &cells, each)?;
                 out_len = 0;

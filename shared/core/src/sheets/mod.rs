@@ -6,35 +6,57 @@
 //!
 //! Row numbers are the ones the submitter sees in Excel: 1-based, counting every physical row.
 
+mod block;
 mod csv;
 mod xlsx;
 
+use std::borrow::Cow;
 use std::io::{Cursor, Read, Write};
 
 use chrono::NaiveDate;
 
+pub use block::RowBlock;
+
 use crate::datasets::Limits;
 
-/// One cell as the file stores it; the validator decides what it means.
+/// One cell as the file stores it; the validator decides what it means. A CSV cell's text is
+/// borrowed from the reader's record buffer, so reading a row allocates no string per cell.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Empty,
-    Text(String),
+    Text(Cow<'a, str>),
     Number(f64),
     Bool(bool),
     /// A date (or date-time) cell of a spreadsheet.
     Date(NaiveDate),
 }
 
-impl Cell {
-    /// The cell as text, the way a person reads it: whole numbers without `.0`.
-    pub fn to_text(&self) -> String {
+impl Cell<'_> {
+    /// The cell as text, the way a person reads it: whole numbers without `.0`. Borrowed for
+    /// a text cell.
+    pub fn text(&self) -> Cow<'_, str> {
         match self {
-            Cell::Empty => String::new(),
-            Cell::Text(s) => s.clone(),
-            Cell::Number(n) => format_number(*n),
-            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
-            Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Cell::Empty => Cow::Borrowed(""),
+            Cell::Text(s) => Cow::Borrowed(s),
+            Cell::Number(n) => Cow::Owned(format_number(*n)),
+            Cell::Bool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
+            Cell::Date(d) => Cow::Owned(d.format("%Y-%m-%d").to_string()),
+        }
+    }
+
+    /// [`Cell::text`] as an owned string.
+    pub fn to_text(&self) -> String {
+        self.text().into_owned()
+    }
+
+    /// The cell with its text copied out of the reader's buffer, to be kept past the row.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Empty => Cell::Empty,
+            Cell::Text(s) => Cell::Text(Cow::Owned(s.into_owned())),
+            Cell::Number(n) => Cell::Number(n),
+            Cell::Bool(b) => Cell::Bool(b),
+            Cell::Date(d) => Cell::Date(d),
         }
     }
 
@@ -168,8 +190,8 @@ impl Rows {
     fn deliver(
         &mut self,
         number: usize,
-        cells: &[Cell],
-        each: &mut impl FnMut(usize, &[Cell]),
+        cells: &[Cell<'_>],
+        each: &mut impl FnMut(usize, &[Cell<'_>]),
     ) -> Result<(), Exceeded> {
         let used = cells
             .iter()
@@ -196,7 +218,7 @@ pub fn read_rows(
     mut input: impl Read,
     sheet_names: &[&str],
     limits: &Limits,
-    mut each: impl FnMut(usize, &[Cell]),
+    mut each: impl FnMut(usize, &[Cell<'_>]),
 ) -> Result<Format, SheetError> {
     let mut head = Vec::with_capacity(PEEK);
     (&mut input).take(PEEK as u64).read_to_end(&mut head)?;

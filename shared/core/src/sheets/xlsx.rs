@@ -22,7 +22,7 @@ pub(super) fn read(
     mut file: File,
     wanted: &[&str],
     limits: &Limits,
-    each: &mut impl FnMut(usize, &[Cell]),
+    each: &mut impl FnMut(usize, &[Cell<'_>]),
 ) -> Result<(), SheetError> {
     check(&mut file, limits)?;
     file.seek(SeekFrom::Start(0))?;
@@ -38,7 +38,7 @@ fn read_cells(
     file: File,
     wanted: &[&str],
     limits: &Limits,
-    each: &mut impl FnMut(usize, &[Cell]),
+    each: &mut impl FnMut(usize, &[Cell<'_>]),
 ) -> Result<(), SheetError> {
     let err = |e: &dyn std::fmt::Display| SheetError::Workbook(e.to_string());
     let mut book = calamine::Xlsx::new(BufReader::new(file)).map_err(|e| err(&e))?;
@@ -46,7 +46,7 @@ fn read_cells(
         .ok_or_else(|| SheetError::Workbook("the workbook has no sheets".into()))?;
     let mut reader = book.worksheet_cells_reader(&sheet).map_err(|e| err(&e))?;
     let mut rows = Rows::new(limits);
-    let mut row_cells: Vec<Cell> = Vec::new();
+    let mut row_cells: Vec<Cell<'_>> = Vec::new();
     let mut current: Option<u32> = None;
     while let Some(cell) = reader.next_cell().map_err(|e| err(&e))? {
         let (row, col) = cell.get_position();
@@ -329,13 +329,14 @@ fn choose_sheet(names: &[String], wanted: &[&str]) -> Option<String> {
         .cloned()
 }
 
-fn data_ref_cell(value: &DataRef<'_>) -> Cell {
+/// A cell of the workbook; a shared string is borrowed from the workbook's table.
+fn data_ref_cell<'a>(value: &DataRef<'a>) -> Cell<'a> {
     match value {
         DataRef::Empty => Cell::Empty,
         DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
-            Cell::Text(s.clone())
+            Cell::Text(s.clone().into())
         }
-        DataRef::SharedString(s) => Cell::Text((*s).to_string()),
+        DataRef::SharedString(s) => Cell::Text((*s).into()),
         DataRef::Float(f) => Cell::Number(*f),
         DataRef::Int(i) => Cell::Number(*i as f64),
         DataRef::Bool(b) => Cell::Bool(*b),
@@ -343,7 +344,7 @@ fn data_ref_cell(value: &DataRef<'_>) -> Cell {
             Some(d) if dt.is_datetime() => Cell::Date(d),
             _ => Cell::Number(dt.as_f64()),
         },
-        DataRef::Error(e) => Cell::Text(format!("#{e}")),
+        DataRef::Error(e) => Cell::Text(format!("#{e}").into()),
     }
 }
 

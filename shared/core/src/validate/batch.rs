@@ -46,9 +46,15 @@ impl Column {
         }
     }
 
-    fn push(&mut self, value: &Value) {
+    fn push(&mut self, value: &Value<'_>) {
         match (self, value) {
             (Column::Text(b), Value::Text(s)) => b.append_value(s),
+            (Column::Text(b), Value::Pseudonym(digest)) => {
+                let mut hex = [0u8; 64];
+                // 64 bytes of room for 32 bytes: cannot fail, and hex digits are ASCII.
+                let _ = hex::encode_to_slice(digest, &mut hex);
+                b.append_value(std::str::from_utf8(&hex).unwrap_or_default());
+            }
             (Column::Bool(b), Value::Bool(v)) => b.append_value(*v),
             (Column::Date(b), Value::Date(d)) => b.append_value(days_since_epoch(*d)),
             (Column::Int(b), Value::Int(n)) => b.append_value(*n),
@@ -115,16 +121,12 @@ impl BatchBuilder {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
 
     /// Adds a row whose values follow the dataset's field order.
-    pub fn push(&mut self, source_row: usize, county: &str, values: &[Value]) {
+    pub fn push(&mut self, source_row: usize, county: &str, values: &[Value<'_>]) {
         for (column, value) in self.columns.iter_mut().zip(values) {
             column.push(value);
         }

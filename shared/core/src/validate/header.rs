@@ -130,8 +130,11 @@ mod tests {
     use super::*;
     use crate::datasets::OUTLETS;
 
-    fn text_row(labels: &[&str]) -> Vec<Cell> {
-        labels.iter().map(|s| Cell::Text(s.to_string())).collect()
+    fn text_row(labels: &[&str]) -> Vec<Cell<'static>> {
+        labels
+            .iter()
+            .map(|s| Cell::Text(s.to_string().into()))
+            .collect()
     }
 
     #[test]

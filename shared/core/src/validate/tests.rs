@@ -44,7 +44,7 @@ fn check(dataset: &'static Dataset, text: &str) -> (Checked, usize) {
     })
     .unwrap();
     let checked = v.finish().unwrap();
-    let last = checked.last_batch.as_ref().map_or(0, |b| b.num_rows());
+    let last: usize = checked.batches.iter().map(|b| b.num_rows()).sum();
     (checked, rows + last)
 }
 
@@ -73,7 +73,7 @@ fn a_clean_file_becomes_one_batch_under_a_title_row() {
     assert_eq!(codes(&checked), []);
     assert_eq!(checked.header_row, Some(2));
     assert_eq!(rows, 2);
-    let batch = checked.last_batch.unwrap();
+    let batch = &checked.batches[0];
     let ie = batch
         .column_by_name("industry_education")
         .unwrap()
@@ -107,7 +107,7 @@ fn every_problem_is_reported_with_its_row_and_the_file_yields_nothing() {
             (Some(4), "invalid_bool".to_string()),
         ]
     );
-    assert!(checked.last_batch.is_none());
+    assert!(checked.batches.is_empty());
     assert_eq!(rows, 0);
     assert_eq!(checked.findings.summary.rows, 3);
 }
@@ -150,7 +150,7 @@ fn id_numbers_are_replaced_and_never_shown() {
     );
     let (checked, rows) = check(&WORKERS, &text);
     assert_eq!(rows, 1);
-    let batch = checked.last_batch.unwrap();
+    let batch = &checked.batches[0];
     let stored = batch.column(0).as_string::<i32>().value(0).to_string();
     assert_eq!(stored.len(), 64);
     assert_ne!(stored, id);
@@ -279,10 +279,15 @@ fn any_value() -> impl proptest::strategy::Strategy<Value = String> {
 
 /// Checks a file and returns its findings and every batch it produced.
 fn check_all(dataset: &'static Dataset, text: &str) -> (Checked, Vec<RecordBatch>) {
+    check_on(dataset, text, 0)
+}
+
+/// [`check_all`] with the blocks checked on `workers` threads (none: on this one).
+fn check_on(dataset: &'static Dataset, text: &str, workers: usize) -> (Checked, Vec<RecordBatch>) {
     let tree = tree();
     let region = tree.get("152201").unwrap().clone();
     let key = Pseudonymizer::new(&[9; 32]).unwrap();
-    let mut v = Validator::new(Context {
+    let ctx = Context {
         dataset,
         period: "2023H2".parse().unwrap(),
         region: &region,
@@ -290,17 +295,73 @@ fn check_all(dataset: &'static Dataset, text: &str) -> (Checked, Vec<RecordBatch
         submission_id: "s1",
         pseudonymizer: Some(&key),
         enterprises: None,
+    };
+    std::thread::scope(|scope| {
+        let lanes = match workers {
+            0 => Lanes::inline(),
+            n => Lanes::spawn(scope, n),
+        };
+        let mut v = Validator::with_lanes(ctx, lanes).unwrap();
+        let mut batches = Vec::new();
+        let _ = read_rows(text.as_bytes(), &[], &dataset.limits(), |n, cells| {
+            if let Some(b) = v.push(n, cells).unwrap() {
+                batches.push(b);
+            }
+        });
+        let mut checked = v.finish().unwrap();
+        batches.append(&mut checked.batches);
+        (checked, batches)
     })
-    .unwrap();
-    let mut batches = Vec::new();
-    let _ = read_rows(text.as_bytes(), &[], &dataset.limits(), |n, cells| {
-        if let Some(b) = v.push(n, cells).unwrap() {
-            batches.push(b);
+}
+
+/// A workers file of several blocks: the same findings, in the same order, and the same rows
+/// whether its blocks are checked on this thread or on two others; a key repeated across
+/// blocks is found either way.
+#[test]
+fn blocks_checked_on_other_threads_give_the_same_result() {
+    let mut rng = Rng::new(5);
+    let code = credit_code(&mut rng, "152201");
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    while ids.len() < 3 * BATCH_ROWS {
+        let id = id_number(&mut rng, "152201");
+        if seen.insert(id.clone()) {
+            ids.push(id);
         }
-    });
-    let mut checked = v.finish().unwrap();
-    batches.extend(checked.last_batch.take());
-    (checked, batches)
+    }
+    let row = |id: &str| format!("{id},{code},152201001001,社区居民,是,四级,是,是\n");
+    let header = "身份证号,所属企业,服务社区代码,来源,持家政服务证,职业技能等级,商业保险,已体检\n";
+    let clean: String = std::iter::once(header.to_string())
+        .chain(ids.iter().map(|id| row(id)))
+        .collect();
+    let (inline, inline_batches) = check_on(&WORKERS, &clean, 0);
+    let (lanes, lanes_batches) = check_on(&WORKERS, &clean, 2);
+    assert!(!inline.findings.has_errors());
+    assert_eq!(inline.findings.summary, lanes.findings.summary);
+    assert_eq!(inline_batches, lanes_batches);
+    let rows: usize = lanes_batches.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, 3 * BATCH_ROWS);
+
+    // Row 2's worker again at the end, a skill level that does not exist in the second block.
+    let mut bad = clean.clone();
+    bad.push_str(&row(&ids[0]));
+    let bad = bad.replacen(
+        &row(&ids[BATCH_ROWS + 7]),
+        &row(&ids[BATCH_ROWS + 7]).replace("四级", "九级"),
+        1,
+    );
+    let (inline, _) = check_on(&WORKERS, &bad, 0);
+    let (lanes, _) = check_on(&WORKERS, &bad, 2);
+    let duplicate = (Some(3 * BATCH_ROWS + 2), "duplicate_key".to_string());
+    let invalid = (Some(BATCH_ROWS + 9), "invalid_choice".to_string());
+    assert_eq!(codes(&inline), [invalid.clone(), duplicate.clone()]);
+    assert_eq!(codes(&lanes), codes(&inline));
+    assert_eq!(inline.findings.summary, lanes.findings.summary);
+    assert_eq!(
+        lanes.findings.issues[1].value, None,
+        "an ID number is never shown"
+    );
+    assert!(lanes.batches.is_empty() && inline.batches.is_empty());
 }
 
 fn csv_cell(value: &str) -> String {

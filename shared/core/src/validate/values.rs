@@ -1,4 +1,7 @@
-//! Reading one cell as the value its field declares, the many ways offices write it.
+//! Reading one cell as the value its field declares, the many ways offices write it. Text is
+//! borrowed from the cell whenever nothing needs folding, so a row costs no string per cell.
+
+use std::borrow::Cow;
 
 use chrono::NaiveDate;
 
@@ -6,20 +9,24 @@ use super::header::to_half_width;
 use crate::datasets::{Choice, Kind};
 use crate::findings::Problem;
 use crate::identifiers::{self, CodeError};
+use crate::privacy::Pseudonymizer;
 use crate::regions::{Level, Region, RegionTree, is_community_code};
 use crate::sheets::{Cell, excel_serial_date, format_number};
 
 /// A checked value, ready for its Arrow column.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Bool(bool),
     Date(NaiveDate),
     Int(i64),
     /// Hundredths (cents, or 0.01 m²).
     Cents(i128),
     List(Vec<&'static str>),
+    /// An ID number's keyed hash (the ID number itself goes no further than [`read`]); stored
+    /// as 64 hex characters.
+    Pseudonym([u8; 32]),
 }
 
 /// What a cell is checked against.
@@ -27,30 +34,60 @@ pub struct Scope<'a> {
     pub region: &'a Region,
     pub regions: &'a RegionTree,
     pub period_end: NaiveDate,
+    /// Replaces ID numbers; a dataset with ID numbers is not checked without it.
+    pub pseudonymizer: Option<&'a Pseudonymizer>,
 }
 
-/// The cell as trimmed text with full-width letters and digits folded, as codes need.
-fn code_text(cell: &Cell) -> String {
-    cell.to_text()
-        .trim()
+/// Trimmed, inner whitespace removed, full-width letters and digits folded: how codes and
+/// choices are compared. Borrowed when there is nothing to fold, as in most cells.
+fn folded(text: &str) -> Cow<'_, str> {
+    let text = text.trim();
+    if text
         .chars()
-        .map(to_half_width)
-        .filter(|c| !c.is_whitespace())
-        .collect()
+        .all(|c| !c.is_whitespace() && to_half_width(c) == c)
+    {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(to_half_width)
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    )
 }
 
-pub fn read(kind: &Kind, cell: &Cell, scope: &Scope<'_>) -> Result<Value, Problem> {
+/// The cell as a code: [`folded`] text.
+fn code_text<'c>(cell: &'c Cell<'_>) -> Cow<'c, str> {
+    match cell {
+        Cell::Text(text) => folded(text),
+        other => Cow::Owned(folded(&other.text()).into_owned()),
+    }
+}
+
+/// Codes are compared upper-cased; most are written so already.
+fn upper(code: Cow<'_, str>) -> Cow<'_, str> {
+    if code.bytes().any(|b| b.is_ascii_lowercase()) || !code.is_ascii() {
+        Cow::Owned(code.to_uppercase())
+    } else {
+        code
+    }
+}
+
+pub fn read<'c>(kind: &Kind, cell: &'c Cell<'_>, scope: &Scope<'_>) -> Result<Value<'c>, Problem> {
     match kind {
         Kind::Text { max_chars } => {
-            let text = cell.to_text();
-            let text = text.trim_matches(|c: char| c.is_whitespace());
+            let trim = |text: &str| text.trim_matches(|c: char| c.is_whitespace()).to_string();
+            let text = match cell {
+                Cell::Text(text) => Cow::Borrowed(text.trim_matches(|c: char| c.is_whitespace())),
+                other => Cow::Owned(trim(&other.text())),
+            };
             if text.chars().count() > *max_chars {
                 return Err(Problem::TooLong { max: *max_chars });
             }
-            Ok(Value::Text(text.to_string()))
+            Ok(Value::Text(text))
         }
         Kind::CreditCode => {
-            let code = code_text(cell).to_uppercase();
+            let code = upper(code_text(cell));
             match identifiers::check_credit_code(&code) {
                 Ok(()) => Ok(Value::Text(code)),
                 Err(CodeError::Format) => Err(Problem::CreditCodeFormat),
@@ -60,13 +97,13 @@ pub fn read(kind: &Kind, cell: &Cell, scope: &Scope<'_>) -> Result<Value, Proble
         Kind::CountyCode => region_code(cell, Level::County, scope),
         Kind::CommunityCode => region_code(cell, Level::Village, scope),
         Kind::Bool => read_bool(cell).map(Value::Bool).ok_or(Problem::InvalidBool),
-        Kind::Enum { choices } => read_choice(&cell.to_text(), choices)
-            .map(|c| Value::Text(c.to_string()))
+        Kind::Enum { choices } => read_choice(&cell.text(), choices)
+            .map(|c| Value::Text(Cow::Borrowed(c)))
             .ok_or_else(|| Problem::InvalidChoice {
                 allowed: allowed(choices),
             }),
         Kind::EnumList { choices } => {
-            let text = cell.to_text();
+            let text = cell.text();
             let mut codes: Vec<&'static str> = Vec::new();
             for part in text.split([';', '；', '、', ',', '，', '/', '\n']) {
                 if part.trim().is_empty() {
@@ -101,9 +138,12 @@ pub fn read(kind: &Kind, cell: &Cell, scope: &Scope<'_>) -> Result<Value, Proble
             .map(Value::Cents)
             .ok_or(Problem::InvalidAmount),
         Kind::IdNumber => {
-            let id = code_text(cell).to_uppercase();
+            let id = upper(code_text(cell));
             match identifiers::check_id_number(&id) {
-                Ok(()) => Ok(Value::Text(id)),
+                // The validator refuses a dataset with ID numbers when there is no key.
+                Ok(()) => Ok(scope
+                    .pseudonymizer
+                    .map_or(Value::Null, |p| Value::Pseudonym(p.digest(&id)))),
                 Err(CodeError::Format) => Err(Problem::IdNumberFormat),
                 Err(CodeError::Checksum) => Err(Problem::IdNumberChecksum),
             }
@@ -119,7 +159,11 @@ fn allowed(choices: &[Choice]) -> String {
         .join("、")
 }
 
-fn region_code(cell: &Cell, level: Level, scope: &Scope<'_>) -> Result<Value, Problem> {
+fn region_code<'c>(
+    cell: &'c Cell<'_>,
+    level: Level,
+    scope: &Scope<'_>,
+) -> Result<Value<'c>, Problem> {
     let code = code_text(cell);
     let digits = level.digits();
     if code.len() != digits || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -145,23 +189,21 @@ pub fn read_bool(cell: &Cell) -> Option<bool> {
         Cell::Number(n) if *n == 1.0 => Some(true),
         Cell::Number(n) if *n == 0.0 => Some(false),
         _ => {
-            let text = code_text(cell).to_lowercase();
-            match text.as_str() {
-                "是" | "y" | "yes" | "true" | "1" | "√" | "有" => Some(true),
-                "否" | "n" | "no" | "false" | "0" | "×" | "无" => Some(false),
-                _ => None,
+            let text = code_text(cell);
+            let said = |words: [&str; 7]| words.iter().any(|w| w.eq_ignore_ascii_case(&text));
+            if said(["是", "y", "yes", "true", "1", "√", "有"]) {
+                Some(true)
+            } else if said(["否", "n", "no", "false", "0", "×", "无"]) {
+                Some(false)
+            } else {
+                None
             }
         }
     }
 }
 
 fn read_choice(text: &str, choices: &[Choice]) -> Option<&'static str> {
-    let folded: String = text
-        .trim()
-        .chars()
-        .map(to_half_width)
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let folded = folded(text);
     choices
         .iter()
         .find(|c| c.zh == folded || c.code.eq_ignore_ascii_case(&folded))
@@ -270,8 +312,8 @@ mod tests {
     use crate::datasets::{MODES, SERVICES};
     use crate::regions::Prefix;
 
-    fn t(s: &str) -> Cell {
-        Cell::Text(s.to_string())
+    fn t(s: &str) -> Cell<'static> {
+        Cell::Text(s.to_string().into())
     }
 
     #[test]
@@ -329,7 +371,7 @@ mod tests {
 
     #[test]
     fn choices_by_label_or_code() {
-        let scope_free = |k: &Kind, c: &Cell| {
+        fn scope_free<'c>(k: &Kind, c: &'c Cell<'_>) -> Result<Value<'c>, Problem> {
             let regions = RegionTree::default();
             let region = Region {
                 prefix: Prefix::COUNTRY,
@@ -344,9 +386,10 @@ mod tests {
                     region: &region,
                     regions: &regions,
                     period_end: NaiveDate::from_ymd_opt(2023, 12, 31).unwrap(),
+                    pseudonymizer: None,
                 },
             )
-        };
+        }
         let mode = Kind::Enum { choices: MODES };
         assert_eq!(
             scope_free(&mode, &t("嵌入")),
