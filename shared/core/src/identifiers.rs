@@ -66,6 +66,21 @@ pub fn id_check_char(body: &str) -> Option<char> {
     Some(ID_CHECK[(sum % 11) as usize] as char)
 }
 
+/// Whether eight ASCII digits spell a real date as YYYYMMDD (without chrono's format parser:
+/// this runs for every ID number of a file).
+fn is_date(digits: &[u8]) -> bool {
+    let number = |range: std::ops::Range<usize>| {
+        digits.get(range)?.iter().try_fold(0u32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    digits.len() == 8
+        && matches!(
+            (number(0..4), number(4..6), number(6..8)),
+            (Some(y), Some(m), Some(d)) if NaiveDate::from_ymd_opt(y as i32, m, d).is_some()
+        )
+}
+
 /// Checks an 18-character resident ID number (trimmed, `x` upper-cased): digits, a real
 /// birth date and the check character.
 pub fn check_id_number(id: &str) -> Result<(), CodeError> {
@@ -76,7 +91,7 @@ pub fn check_id_number(id: &str) -> Result<(), CodeError> {
     {
         return Err(CodeError::Format);
     }
-    if NaiveDate::parse_from_str(&id[6..14], "%Y%m%d").is_err() {
+    if !is_date(&bytes[6..14]) {
         return Err(CodeError::Format);
     }
     match id_check_char(&id[..17]) {
@@ -153,7 +168,7 @@ fn scan_run(text: &str, start: usize, end: usize, found: &mut Vec<std::ops::Rang
 fn old_id_number(candidate: &str) -> bool {
     candidate.bytes().all(|b| b.is_ascii_digit())
         && plausible_province(candidate)
-        && NaiveDate::parse_from_str(&format!("19{}", &candidate[6..12]), "%Y%m%d").is_ok()
+        && is_date(&[b"19", &candidate.as_bytes()[6..12]].concat())
 }
 
 /// Province-level codes run from 11 (Beijing) to 82 (Macau).

@@ -68,13 +68,9 @@ struct Numbers {
 impl Numbers {
     fn of(&mut self, key: &str) -> Result<u32, DataFusionError> {
         let next = self.next;
-        let mut bytes = [0u8; 32];
-        // Lower-case hex only: another spelling of the same bytes is another key, as it is
-        // to `COUNT(DISTINCT …)`.
-        let lower_hex = key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        let number = match lower_hex && hex::decode_to_slice(key, &mut bytes).is_ok() {
-            true => *self.pseudonyms.entry(bytes).or_insert(next),
-            false => *self.others.entry(key.to_string()).or_insert(next),
+        let number = match pseudonym_bytes(key) {
+            Some(bytes) => *self.pseudonyms.entry(bytes).or_insert(next),
+            None => *self.others.entry(key.to_string()).or_insert(next),
         };
         if number == next {
             self.next = next.checked_add(1).ok_or_else(|| {
@@ -83,6 +79,36 @@ impl Numbers {
         }
         Ok(number)
     }
+}
+
+/// The 32 bytes 64 lower-case hex digits spell, read in one pass (this runs for every row of
+/// a period's workers). Lower-case only: another spelling of the same bytes is another key,
+/// as it is to `COUNT(DISTINCT …)`.
+fn pseudonym_bytes(key: &str) -> Option<[u8; 32]> {
+    /// Each byte's value as a lower-case hex digit; 0x10 for any other byte.
+    const DIGIT: [u8; 256] = {
+        let mut table = [0x10u8; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    let hex: &[u8; 64] = key.as_bytes().try_into().ok()?;
+    let mut bytes = [0u8; 32];
+    let mut invalid = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        let (high, low) = (DIGIT[usize::from(pair[0])], DIGIT[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = (high << 4) | low;
+    }
+    (invalid & 0x10 == 0).then_some(bytes)
 }
 
 /// Hashes a pseudonym by its first eight bytes. A pseudonym is an HMAC under a secret key, so
@@ -337,6 +363,28 @@ mod tests {
             let mut other = members(b);
             whole.union(Members::decode(&other.encode()).unwrap());
             prop_assert_eq!(whole.len(), distinct);
+        }
+    }
+
+    proptest! {
+        /// A key is read as a pseudonym exactly when it is 64 lower-case hex digits, to the
+        /// bytes they spell.
+        #[test]
+        fn pseudonyms_are_read_as_hex_spells_them(
+            bytes in proptest::array::uniform32(any::<u8>()),
+            at in 0usize..64,
+            other in any::<char>(),
+        ) {
+            let hex = hex::encode(bytes);
+            prop_assert_eq!(pseudonym_bytes(&hex), Some(bytes));
+            let mut changed: Vec<char> = hex.chars().collect();
+            changed[at] = other;
+            let changed: String = changed.into_iter().collect();
+            let lower_hex = changed.len() == 64
+                && changed.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            prop_assert_eq!(pseudonym_bytes(&changed).is_some(), lower_hex);
+            prop_assert_eq!(pseudonym_bytes(&hex.to_uppercase()).is_some(), hex == hex.to_uppercase());
+            prop_assert_eq!(pseudonym_bytes(&hex[..62]), None);
         }
     }
 

@@ -42,10 +42,14 @@ pub struct Scope<'a> {
 /// choices are compared. Borrowed when there is nothing to fold, as in most cells.
 fn folded(text: &str) -> Cow<'_, str> {
     let text = text.trim();
-    if text
-        .chars()
-        .all(|c| !c.is_whitespace() && to_half_width(c) == c)
-    {
+    let plain = if text.is_ascii() {
+        // ASCII is never full-width; its whitespace is the space and \t..=\r.
+        !text.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+    } else {
+        text.chars()
+            .all(|c| !c.is_whitespace() && to_half_width(c) == c)
+    };
+    if plain {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
@@ -314,6 +318,20 @@ mod tests {
 
     fn t(s: &str) -> Cell<'static> {
         Cell::Text(s.to_string().into())
+    }
+
+    proptest::proptest! {
+        /// The borrowed shortcut folds exactly as folding every character does.
+        #[test]
+        fn folding_borrows_only_what_needs_no_folding(text in "[ \t\u{b}\r\na-zA-Z0-9Ａ１　，网]{0,12}") {
+            let every: String = text
+                .trim()
+                .chars()
+                .map(to_half_width)
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            proptest::prop_assert_eq!(folded(&text), every);
+        }
     }
 
     #[test]
