@@ -34,8 +34,8 @@ const BYTES_PER_STRING: u64 = 48;
 const STRING_OVERHEAD: u64 = 64;
 /// What one key fingerprint costs the validator (a `u128` and a row number in a hash map).
 const KEY_BYTES: u64 = 48;
-/// Buffers that do not grow with the file: a Parquet row group being written, a batch being
-/// built, decompression windows.
+/// Buffers that do not grow with the file: a Parquet row group being written, the blocks of
+/// rows being checked and their batches, decompression windows.
 const WORKING_BYTES: u64 = 128 << 20;
 
 /// Hard limits for one file of a dataset.

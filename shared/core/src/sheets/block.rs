@@ -7,11 +7,12 @@ use chrono::NaiveDate;
 
 use super::Cell;
 
-/// A cell of a [`RowBlock`]: text is a range of the block's one string.
+/// A cell of a [`RowBlock`]: text is a range of the block's one string (a block holds far
+/// less than 4 GiB: see [`RowBlock::bytes`]).
 #[derive(Debug, Clone, Copy)]
 enum Packed {
     Empty,
-    Text { start: usize, end: usize },
+    Text { start: u32, end: u32 },
     Number(f64),
     Bool(bool),
     Date(NaiveDate),
@@ -33,11 +34,11 @@ impl RowBlock {
             let packed = match cell {
                 Cell::Empty => Packed::Empty,
                 Cell::Text(s) => {
-                    let start = self.text.len();
+                    let start = self.text.len() as u32;
                     self.text.push_str(s);
                     Packed::Text {
                         start,
-                        end: self.text.len(),
+                        end: self.text.len() as u32,
                     }
                 }
                 Cell::Number(n) => Packed::Number(*n),
@@ -58,9 +59,10 @@ impl RowBlock {
         self.numbers.is_empty()
     }
 
-    /// Bytes of text held, to bound a block by size as well as by rows.
-    pub fn text_len(&self) -> usize {
-        self.text.len()
+    /// Bytes the block holds, to bound it by size as well as by rows: a row may be as wide
+    /// as the dataset's limits allow.
+    pub fn bytes(&self) -> usize {
+        self.text.len() + self.cells.len() * std::mem::size_of::<Packed>()
     }
 
     /// Empties the block, keeping its buffers for the next rows.
@@ -96,7 +98,9 @@ impl RowBlock {
     fn cell(&self, packed: Packed) -> Cell<'_> {
         match packed {
             Packed::Empty => Cell::Empty,
-            Packed::Text { start, end } => Cell::Text(Cow::Borrowed(&self.text[start..end])),
+            Packed::Text { start, end } => {
+                Cell::Text(Cow::Borrowed(&self.text[start as usize..end as usize]))
+            }
             Packed::Number(n) => Cell::Number(n),
             Packed::Bool(b) => Cell::Bool(b),
             Packed::Date(d) => Cell::Date(d),
@@ -141,6 +145,6 @@ mod tests {
             assert_eq!(block.row(i), (*number, cells.clone()));
         }
         block.clear();
-        assert!(block.is_empty() && block.text_len() == 0);
+        assert!(block.is_empty() && block.bytes() == 0);
     }
 }

@@ -65,6 +65,12 @@ pub struct Checked {
     pub batches: Vec<RecordBatch>,
 }
 
+/// The most a block of rows holds before it is checked, however wide its rows: with at most
+/// two blocks per lane in flight, their batches and the one being filled, a few tens of MiB,
+/// within the working memory the limits allow for (`datasets::limits`). A block of workers
+/// holds ~1.7 MiB at [`BATCH_ROWS`] rows.
+const BLOCK_BYTES: usize = 2 << 20;
+
 /// Where the validator is in the file.
 enum Header<'a> {
     /// Still among the first rows, which are kept until the header is found.
@@ -133,7 +139,7 @@ impl<'a> Validator<'a> {
                 if !cells.iter().all(Cell::is_blank) {
                     self.block.push(number, cells);
                 }
-                if self.block.len() >= BATCH_ROWS {
+                if self.block.len() >= BATCH_ROWS || self.block.bytes() >= BLOCK_BYTES {
                     return self.send_block();
                 }
                 Ok(None)

@@ -364,6 +364,40 @@ fn blocks_checked_on_other_threads_give_the_same_result() {
     assert!(lanes.batches.is_empty() && inline.batches.is_empty());
 }
 
+/// Wide rows make smaller blocks: a block is bounded by its bytes as well as its rows.
+#[test]
+fn a_block_of_wide_rows_is_bounded_by_its_bytes() {
+    let mut rng = Rng::new(6);
+    let code = credit_code(&mut rng, "152201");
+    // A note in an unnamed column after the fields: read, bounded, never stored.
+    let note = "注".repeat(WORKERS.limits().max_cell_bytes / 3 - 1);
+    let mut text =
+        "身份证号,所属企业,服务社区代码,来源,持家政服务证,职业技能等级,商业保险,已体检\n"
+            .to_string();
+    let mut seen = HashSet::new();
+    while seen.len() < 3_000 {
+        let id = id_number(&mut rng, "152201");
+        if seen.insert(id.clone()) {
+            text.push_str(&format!(
+                "{id},{code},152201001001,社区居民,是,四级,是,是,{note}\n"
+            ));
+        }
+    }
+    let (checked, batches) = check_on(&WORKERS, &text, 2);
+    assert!(
+        !checked.findings.has_errors(),
+        "{:?}",
+        checked.findings.issues
+    );
+    let rows: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+    assert_eq!(rows.iter().sum::<usize>(), 3_000);
+    let widest = note.len() * rows[0];
+    assert!(
+        rows.len() > 1 && widest <= BLOCK_BYTES + note.len() * 2,
+        "{rows:?}"
+    );
+}
+
 fn csv_cell(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
