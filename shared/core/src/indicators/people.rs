@@ -10,7 +10,7 @@
 //! the memory.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use deltalake::arrow::array::{ArrayRef, AsArray, BinaryArray, UInt32Array};
@@ -21,6 +21,8 @@ use deltalake::datafusion::logical_expr::{
     Accumulator, ColumnarValue, Volatility, create_udaf, create_udf,
 };
 use deltalake::datafusion::prelude::SessionContext;
+
+use crate::privacy::Leading;
 
 /// The scalar function numbering pseudonyms.
 pub(super) const PERSON: &str = "person";
@@ -109,27 +111,6 @@ fn pseudonym_bytes(key: &str) -> Option<[u8; 32]> {
         *byte = (high << 4) | low;
     }
     (invalid & 0x10 == 0).then_some(bytes)
-}
-
-/// Hashes a pseudonym by its first eight bytes. A pseudonym is an HMAC under a secret key, so
-/// its bytes are already uniformly distributed and nobody can choose colliding ones: hashing
-/// them again (SipHash, the default) only costs time, a million times per large file.
-#[derive(Default)]
-struct Leading(u64);
-
-impl Hasher for Leading {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        let n = bytes.len().min(8);
-        word[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(word);
-    }
-
-    fn write_usize(&mut self, _length: usize) {}
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 fn number(

@@ -13,7 +13,7 @@ mod rows;
 pub mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use deltalake::arrow::error::ArrowError;
@@ -26,7 +26,7 @@ use rows::{BlockChecked, Fingerprint, RowChecker};
 use crate::datasets::{Dataset, Kind};
 use crate::findings::{At, Findings, Problem};
 use crate::periods::Period;
-use crate::privacy::Pseudonymizer;
+use crate::privacy::{Leading, Pseudonymizer};
 use crate::regions::{Region, RegionTree};
 use crate::sheets::{Cell, RowBlock};
 
@@ -89,7 +89,7 @@ pub struct Validator<'a> {
     lanes: Lanes<'a>,
     findings: Findings,
     /// Every key seen, as a fingerprint, with the row it was first seen on.
-    keys: HashMap<Fingerprint, u32, BuildHasherDefault<FingerprintHasher>>,
+    keys: HashMap<Fingerprint, u32, BuildHasherDefault<Leading>>,
 }
 
 impl<'a> Validator<'a> {
@@ -253,26 +253,6 @@ impl<'a> Validator<'a> {
             header_row,
             batches,
         })
-    }
-}
-
-/// Hashes a [`Fingerprint`] by taking its low bits: it is a keyed hash already.
-#[derive(Default)]
-struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
     }
 }
 
