@@ -171,6 +171,26 @@ fn submit_says_what_is_wrong_and_exits_non_zero() {
         "{}",
         String::from_utf8_lossy(&good.stderr)
     );
+    // The log says how long each costly step took, for whoever watches a deadline day.
+    let logged = String::from_utf8_lossy(&good.stderr);
+    let line = |what: &str| {
+        logged
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {logged}"))
+            .to_string()
+    };
+    assert!(
+        line("submission decided").contains("checked_ms="),
+        "{logged}"
+    );
+    let published = line("indicators published");
+    assert!(
+        published.contains("period=2023H2")
+            && published.contains("computed_ms=")
+            && published.contains("published_ms="),
+        "{published}"
+    );
 
     let unknown = jiazheng()
         .args([

@@ -95,8 +95,17 @@ async fn refresh_now(
 ) -> Result<(i64, TableVersions), LakeError> {
     let mut round = 0;
     loop {
+        let started = std::time::Instant::now();
         let computed = compute_period(lake, period).await?;
+        let computed_in = started.elapsed();
         let version = snapshot::publish(lake, &computed).await?;
+        tracing::info!(
+            %period,
+            version,
+            computed_ms = computed_in.as_millis() as u64,
+            published_ms = (started.elapsed() - computed_in).as_millis() as u64,
+            "indicators published"
+        );
         round += 1;
         if round == REFRESH_ROUNDS || lake.unchanged(tables, &computed.sources).await? {
             return Ok((version, computed.sources));

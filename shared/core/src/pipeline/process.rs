@@ -37,6 +37,9 @@ struct Decision {
     parsed: Parsed,
     size: i64,
     raw_version: Option<String>,
+    /// How long reading, checking and staging the file took (logged with the decision: on
+    /// deadline day it is what an operator watches).
+    checked_in: std::time::Duration,
 }
 
 impl Decision {
@@ -185,6 +188,7 @@ impl Ingestor {
         file_name: String,
         earlier: &Earlier,
     ) -> Result<(Decision, StagedWrite), IngestError> {
+        let started = std::time::Instant::now();
         let dataset = key.dataset;
         let (published, _) = stored::published(&self.lake)
             .await?
@@ -282,6 +286,7 @@ impl Ingestor {
             parsed,
             size,
             raw_version,
+            checked_in: started.elapsed(),
         };
         Ok((decision, staged))
     }
@@ -431,6 +436,7 @@ impl Ingestor {
             status = ?submission.status,
             rows = summary.rows,
             errors = summary.errors,
+            checked_ms = decision.checked_in.as_millis() as u64,
             "submission decided"
         );
         failpoints::hit(failpoints::LOG_WRITTEN);
