@@ -28,10 +28,23 @@ pub(super) fn read(
     let encoding = detect_encoding(&head);
     let (text, _, _) = encoding.decode(&head);
     let delimiter = detect_delimiter(&text);
-    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(encoding))
-        .bom_override(true)
-        .build(Cursor::new(head).chain(input));
+    let decoded: Box<dyn Read + '_> = if encoding == UTF_8 {
+        // Read as it is: each cell is checked as UTF-8 (an invalid byte replaced, as the
+        // decoder would) when it becomes text, so transcoding first would only copy the file
+        // once more on the reading thread.
+        let mut head = Cursor::new(head);
+        if head.get_ref().starts_with(UTF_8_BOM) {
+            head.set_position(UTF_8_BOM.len() as u64);
+        }
+        Box::new(head.chain(input))
+    } else {
+        Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding))
+                .bom_override(true)
+                .build(Cursor::new(head).chain(input)),
+        )
+    };
     let mut decoded = BufReader::with_capacity(PEEK, decoded);
     let mut parser = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
     // One row at its longest; every field needs at least one byte, so as many field ends.
@@ -70,7 +83,7 @@ pub(super) fn read(
                         continue;
                     }
                     rows.check_cell(column, field.len())?;
-                    // The decoder's output is UTF-8 and the separators are ASCII: borrowed.
+                    // Separators are ASCII, so a cell of valid UTF-8 is borrowed.
                     cells.push(Cell::Text(String::from_utf8_lossy(field)));
                 }
                 rows.deliver(lines.start_of_record(inside), &cells, each)?;
@@ -107,8 +120,10 @@ impl Lines {
 
 /// UTF-8 when the bytes are valid UTF-8 (a BOM is handled by the decoder), otherwise
 /// GB18030, whose decoder also reads GBK and GB2312.
+const UTF_8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 fn detect_encoding(head: &[u8]) -> &'static Encoding {
-    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+    if head.starts_with(UTF_8_BOM) {
         return UTF_8;
     }
     match std::str::from_utf8(head) {

@@ -286,6 +286,43 @@ mod tests {
         out
     }
 
+    proptest::proptest! {
+        /// UTF-8 is read without a decoder: a file whose first 64 KiB are UTF-8 but which has
+        /// invalid bytes further on reads exactly as decoding the whole file first would,
+        /// each invalid sequence replaced by U+FFFD, with or without a BOM. (A quote between
+        /// two invalid bytes is the one difference: the decoder replaces the bytes on each side
+        /// of it, this reader the cell's bytes once the quotes are gone — garbage either way.)
+        #[test]
+        fn invalid_utf8_after_the_peek_reads_as_the_decoder_would(
+            tail in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"ab,\n\r\xE4\xB8\xAD\xF0\x80\xFF".to_vec()),
+                    proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            bom in proptest::bool::ANY,
+        ) {
+            let tail: Vec<u8> = tail.into_iter().filter(|b| *b != b'"').collect();
+            let mut bytes = if bom { vec![0xEF, 0xBB, 0xBF] } else { Vec::new() };
+            bytes.extend_from_slice("网点编号,所在社区代码\n".as_bytes());
+            while bytes.len() < 70 * 1024 {
+                bytes.extend_from_slice("A1,152201001001\n".as_bytes());
+            }
+            bytes.extend_from_slice(&tail);
+            let (decoded, _, _) = encoding_rs::UTF_8.decode(&bytes);
+            let limits = crate::datasets::OUTLETS.limits();
+            let read = |input: &[u8]| {
+                let mut out = Vec::new();
+                let result = read_rows(input, &[], &limits, |n, cells| {
+                    out.push((n, cells.iter().map(Cell::to_text).collect::<Vec<String>>()))
+                });
+                (result.map_err(|e| e.to_string()), out)
+            };
+            proptest::prop_assert_eq!(read(&bytes), read(decoded.as_bytes()));
+        }
+    }
+
     #[test]
     fn utf8_with_bom_and_gbk_read_the_same() {
         let text = "网点编号,所在社区代码\nA1,152201001001\n";
