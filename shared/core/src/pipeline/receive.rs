@@ -58,7 +58,7 @@ impl Ingestor {
         }
         let mut received = Received::new();
         received.update(&bytes);
-        let key = self.key_for(upload, received).await?;
+        let key = key_for(upload, self.target(upload).await?, received);
         if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
@@ -76,17 +76,27 @@ impl Ingestor {
         path: &std::path::Path,
     ) -> Result<Outcome, IngestError> {
         let io = |e: std::io::Error| IngestError::File(path.display().to_string(), e.to_string());
-        let mut file = std::fs::File::open(path).map_err(io)?;
-        let mut received = Received::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            received.update(&buf[..n]);
-        }
-        let key = self.key_for(upload, received).await?;
+        let hashing = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || -> std::io::Result<Received> {
+                let mut file = std::fs::File::open(path)?;
+                let mut received = Received::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(received);
+                    }
+                    received.update(&buf[..n]);
+                }
+            })
+        };
+        // The region tree loads while the file is hashed.
+        let (received, target) = tokio::join!(hashing, self.target(upload));
+        let received = received
+            .map_err(|e| IngestError::Worker(e.to_string()))?
+            .map_err(io)?;
+        let key = key_for(upload, target?, received);
         if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
@@ -106,7 +116,7 @@ impl Ingestor {
         max_bytes: u64,
     ) -> Result<Outcome, IngestError> {
         let dataset = upload.dataset;
-        self.target(upload).await?;
+        let target = self.target(upload).await?;
         let max = dataset.limits().max_file_bytes.min(max_bytes);
         let spool_error = |e: std::io::Error| IngestError::Body(format!("spooling: {e}"));
         let mut spool = tokio::fs::File::from_std(tempfile::tempfile().map_err(spool_error)?);
@@ -129,7 +139,7 @@ impl Ingestor {
             .seek(std::io::SeekFrom::Start(0))
             .await
             .map_err(spool_error)?;
-        let key = self.key_for(upload, received).await?;
+        let key = key_for(upload, target, received);
         if let Some(outcome) = self.already_decided(&key).await? {
             return Ok(outcome);
         }
@@ -147,22 +157,22 @@ impl Ingestor {
         let region = submitting_region(&tree, &upload.region)?;
         Ok((period, region.code()))
     }
+}
 
-    /// Resolves an upload's names and derives its content id from the hash of its bytes.
-    async fn key_for(&self, upload: &Upload, received: Received) -> Result<UploadKey, IngestError> {
-        let dataset = upload.dataset;
-        let (period, region) = self.target(upload).await?;
-        let mut id = Sha256::new();
-        id.update(format!("{}\n{}\n{}\n", dataset.name, period, region));
-        id.update(received.content.finalize());
-        Ok(UploadKey {
-            dataset,
-            period,
-            region,
-            id: hex::encode(&id.finalize()[..10]),
-            extension: sheets::Format::sniff(&received.head)
-                .extension()
-                .to_string(),
-        })
+/// An upload's key: its resolved period and region, and a content id from the hash of its
+/// bytes.
+fn key_for(upload: &Upload, (period, region): (Period, String), received: Received) -> UploadKey {
+    let dataset = upload.dataset;
+    let mut id = Sha256::new();
+    id.update(format!("{}\n{}\n{}\n", dataset.name, period, region));
+    id.update(received.content.finalize());
+    UploadKey {
+        dataset,
+        period,
+        region,
+        id: hex::encode(&id.finalize()[..10]),
+        extension: sheets::Format::sniff(&received.head)
+            .extension()
+            .to_string(),
     }
 }
