@@ -118,10 +118,11 @@ impl Lines {
     }
 }
 
-/// UTF-8 when the bytes are valid UTF-8 (a BOM is handled by the decoder), otherwise
-/// GB18030, whose decoder also reads GBK and GB2312.
+/// The byte order mark Excel writes at the start of a UTF-8 CSV.
 const UTF_8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
+/// UTF-8 when the bytes are valid UTF-8 (after a BOM, if any), otherwise GB18030, whose
+/// decoder also reads GBK and GB2312.
 fn detect_encoding(head: &[u8]) -> &'static Encoding {
     if head.starts_with(UTF_8_BOM) {
         return UTF_8;
