@@ -82,9 +82,11 @@ pub(super) fn read(
                         cells.push(Cell::Empty);
                         continue;
                     }
-                    rows.check_cell(column, field.len())?;
-                    // Separators are ASCII, so a cell of valid UTF-8 is borrowed.
-                    cells.push(Cell::Text(String::from_utf8_lossy(field)));
+                    // Separators are ASCII, so a cell of valid UTF-8 is borrowed. The limit is
+                    // on the text: an invalid byte becomes U+FFFD, three bytes.
+                    let text = String::from_utf8_lossy(field);
+                    rows.check_cell(column, text.len())?;
+                    cells.push(Cell::Text(text));
                 }
                 rows.deliver(lines.start_of_record(inside), &cells, each)?;
                 out_len = 0;

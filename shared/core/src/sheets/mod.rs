@@ -419,6 +419,19 @@ mod tests {
             read(fat.as_bytes()),
             Err(SheetError::Limit(Exceeded::Cell { .. }))
         ));
+        // The limit is on the text: after 64 KiB of UTF-8, a cell of invalid bytes at the
+        // limit reads as three times as many bytes of U+FFFD, and is refused; a third of it fits.
+        let invalid = |n: usize| {
+            let mut bytes = vec![b'\n'; 65 * 1024];
+            bytes.extend(std::iter::repeat_n(0xFF, n));
+            bytes.push(b'\n');
+            bytes
+        };
+        assert!(matches!(
+            read(&invalid(limits.max_cell_bytes)),
+            Err(SheetError::Limit(Exceeded::Cell { .. }))
+        ));
+        assert!(read(&invalid(limits.max_cell_bytes / 3)).is_ok());
         // Trailing empty columns are not values.
         let trailing = format!("a,b{}\n", ",".repeat(limits.max_columns * 3));
         assert!(read(trailing.as_bytes()).is_ok());
