@@ -4,14 +4,18 @@
 use std::collections::HashMap;
 
 use deltalake::DeltaTableError;
+use deltalake::arrow::array::Scalar;
+use deltalake::arrow::compute::kernels::cmp::eq;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, LogicalFileView};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use indexmap::IndexMap;
 
 use super::{Lake, LakeError, evolve};
 
@@ -103,6 +107,18 @@ impl Lake {
     }
 }
 
+/// Whether every row of `batch` has the same, non-null, value in each partition column.
+fn one_partition(batch: &RecordBatch, partitions: &[String]) -> bool {
+    batch.num_rows() > 0
+        && !partitions.is_empty()
+        && partitions.iter().all(|name| {
+            batch.column_by_name(name).is_some_and(|column| {
+                let first = Scalar::new(column.slice(0, 1));
+                eq(column, &first).is_ok_and(|same| same.true_count() == column.len())
+            })
+        })
+}
+
 pub(super) fn in_scope(
     snapshot: &deltalake::table::state::DeltaTableState,
     scope: &Scope<'_>,
@@ -136,6 +152,28 @@ pub struct StagedWrite {
 
 impl StagedWrite {
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        // A batch of one partition (every batch of a county's file) goes straight to it: the
+        // writer's own split sorts the batch and copies every column to learn the same thing.
+        if one_partition(&batch, &self.partitions) {
+            let values = self
+                .partitions
+                .iter()
+                .map(|name| {
+                    let column = batch.column_by_name(name)?;
+                    ScalarExt::from_array(column.as_ref(), 0).map(|value| (name.clone(), value))
+                })
+                .collect::<Option<IndexMap<_, _>>>();
+            if let Some(values) = values {
+                // Boxed: the future is deep enough to overflow the compiler's layout limit
+                // in the binaries that await it.
+                Box::pin(
+                    self.writer
+                        .write_partition(batch, &values, WriteMode::Default),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
         self.writer.write(batch).await?;
         Ok(())
     }
@@ -254,5 +292,87 @@ impl StagedWrite {
             table: name,
             attempts: COMMIT_ATTEMPTS,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use deltalake::arrow::array::{Int64Array, StringArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(schema: &SchemaRef, parts: &[Option<&str>], values: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(parts.to_vec())),
+                Arc::new(Int64Array::from(values.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_of_one_partition_only_when_every_row_says_so() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("part", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let part = ["part".to_string()];
+        let one = batch(&schema, &[Some("a"), Some("a")], &[1, 2]);
+        assert!(one_partition(&one, &part));
+        assert!(!one_partition(&one, &[]));
+        assert!(!one_partition(&one.slice(0, 0), &part));
+        for mixed in [
+            batch(&schema, &[Some("a"), Some("b")], &[1, 2]),
+            batch(&schema, &[Some("a"), None], &[1, 2]),
+            batch(&schema, &[None, None], &[1, 2]),
+        ] {
+            assert!(!one_partition(&mixed, &part));
+        }
+    }
+
+    /// A batch of one partition, written straight to it, lands where the writer's own split
+    /// puts the same rows of a mixed batch.
+    #[tokio::test]
+    async fn batches_of_one_partition_and_of_several_land_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("part", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let mut staged = lake.stage("tables/t", &schema, &["part".into()]).unwrap();
+        staged
+            .write(batch(&schema, &[Some("a"), Some("a")], &[1, 2]))
+            .await
+            .unwrap();
+        staged
+            .write(batch(&schema, &[Some("b"), Some("a")], &[3, 4]))
+            .await
+            .unwrap();
+        let scope = [("part", vec!["a".to_string(), "b".to_string()])];
+        staged
+            .commit_replacing(&scope, Default::default())
+            .await
+            .unwrap();
+        let files = lake.files("tables/t", &scope).await.unwrap();
+        let mut parts: Vec<_> = files.iter().filter_map(|f| f.partition("part")).collect();
+        parts.sort();
+        parts.dedup();
+        assert_eq!(parts, ["a", "b"]);
+        let ctx = lake.session(&["tables/t"]).await.unwrap().ctx;
+        let rows = ctx
+            .sql("SELECT part, SUM(n) AS n FROM t GROUP BY part ORDER BY part")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let sums = crate::lake::read::int(&rows[0], 1).unwrap();
+        assert_eq!(sums.values().to_vec(), [7, 3]);
     }
 }
