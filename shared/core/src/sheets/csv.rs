@@ -3,6 +3,7 @@
 //! not fit is refused as it is read, so a file that is one endless line or one endless quoted
 //! cell costs no more memory than one legitimate row. Blank lines are skipped for free.
 
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Cursor, Read};
 
 use csv_core::ReadRecordResult;
@@ -71,20 +72,27 @@ pub(super) fn read(
             }
             ReadRecordResult::Record => {
                 let record = &out[..out_len];
+                let inside = record.iter().filter(|b| **b == b'\n').count();
+                // Checked once for the whole record rather than cell by cell: nearly every
+                // record is valid, and its cells are then borrowed as they are.
+                let valid = std::str::from_utf8(record).ok();
                 let mut start = 0;
-                let mut inside = 0;
                 let mut cells = Vec::with_capacity(ends_len);
                 for (column, &end) in ends[..ends_len].iter().enumerate() {
-                    let field = &record[start..end];
+                    let range = start..end;
                     start = end;
-                    inside += field.iter().filter(|b| **b == b'\n').count();
-                    if field.is_empty() {
+                    if range.is_empty() {
                         cells.push(Cell::Empty);
                         continue;
                     }
-                    // Separators are ASCII, so a cell of valid UTF-8 is borrowed. The limit is
+                    // A cell ending inside a character that the next one completes (invalid
+                    // bytes cut by a separator) is not on a boundary: read on its own, like a
+                    // record that is not valid UTF-8, each invalid byte replaced. The limit is
                     // on the text: an invalid byte becomes U+FFFD, three bytes.
-                    let text = String::from_utf8_lossy(field);
+                    let text = match valid.and_then(|text| text.get(range.clone())) {
+                        Some(text) => Cow::Borrowed(text),
+                        None => String::from_utf8_lossy(&record[range]),
+                    };
                     rows.check_cell(column, text.len())?;
                     cells.push(Cell::Text(text));
                 }

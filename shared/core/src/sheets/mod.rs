@@ -323,6 +323,18 @@ mod tests {
         }
     }
 
+    /// A character cut by a separator: each half of `中` in a cell of its own. The record's
+    /// cells put end to end are valid UTF-8, but neither cell is; each reads as U+FFFD.
+    #[test]
+    fn a_character_cut_by_a_separator_is_two_invalid_cells() {
+        let mut bytes = vec![b'\n'; 65 * 1024];
+        bytes.extend_from_slice(b"\xE4\xB8,\xAD\n");
+        assert_eq!(
+            rows(&bytes),
+            [(65 * 1024 + 1, vec!["\u{FFFD}".to_string(); 2])]
+        );
+    }
+
     #[test]
     fn utf8_with_bom_and_gbk_read_the_same() {
         let text = "网点编号,所在社区代码\nA1,152201001001\n";
