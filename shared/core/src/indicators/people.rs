@@ -35,7 +35,9 @@ pub(super) fn register(ctx: &SessionContext) {
     let numbers = Arc::new(Mutex::new(Numbers::default()));
     ctx.register_udf(create_udf(
         PERSON,
-        vec![DataType::Utf8],
+        // As the lake's tables are read (deltalake forces view types): declared as `Utf8`,
+        // the plan would copy every pseudonym into a new array before numbering it.
+        vec![DataType::Utf8View],
         DataType::UInt32,
         // The numbering depends on the order rows arrive in; never folded or reordered.
         Volatility::Volatile,
@@ -122,8 +124,8 @@ fn number(
             "{PERSON} takes one argument"
         )));
     };
-    let keys = cast(&arg.to_array(1)?, &DataType::Utf8)?;
-    let keys = keys.as_string::<i32>();
+    let keys = cast(&arg.to_array(1)?, &DataType::Utf8View)?;
+    let keys = keys.as_string_view();
     let mut numbers = numbers.lock().unwrap_or_else(PoisonError::into_inner);
     let out = keys
         .iter()
@@ -321,6 +323,8 @@ impl Accumulator for Count {
 mod tests {
     use std::collections::BTreeSet;
 
+    use deltalake::arrow::datatypes::Int64Type;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -392,5 +396,56 @@ mod tests {
         // Another spelling is another key, as it is to COUNT(DISTINCT …).
         assert_eq!(numbers.of(&"AB".repeat(32)).unwrap(), 2);
         assert_eq!(numbers.of(&"cd".repeat(32)).unwrap(), 3);
+    }
+
+    /// Over a table of the lake, pseudonyms reach the numbering as they are read: no cast in
+    /// the plan copying each of them first.
+    #[tokio::test]
+    async fn pseudonyms_are_numbered_as_the_lake_reads_them() {
+        use deltalake::arrow::array::{RecordBatch, StringArray};
+        use deltalake::arrow::datatypes::{Field, Schema};
+
+        let dir = tempfile::tempdir().unwrap();
+        let lake = crate::lake::Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("county", DataType::Utf8, false),
+            Field::new("id_number", DataType::Utf8, false),
+        ]));
+        let keys = ["ab".repeat(32), "cd".repeat(32), "ab".repeat(32)];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["152201"; 3])),
+                Arc::new(StringArray::from_iter_values(&keys)),
+            ],
+        )
+        .unwrap();
+        let mut staged = lake
+            .stage("tables/workers", &schema, &["county".into()])
+            .unwrap();
+        staged.write(batch).await.unwrap();
+        let scope = [("county", vec!["152201".to_string()])];
+        staged
+            .commit_replacing(&scope, Default::default())
+            .await
+            .unwrap();
+        let ctx = lake.session(&["tables/workers"]).await.unwrap().ctx;
+        register(&ctx);
+        let query = format!("SELECT {COUNT_PEOPLE}({PERSON}(id_number)) FROM workers");
+        let plan = ctx
+            .sql(&format!("EXPLAIN {query}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let plan = deltalake::arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert!(plan.contains("person(workers.id_number)"), "{plan}");
+        assert!(!plan.contains("CAST("), "{plan}");
+        let counted = ctx.sql(&query).await.unwrap().collect().await.unwrap();
+        let counted = counted[0].column(0).as_primitive::<Int64Type>().value(0);
+        assert_eq!(counted, 2);
     }
 }
