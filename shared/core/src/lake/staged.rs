@@ -154,6 +154,8 @@ impl StagedWrite {
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
         // A batch of one partition (every batch of a county's file) goes straight to it: the
         // writer's own split sorts the batch and copies every column to learn the same thing.
+        // The values are gathered here, not by `one_partition`: deltalake does not export its
+        // `Scalar` type, so only `write_partition`'s signature can name it.
         if one_partition(&batch, &self.partitions) {
             let values = self
                 .partitions

@@ -30,8 +30,8 @@ pub(super) fn read(
     let (text, _, _) = encoding.decode(&head);
     let delimiter = detect_delimiter(&text);
     let decoded: Box<dyn Read + '_> = if encoding == UTF_8 {
-        // Read as it is: each cell is checked as UTF-8 (an invalid byte replaced, as the
-        // decoder would) when it becomes text, so transcoding first would only copy the file
+        // Read as it is: each record is checked as UTF-8 once it is split (an invalid byte
+        // replaced, as the decoder would), so transcoding first would only copy the file
         // once more on the reading thread.
         let mut head = Cursor::new(head);
         if head.get_ref().starts_with(UTF_8_BOM) {
