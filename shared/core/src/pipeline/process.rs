@@ -5,11 +5,12 @@
 //! steps and finish it. Doing the steps again is harmless: a decision whose rows are already
 //! committed reuses that commit instead of writing them twice.
 
+use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::logstore::object_store::GetOptions;
+use deltalake::logstore::object_store::{GetOptions, GetResult, GetResultPayload};
 use futures::TryStreamExt;
 use tokio::sync::mpsc;
 
@@ -241,8 +242,22 @@ impl Ingestor {
         };
         let size = object.meta.size as i64;
         let raw_version = object.meta.version.clone();
-        let stream = object.into_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        let reader: Box<dyn Read + Send> = match object.payload {
+            // A local lake hands over the open file: read it on the reader thread in large
+            // reads, not as a stream of 8 KiB chunks each fetched on another thread. Only the
+            // bytes the store named, as the stream would give.
+            GetResultPayload::File(file, _) if object.range.start == 0 => {
+                Box::new(file.take(object.range.end))
+            }
+            payload => {
+                let stream = GetResult { payload, ..object }
+                    .into_stream()
+                    .map_err(std::io::Error::other);
+                Box::new(tokio_util::io::SyncIoBridge::new(
+                    tokio_util::io::StreamReader::new(stream),
+                ))
+            }
+        };
 
         let (tx, mut rx) = mpsc::channel::<RecordBatch>(2);
         let job = Job {
