@@ -210,6 +210,16 @@ impl Dataset {
         Arc::new(Schema::new(fields))
     }
 
+    /// The columns stored as keyed hashes: unique and uniformly random in the lake, so
+    /// written without a dictionary or statistics.
+    pub fn random_columns(&self) -> Vec<&'static str> {
+        self.fields
+            .iter()
+            .filter(|f| matches!(f.kind, Kind::IdNumber))
+            .map(|f| f.name)
+            .collect()
+    }
+
     pub fn partition_columns() -> Vec<String> {
         vec![columns::PERIOD.to_string(), columns::COUNTY.to_string()]
     }

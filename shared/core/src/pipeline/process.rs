@@ -221,6 +221,7 @@ impl Ingestor {
                 &dataset.schema(),
                 &datasets::Dataset::partition_columns(),
             )?
+            .with_random_columns(&dataset.random_columns())
             .failing_at(failpoints::ROWS_STAGED);
 
         let raw_key = key.to_string();
