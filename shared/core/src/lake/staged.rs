@@ -52,6 +52,12 @@ impl StoredFile {
         self.0.path().into_owned()
     }
 
+    /// The rows it holds, as its add action's statistics say (none for a file written
+    /// without them).
+    pub fn rows(&self) -> Option<usize> {
+        self.0.num_records()
+    }
+
     /// One of its partition values.
     pub fn partition(&self, column: &str) -> Option<String> {
         self.0.partition_values_map().remove(column).flatten()
@@ -442,6 +448,7 @@ mod tests {
         let [file] = files.as_slice() else {
             panic!("one file: {}", files.len())
         };
+        assert_eq!(file.rows(), Some(rows));
         let path = dir.path().join("tables/t").join(file.path());
         let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
         for group in reader.metadata().row_groups() {

@@ -67,16 +67,25 @@ struct Held {
 type HeldMeasures = HashMap<(String, &'static str), Held>;
 static HELD_MEASURES: LazyLock<Mutex<HeldMeasures>> = LazyLock::new(Mutex::default);
 
-/// A dataset's files of one period, by county (sorted paths).
-type Files = BTreeMap<String, Vec<String>>;
+/// A dataset's files of one period, by county.
+type Files = BTreeMap<String, CountyFiles>;
+
+/// A county's files of one period (sorted paths) and the rows the log says they hold.
+#[derive(Default, PartialEq)]
+struct CountyFiles {
+    paths: Vec<String>,
+    rows: usize,
+}
 
 fn files_by_county(session: &Session, table: &str, period: Period) -> Result<Files, LakeError> {
     let mut files = Files::new();
     for file in session.files(table, &[(columns::PERIOD, vec![period.to_string()])])? {
         let county = file.partition(columns::COUNTY).unwrap_or_default();
-        files.entry(county).or_default().push(file.path());
+        let entry = files.entry(county).or_default();
+        entry.paths.push(file.path());
+        entry.rows += file.rows().unwrap_or(0);
     }
-    files.values_mut().for_each(|paths| paths.sort());
+    files.values_mut().for_each(|county| county.paths.sort());
     Ok(files)
 }
 
@@ -97,8 +106,8 @@ async fn renew(
             .files
             .iter()
             .chain(&files)
-            .filter(|(county, paths)| {
-                held.files.get(*county) != Some(*paths) || files.get(*county) != Some(*paths)
+            .filter(|(county, both)| {
+                held.files.get(*county) != Some(*both) || files.get(*county) != Some(*both)
             })
             .map(|(county, _)| county.clone())
             .collect();
@@ -108,7 +117,9 @@ async fn renew(
         if changed.is_empty() || by_county {
             if !changed.is_empty() {
                 MEASURED_BY_COUNTY.fetch_add(changed.len() as u64, Ordering::Relaxed);
-                let fresh = measure_dataset(ctx, dataset, period, Some(&changed)).await?;
+                let rows = changed.iter().filter_map(|c| files.get(c)).map(|c| c.rows);
+                let fresh =
+                    measure_dataset(ctx, dataset, period, Some(&changed), rows.sum()).await?;
                 replace_counties(Arc::make_mut(&mut held.measures), fresh, &changed);
             }
             return Ok(Held {
@@ -119,7 +130,8 @@ async fn renew(
             });
         }
     }
-    let measures = Arc::new(measure_dataset(ctx, dataset, period, None).await?);
+    let rows = files.values().map(|c| c.rows).sum();
+    let measures = Arc::new(measure_dataset(ctx, dataset, period, None, rows).await?);
     Ok(Held {
         period,
         version,

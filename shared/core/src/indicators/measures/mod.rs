@@ -84,18 +84,20 @@ pub(super) async fn measure(
 }
 
 /// Runs the queries of the indicators that read `dataset`: over the whole period at every
-/// level, or over some `counties` at theirs and their streets'.
+/// level, or over some `counties` at theirs and their streets'. `rows` is what the log says
+/// those files hold: room for as many people is made before they are numbered.
 async fn measure_dataset(
     ctx: &SessionContext,
     dataset: &Dataset,
     period: Period,
     counties: Option<&BTreeSet<String>>,
+    rows: usize,
 ) -> Result<Measures, LakeError> {
     let mut measures = Measures::new();
     for group in groups() {
         if group[0].dataset().is_some_and(|d| d.name == dataset.name) {
             if dataset.openness == Openness::Closed {
-                people::register(ctx);
+                people::register(ctx, rows);
             }
             let mut lineage = Lineage::OnePerCounty;
             let mut group_measures = loop {
