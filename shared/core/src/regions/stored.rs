@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::datafusion::prelude::{col, lit};
+use deltalake::datafusion::prelude::{Expr, col, lit};
+use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::SaveMode;
 
 use serde::Serialize;
@@ -50,10 +51,16 @@ pub async fn save(lake: &Lake, tree: &RegionTree) -> Result<i64, LakeError> {
         Some(table) => table,
         None => lake.handle(names::REGIONS)?,
     };
+    // Rows go in tree order (by prefix) and in small row groups, so a reader of the villages
+    // inside one region decodes only the groups whose prefix range holds it.
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
     let table = table
         .write(vec![batch])
         .with_save_mode(SaveMode::Overwrite)
         .with_partition_columns(["level"])
+        .with_writer_properties(properties)
         .await?;
     Ok(table.version().unwrap_or_default() as i64)
 }
@@ -81,23 +88,47 @@ pub async fn published(lake: &Lake) -> Result<Option<(Arc<RegionTree>, i64)>, La
         .entry(lake.root().to_string())
         .or_insert_with(|| Arc::new(Held::new(names::REGIONS)))
         .clone();
-    let tree = held.get(lake, || load(lake, Scope::Published)).await?;
+    let tree = held.get(lake, || read(lake, published_levels())).await?;
     Ok(tree.map(|(version, tree)| (tree, version)))
 }
+
+/// Village-level units per row group of the stored table: a county's few hundred fall in one
+/// or two groups of 620,000.
+const ROW_GROUP_ROWS: usize = 8 * 1024;
 
 /// Loads the stored tree, or `None` when no regions were imported yet. Returns the
 /// regions table version too, so caches can tell when to reload.
 pub async fn load(lake: &Lake, scope: Scope<'_>) -> Result<Option<(RegionTree, i64)>, LakeError> {
+    let Scope::WithVillagesIn(prefix) = scope else {
+        return read(lake, published_levels()).await;
+    };
+    let villages = col("level")
+        .eq(lit(Level::Village.as_str()))
+        .and(col("prefix").like(lit(prefix.like())));
+    // The published levels as held in memory; only the villages are read.
+    let Some((tree, version)) = published(lake).await? else {
+        return Ok(None);
+    };
+    match read(lake, villages.clone()).await? {
+        Some((inside, read_at)) if read_at == version => {
+            let all = tree.iter().cloned().chain(inside.iter().cloned());
+            Ok(Some((RegionTree::from_regions(all), version)))
+        }
+        // The table moved between the two reads: both levels from one version.
+        Some(_) => read(lake, published_levels().or(villages)).await,
+        None => Ok(None),
+    }
+}
+
+fn published_levels() -> Expr {
+    col("level").not_eq(lit(Level::Village.as_str()))
+}
+
+/// The stored regions `filter` keeps, as a tree, with the table version read.
+async fn read(lake: &Lake, filter: Expr) -> Result<Option<(RegionTree, i64)>, LakeError> {
     let Session { ctx, versions, .. } = lake.session(&[names::REGIONS]).await?;
     let Some(version) = versions.get(names::REGIONS).copied() else {
         return Ok(None);
-    };
-    let published = col("level").not_eq(lit(Level::Village.as_str()));
-    let filter = match scope {
-        Scope::Published => published,
-        Scope::WithVillagesIn(prefix) => published.or(col("level")
-            .eq(lit(Level::Village.as_str()))
-            .and(col("prefix").like(lit(prefix.like())))),
     };
     let batches = ctx
         .table("regions")
@@ -108,4 +139,69 @@ pub async fn load(lake: &Lake, scope: Scope<'_>) -> Result<Option<(RegionTree, i
         .await?;
     let regions: Vec<Region> = codec::decode(&batches)?;
     Ok(Some((RegionTree::from_regions(regions), version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    /// Two counties of 12 streets of 1,000 villages each.
+    fn tree() -> RegionTree {
+        let mut units = vec![
+            ("15".to_string(), "省".to_string()),
+            ("1522".to_string(), "市".to_string()),
+        ];
+        for county in ["152201", "152202"] {
+            units.push((county.to_string(), format!("县{county}")));
+            for street in 1..=12 {
+                let street = format!("{county}{street:03}");
+                units.push((street.clone(), "街道".to_string()));
+                for village in 0..1_000 {
+                    units.push((format!("{street}{village:03}"), format!("村{village}")));
+                }
+            }
+        }
+        RegionTree::from_units(units)
+    }
+
+    /// A submission's tree holds every published region and the villages of its own region
+    /// only, read from small row groups of the villages' partition.
+    #[tokio::test]
+    async fn villages_are_read_for_one_region_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let whole = tree();
+        let version = save(&lake, &whole).await.unwrap();
+        let county = Prefix::parse("152201").unwrap();
+        let (loaded, at) = load(&lake, Scope::WithVillagesIn(&county))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(at, version);
+        let expected: Vec<&Prefix> = whole
+            .iter()
+            .filter(|r| r.level != Level::Village || r.prefix.starts_with("152201"))
+            .map(|r| &r.prefix)
+            .collect();
+        let got: Vec<&Prefix> = loaded.iter().map(|r| &r.prefix).collect();
+        assert_eq!(got, expected);
+        // The country, the province, the city, 2 counties and 24 streets; 12,000 villages.
+        assert_eq!(got.len(), 29 + 12_000);
+
+        let villages = lake
+            .files(names::REGIONS, &[("level", vec!["village".to_string()])])
+            .await
+            .unwrap();
+        let [file] = villages.as_slice() else {
+            panic!("one file of villages: {}", villages.len())
+        };
+        let path = dir.path().join(names::REGIONS).join(file.path());
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        assert_eq!(
+            reader.metadata().num_row_groups(),
+            24_000usize.div_ceil(ROW_GROUP_ROWS)
+        );
+    }
 }
