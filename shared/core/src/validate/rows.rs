@@ -11,7 +11,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 
 use super::batch::BatchBuilder;
 use super::header::Columns;
-use super::values::{self, Scope, Value};
+use super::values::{self, Inside, Scope, Value, inside};
 use super::{Context, ValidateError};
 use crate::datasets::Kind;
 use crate::findings::{At, Findings, Problem};
@@ -38,6 +38,7 @@ pub(super) struct RowChecker<'a> {
     columns: Columns,
     period_end: NaiveDate,
     hashers: (RandomState, RandomState),
+    inside: Inside<'a>,
     /// Positions of the key and region fields among the dataset's fields.
     key: Option<usize>,
     region: Option<usize>,
@@ -54,6 +55,7 @@ impl<'a> RowChecker<'a> {
             key: position(ctx.dataset.key),
             region: position(ctx.dataset.region_field),
             hashers: (RandomState::new(), RandomState::new()),
+            inside: inside(ctx.regions, ctx.region),
             ctx,
             columns,
             store,
@@ -234,7 +236,7 @@ impl<'a> RowChecker<'a> {
     fn scope(&self) -> Scope<'_> {
         Scope {
             region: self.ctx.region,
-            regions: self.ctx.regions,
+            inside: &self.inside,
             period_end: self.period_end,
             pseudonymizer: self.ctx.pseudonymizer,
         }
