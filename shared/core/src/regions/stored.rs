@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::prelude::{Expr, col, lit};
+use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::SaveMode;
 
@@ -54,6 +55,7 @@ pub async fn save(lake: &Lake, tree: &RegionTree) -> Result<i64, LakeError> {
     // Rows go in tree order (by prefix) and in small row groups, so a reader of the villages
     // inside one region decodes only the groups whose prefix range holds it.
     let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let table = table
@@ -203,5 +205,14 @@ mod tests {
             reader.metadata().num_row_groups(),
             24_000usize.div_ceil(ROW_GROUP_ROWS)
         );
+        // Compressed as deltalake's own default writes them.
+        for group in reader.metadata().row_groups() {
+            assert!(
+                group
+                    .columns()
+                    .iter()
+                    .all(|c| c.compression() == Compression::SNAPPY)
+            );
+        }
     }
 }
