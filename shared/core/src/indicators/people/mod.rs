@@ -4,9 +4,9 @@
 //! grouping sets and up to five conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one
 //! hash set per group and aggregate, so a million workers cost twenty sets of a million keys
 //! (over 1 GB with the sort that numbered them). Here each pseudonym is numbered once as it is
-//! read ([`person`], a dense `u32` per distinct pseudonym of the query) and the counts keep
-//! [`Members`]: a list of numbers while a group is small, a bitmap (one bit per person of the
-//! period) once that is smaller. Exact — one number per distinct pseudonym — in a fraction of
+//! read ([`PERSON`], a dense `u32` per distinct pseudonym of the query) and the counts
+//! ([`count`]) keep a list of numbers while a group is small, a bitmap (one bit per person of
+//! the period) once that is smaller. Exact — one number per distinct pseudonym — in a fraction of
 //! the memory.
 
 use std::collections::HashMap;
@@ -57,8 +57,8 @@ pub(super) fn counted(sql: &str) -> String {
 ///
 /// Each of a million rows looks its pseudonym up at a random place, so the table searched is
 /// kept small: it holds only 4-byte positions into `pseudonyms`, which grows by appending.
-/// For a million people that is 10 MB searched (it stays in the processor's cache) instead
-/// of the 75 MB a map holding the keys would be.
+/// For a million people that is 10 MB searched (small enough for the processor's cache)
+/// instead of the 75 MB a map holding the keys would be.
 #[derive(Default)]
 struct Numbers {
     /// Where each pseudonym is in `pseudonyms`, found by its leading bytes (uniformly random
