@@ -166,13 +166,70 @@ async fn worker_values_about_fewer_than_five_people_are_withheld() {
 #[tokio::test]
 async fn a_worker_in_two_counties_counts_once_in_their_league() {
     let server = Server::with_regions().await;
+    two_counties_sharing_three_workers(&server).await;
+    assert_eq!(pseudonyms_stored_as(&server).await, "binary");
+}
+
+/// A lake whose workers table an older release created (pseudonyms as 64 hex characters)
+/// goes on taking files, as hex, and counts people the same.
+#[tokio::test]
+async fn a_table_of_hex_pseudonyms_counts_people_the_same() {
+    use std::sync::Arc;
+
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    let server = Server::with_regions().await;
+    let dataset = datasets::by_name("workers").unwrap();
+    let older: Vec<Field> = dataset
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Binary => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let staged = server
+        .lake
+        .stage(
+            &names::dataset("workers"),
+            &Arc::new(Schema::new(older)),
+            &datasets::Dataset::partition_columns(),
+        )
+        .unwrap();
+    let nothing = [("county", vec!["000000".to_string()])];
+    staged
+        .commit_replacing(&nothing, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(pseudonyms_stored_as(&server).await, "string");
+    two_counties_sharing_three_workers(&server).await;
+    assert_eq!(pseudonyms_stored_as(&server).await, "string");
+}
+
+/// The Delta type of the workers table's ID-number column.
+async fn pseudonyms_stored_as(server: &Server) -> String {
+    let table = server
+        .lake
+        .load(&names::dataset("workers"))
+        .await
+        .unwrap()
+        .unwrap();
+    let schema = table.snapshot().unwrap().schema();
+    let field = schema.field("id_number").unwrap();
+    field.data_type().to_string()
+}
+
+/// Sends 60 workers for each of 152201 and 152202, three of them in both, and checks each
+/// county counts 60 and their league 117.
+async fn two_counties_sharing_three_workers(server: &Server) {
     let tree = server.tree().await;
     let period = "2023H2".parse().unwrap();
     let mut files = Vec::new();
     for (code, tag) in [("152201", "a"), ("152202", "b")] {
         let county = tree.get(code).unwrap();
         let enterprises = synth::enterprises(county, period, tag);
-        send(&server, &enterprises, "2023H2", code).await;
+        send(server, &enterprises, "2023H2", code).await;
         // Enough workers, with and without a card, that no value is withheld.
         files.push(synth::workers(&tree, county, &enterprises, 60, tag));
     }
@@ -180,11 +237,10 @@ async fn a_worker_in_two_counties_counts_once_in_their_league() {
     for row in 0..3 {
         files[1].rows[row][0] = files[0].rows[row][0].clone();
     }
-    send(&server, &files[0], "2023H2", "152201").await;
-    send(&server, &files[1], "2023H2", "152202").await;
+    send(server, &files[0], "2023H2", "152201").await;
+    send(server, &files[1], "2023H2", "152202").await;
 
     let workers = |code: &'static str| {
-        let server = &server;
         let url = format!("/v1/indicators/credential_rate?period=2023H2&region={code}");
         async move {
             let (_, json) = server.get(&url).await;

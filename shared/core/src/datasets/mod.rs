@@ -95,12 +95,13 @@ impl Kind {
             Kind::EnumList { .. } => {
                 DataType::List(Arc::new(ArrowField::new("item", DataType::Utf8, false)))
             }
+            // The pseudonym's 32 bytes: half the size of their hex, read without parsing.
+            Kind::IdNumber => DataType::Binary,
             Kind::Text { .. }
             | Kind::CreditCode
             | Kind::CountyCode
             | Kind::CommunityCode
-            | Kind::Enum { .. }
-            | Kind::IdNumber => DataType::Utf8,
+            | Kind::Enum { .. } => DataType::Utf8,
         }
     }
 }

@@ -1,13 +1,73 @@
-//! Tables written before a column was declared: the next replace commit widens their schema,
-//! so a release that adds a column (the snapshot's `quality`) needs no migration step and the
-//! older files read it as null.
+//! Tables written by an older release. A table created before a column was declared gets it
+//! at the next replace commit (its older files read it as null), so a release that adds a
+//! column (the snapshot's `quality`) needs no migration step. A table created when pseudonyms
+//! were stored as 64 hex characters, not as their 32 bytes, goes on holding hex: writes to it
+//! spell the bytes in hex and the readers take both, so no lake's tables have to be rewritten.
 
-use deltalake::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::{Metadata, MetadataExt, StructType};
+use deltalake::kernel::{self, Metadata, MetadataExt, StructType};
 use deltalake::table::state::DeltaTableState;
 
 use super::LakeError;
+
+/// The schema a write to a table uses: the declared one, except that a column declared as
+/// bytes which the stored table holds as text stays text.
+pub(super) fn as_stored(declared: &SchemaRef, stored: &StructType) -> SchemaRef {
+    let text = |name: &str| {
+        stored
+            .field(name)
+            .is_some_and(|f| f.data_type() == &kernel::DataType::STRING)
+    };
+    let fields: Vec<Field> = declared
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Binary if text(f.name()) => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(
+        fields,
+        declared.metadata().clone(),
+    ))
+}
+
+/// `batch` in the types of `schema` (from [`as_stored`]): a bytes column the schema holds as
+/// text is spelled in lower-case hex. Any other batch is returned as it is.
+pub(super) fn to_stored(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, LakeError> {
+    let spelled = |column: &ArrayRef, field: &Field| {
+        column.data_type() == &DataType::Binary && field.data_type() == &DataType::Utf8
+    };
+    let columns = batch.columns();
+    if !columns
+        .iter()
+        .zip(schema.fields())
+        .any(|(column, field)| spelled(column, field))
+    {
+        return Ok(batch);
+    }
+    let columns: Vec<ArrayRef> = columns
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if !spelled(column, field) {
+                return column.clone();
+            }
+            let hex: StringArray = column
+                .as_binary::<i32>()
+                .iter()
+                .map(|bytes| bytes.map(hex::encode))
+                .collect();
+            Arc::new(hex) as ArrayRef
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
 
 /// The table's metadata with the columns a newer release declares added, when the table was
 /// created before them (its older files read them as null); `None` when it has them all. Never
@@ -98,5 +158,86 @@ mod tests {
             .map(|f| f.name().to_string())
             .collect();
         assert_eq!(names, ["part", "a", "b"]);
+    }
+
+    /// Writes `keys` (as bytes, as the validator builds them) into table `name` with the
+    /// schema a write to it uses, committed as partition `part`.
+    async fn write_keys(lake: &Lake, name: &str, part: &str, keys: &[[u8; 32]]) -> SchemaRef {
+        let declared = Arc::new(Schema::new(vec![
+            Field::new("part", DataType::Utf8, false),
+            Field::new("key", DataType::Binary, false),
+        ]));
+        let schema = lake.schema_to_write(name, &declared).await.unwrap();
+        let batch = RecordBatch::try_new(
+            declared.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![part; keys.len()])),
+                Arc::new(deltalake::arrow::array::BinaryArray::from_iter_values(keys)),
+            ],
+        )
+        .unwrap();
+        let mut staged = lake.stage(name, &schema, &["part".to_string()]).unwrap();
+        staged.write(batch).await.unwrap();
+        staged
+            .commit_replacing(&[("part", vec![part.to_string()])], Default::default())
+            .await
+            .unwrap();
+        schema
+    }
+
+    /// A table created when pseudonyms were stored as hex goes on holding hex, spelled as
+    /// before; a new table holds the bytes.
+    #[tokio::test]
+    async fn a_table_of_hex_pseudonyms_goes_on_holding_hex() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let hex_schema = Arc::new(Schema::new(vec![
+            Field::new("part", DataType::Utf8, false),
+            Field::new("key", DataType::Utf8, false),
+        ]));
+        let old = RecordBatch::try_new(
+            hex_schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["old"])),
+                Arc::new(StringArray::from(vec![hex::encode([1u8; 32])])),
+            ],
+        )
+        .unwrap();
+        let mut staged = lake
+            .stage("tables/old", &hex_schema, &["part".to_string()])
+            .unwrap();
+        staged.write(old).await.unwrap();
+        staged
+            .commit_replacing(&[("part", vec!["old".to_string()])], Default::default())
+            .await
+            .unwrap();
+
+        let written = write_keys(&lake, "tables/old", "new", &[[0xab; 32]]).await;
+        assert_eq!(written.field(1).data_type(), &DataType::Utf8);
+        let ctx = lake.session(&["tables/old"]).await.unwrap().ctx;
+        let batches = ctx
+            .sql("SELECT CAST(key AS VARCHAR) FROM old ORDER BY part")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let keys = crate::lake::read::text(&batches[0], 0).unwrap();
+        assert_eq!(keys.value(0), "ab".repeat(32));
+        assert_eq!(keys.value(1), "01".repeat(32));
+
+        let written = write_keys(&lake, "tables/new", "new", &[[0xab; 32]]).await;
+        assert_eq!(written.field(1).data_type(), &DataType::Binary);
+        let ctx = lake.session(&["tables/new"]).await.unwrap().ctx;
+        let batches = ctx
+            .sql("SELECT key FROM new")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let keys =
+            deltalake::arrow::compute::cast(batches[0].column(0), &DataType::Binary).unwrap();
+        assert_eq!(keys.as_binary::<i32>().value(0), [0xab; 32]);
     }
 }

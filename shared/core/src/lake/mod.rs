@@ -180,6 +180,19 @@ impl Lake {
             .with_storage_backend(self.root_store.clone(), url))
     }
 
+    /// The schema a write of `declared` into table `name` uses: the declared one, but with
+    /// the column types of a table created by an older release ([`evolve::as_stored`]).
+    pub async fn schema_to_write(
+        &self,
+        name: &str,
+        declared: &SchemaRef,
+    ) -> Result<SchemaRef, LakeError> {
+        Ok(match self.load(name).await? {
+            Some(table) => evolve::as_stored(declared, &table.snapshot()?.schema()),
+            None => declared.clone(),
+        })
+    }
+
     /// Loads the latest version of a table, or `None` when it has never been written.
     pub async fn load(&self, name: &str) -> Result<Option<DeltaTable>, LakeError> {
         // Tables are never deleted, so the listing that tells whether one exists is needed

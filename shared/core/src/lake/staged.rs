@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use deltalake::DeltaTableError;
 use deltalake::arrow::array::Scalar;
 use deltalake::arrow::compute::kernels::cmp::eq;
-use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -88,7 +88,7 @@ impl Lake {
             Some(partitions.to_vec()),
             Some(self.options.clone()),
         )?
-        .with_writer_properties(writer_properties(&[]));
+        .with_writer_properties(writer_properties(schema, &[]));
         Ok(StagedWrite {
             lake: self.clone(),
             name: name.to_string(),
@@ -112,7 +112,9 @@ impl Lake {
 /// How staged files are written. `random` columns hold unique, uniformly random values
 /// (keyed hashes): a dictionary finds nothing to share in them and min/max statistics prune
 /// nothing, so both are off there — for a million pseudonyms, a tenth of the writer's work.
-fn writer_properties(random: &[&str]) -> WriterProperties {
+/// Stored as bytes, they are not compressed either: random bytes do not compress, and trying
+/// costs more than the rest of the file. (Their hex compresses to about the bytes' size.)
+fn writer_properties(schema: &SchemaRef, random: &[&str]) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
@@ -120,7 +122,13 @@ fn writer_properties(random: &[&str]) -> WriterProperties {
         let path = ColumnPath::from(*column);
         builder = builder
             .set_column_dictionary_enabled(path.clone(), false)
-            .set_column_statistics_enabled(path, EnabledStatistics::None);
+            .set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        let bytes = schema
+            .field_with_name(column)
+            .is_ok_and(|f| f.data_type() == &DataType::Binary);
+        if bytes {
+            builder = builder.set_column_compression(path, Compression::UNCOMPRESSED);
+        }
     }
     builder.build()
 }
@@ -174,11 +182,12 @@ impl StagedWrite {
     pub fn with_random_columns(mut self, columns: &[&str]) -> StagedWrite {
         self.writer = self
             .writer
-            .with_writer_properties(writer_properties(columns));
+            .with_writer_properties(writer_properties(&self.schema, columns));
         self
     }
 
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), LakeError> {
+        let batch = evolve::to_stored(batch, &self.schema)?;
         // A batch of one partition (every batch of a county's file) goes straight to it: the
         // writer's own split sorts the batch and copies every column to learn the same thing.
         // The values are gathered here, not by `one_partition`: deltalake does not export its
@@ -405,8 +414,8 @@ mod tests {
         assert_eq!(sums.values().to_vec(), [7, 3]);
     }
 
-    /// A random column is written without a dictionary or statistics; the others keep both,
-    /// and every row is there.
+    /// A random column is written without a dictionary or statistics, and without compression
+    /// when it holds bytes; the others keep all three, and every row is there.
     #[tokio::test]
     async fn a_random_column_is_written_plain() {
         use deltalake::parquet::basic::Encoding;
@@ -418,6 +427,7 @@ mod tests {
             Field::new("part", DataType::Utf8, false),
             Field::new("key", DataType::Utf8, false),
             Field::new("kind", DataType::Utf8, false),
+            Field::new("digest", DataType::Binary, false),
         ]));
         let rows = 10_000;
         let batch = RecordBatch::try_new(
@@ -430,13 +440,16 @@ mod tests {
                 Arc::new(StringArray::from_iter_values(
                     (0..rows).map(|i| ["x", "y"][i % 2]),
                 )),
+                Arc::new(deltalake::arrow::array::BinaryArray::from_iter_values(
+                    (0..rows).map(|i| (i as u64).to_le_bytes().repeat(4)),
+                )),
             ],
         )
         .unwrap();
         let mut staged = lake
             .stage("tables/t", &schema, &["part".into()])
             .unwrap()
-            .with_random_columns(&["key"]);
+            .with_random_columns(&["key", "digest"]);
         staged.write(batch).await.unwrap();
         let scope = [("part", vec!["a".to_string()])];
         staged
@@ -452,12 +465,19 @@ mod tests {
         let path = dir.path().join("tables/t").join(file.path());
         let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
         for group in reader.metadata().row_groups() {
-            let (key, kind) = (group.column(0), group.column(1));
+            let (key, kind, digest) = (group.column(0), group.column(1), group.column(2));
             assert_eq!(key.column_path().string(), "key");
-            assert!(key.statistics().is_none());
-            assert!(!key.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+            assert_eq!(digest.column_path().string(), "digest");
+            for random in [key, digest] {
+                assert!(random.statistics().is_none());
+                assert!(!random.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+            }
             assert!(kind.statistics().is_some());
             assert!(kind.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+            // Random bytes are not compressed; their hex, and everything else, is.
+            assert_eq!(digest.compression(), Compression::UNCOMPRESSED);
+            assert!(matches!(key.compression(), Compression::ZSTD(_)));
+            assert!(matches!(kind.compression(), Compression::ZSTD(_)));
         }
     }
 }

@@ -205,9 +205,12 @@ impl Ingestor {
                 .collect()
         };
         let league = league_of(&published, &counties);
-        let (tree, _) = stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix))
-            .await?
-            .ok_or(IngestError::NoRegions)?;
+        let (table, declared) = (names::dataset(dataset.name), dataset.schema());
+        let (tree, schema) = tokio::join!(
+            stored::load(&self.lake, Scope::WithVillagesIn(&region.prefix)),
+            self.lake.schema_to_write(&table, &declared),
+        );
+        let (tree, _) = tree?.ok_or(IngestError::NoRegions)?;
         let mut enterprises = self.enterprise_codes(dataset, key.period).await?;
         // With no enterprise reported yet, one warning for the file says more than one per row.
         let no_enterprises = enterprises.as_ref().is_some_and(|e| e.is_empty());
@@ -216,11 +219,7 @@ impl Ingestor {
         }
         let mut staged = self
             .lake
-            .stage(
-                &names::dataset(dataset.name),
-                &dataset.schema(),
-                &datasets::Dataset::partition_columns(),
-            )?
+            .stage(&table, &schema?, &datasets::Dataset::partition_columns())?
             .with_random_columns(&dataset.random_columns())
             .failing_at(failpoints::ROWS_STAGED);
 

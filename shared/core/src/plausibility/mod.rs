@@ -331,13 +331,18 @@ impl Queries<'_> {
         }
         let dataset = self.subject.dataset;
         let key = dataset.key;
-        let sql = self.sql(
-            "SELECT n.$row, o.$county, CAST(n.$key AS VARCHAR) FROM $t n JOIN $t o ON n.$key = o.$key \
-             WHERE n.$period = '$now' AND o.$period = '$now' \
-             AND n.$county IN ($counties) AND o.$county IN ($league)",
-        );
         // A pseudonym is still a person's: the row number is what the submitter needs.
         let shown = !matches!(dataset.field(key).map(|f| f.kind), Some(Kind::IdNumber));
+        let value = if shown {
+            "CAST(n.$key AS VARCHAR)"
+        } else {
+            "''"
+        };
+        let sql = self.sql(&format!(
+            "SELECT n.$row, o.$county, {value} FROM $t n JOIN $t o ON n.$key = o.$key \
+             WHERE n.$period = '$now' AND o.$period = '$now' \
+             AND n.$county IN ($counties) AND o.$county IN ($league)",
+        ));
         self.rows(&sql, |batch| {
             let (row, other, value) = (
                 read::int(batch, 0)?,

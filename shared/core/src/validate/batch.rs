@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, ListBuilder,
-    StringBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
+    ListBuilder, StringBuilder,
 };
 use deltalake::arrow::datatypes::{DataType, Field as ArrowField, SchemaRef};
 use deltalake::arrow::error::ArrowError;
@@ -18,6 +18,7 @@ pub const BATCH_ROWS: usize = 8192;
 
 enum Column {
     Text(StringBuilder),
+    Bytes(BinaryBuilder),
     Bool(BooleanBuilder),
     Date(Date32Builder),
     Int(Int64Builder),
@@ -29,6 +30,7 @@ impl Column {
     fn new(kind: &Kind) -> Column {
         match kind {
             Kind::Bool => Column::Bool(BooleanBuilder::new()),
+            Kind::IdNumber => Column::Bytes(BinaryBuilder::new()),
             Kind::Date => Column::Date(Date32Builder::new()),
             Kind::Count { .. } => Column::Int(Int64Builder::new()),
             Kind::Amount => Column::Cents(
@@ -49,12 +51,7 @@ impl Column {
     fn push(&mut self, value: &Value<'_>) {
         match (self, value) {
             (Column::Text(b), Value::Text(s)) => b.append_value(s),
-            (Column::Text(b), Value::Pseudonym(digest)) => {
-                let mut hex = [0u8; 64];
-                // 64 bytes of room for 32 bytes: cannot fail, and hex digits are ASCII.
-                let _ = hex::encode_to_slice(digest, &mut hex);
-                b.append_value(std::str::from_utf8(&hex).unwrap_or_default());
-            }
+            (Column::Bytes(b), Value::Pseudonym(digest)) => b.append_value(digest),
             (Column::Bool(b), Value::Bool(v)) => b.append_value(*v),
             (Column::Date(b), Value::Date(d)) => b.append_value(days_since_epoch(*d)),
             (Column::Int(b), Value::Int(n)) => b.append_value(*n),
@@ -66,6 +63,7 @@ impl Column {
                 b.append(true);
             }
             (Column::Text(b), _) => b.append_null(),
+            (Column::Bytes(b), _) => b.append_null(),
             (Column::Bool(b), _) => b.append_null(),
             (Column::Date(b), _) => b.append_null(),
             (Column::Int(b), _) => b.append_null(),
@@ -77,6 +75,7 @@ impl Column {
     fn finish(&mut self) -> ArrayRef {
         match self {
             Column::Text(b) => Arc::new(b.finish()),
+            Column::Bytes(b) => Arc::new(b.finish()),
             Column::Bool(b) => Arc::new(b.finish()),
             Column::Date(b) => Arc::new(b.finish()),
             Column::Int(b) => Arc::new(b.finish()),

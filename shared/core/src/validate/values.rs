@@ -26,7 +26,7 @@ pub enum Value<'a> {
     Cents(i128),
     List(Vec<&'static str>),
     /// An ID number's keyed hash (the ID number itself goes no further than [`read`]); stored
-    /// as 64 hex characters.
+    /// as its 32 bytes.
     Pseudonym([u8; 32]),
 }
 

@@ -278,7 +278,7 @@ fn group_sql(
     )
 }
 
-/// The period's rows of a dataset about people, with each person's 64-character pseudonym
+/// The period's rows of a dataset about people, with each person's pseudonym
 /// replaced by a number as the rows stream by ([`people`]): exactly as many distinct values (a
 /// missing key stays missing), counted in compact sets instead of hash sets of strings.
 fn people_numbered(dataset: &Dataset, within: &str) -> String {

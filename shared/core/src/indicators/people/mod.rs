@@ -1,7 +1,7 @@
 //! Exact distinct counts of people on compact keys.
 //!
-//! Indicators about workers count people by their pseudonym (64 hex characters), in five
-//! grouping sets and up to five conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one
+//! Indicators about workers count people by their pseudonym (32 bytes; 64 hex characters in a
+//! table created before pseudonyms were stored as bytes), in five grouping sets and up to five conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one
 //! hash set per group and aggregate, so a million workers cost twenty sets of a million keys
 //! (over 1 GB with the sort that numbered them). Here each pseudonym is numbered once as it is
 //! read ([`PERSON`], a dense `u32` per distinct pseudonym of the query) and the counts
@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use deltalake::arrow::array::{AsArray, UInt32Array};
+use deltalake::arrow::array::{ArrayRef, AsArray, UInt32Array};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::common::{DataFusionError, ScalarValue};
-use deltalake::datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use deltalake::datafusion::logical_expr::{
+    ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
+};
 use deltalake::datafusion::prelude::SessionContext;
 
 use hashbrown::HashTable;
@@ -34,16 +36,20 @@ pub(super) const COUNT_PEOPLE: &str = "count_people";
 /// grown from empty, a million of them cost twice the time, rehashing as the table doubles.
 pub(super) fn register(ctx: &SessionContext, people: usize) {
     let numbers = Arc::new(Mutex::new(Numbers::with_room(people)));
-    ctx.register_udf(create_udf(
+    // As the lake's tables are read (deltalake forces view types): declared as `Binary`, the
+    // plan would copy every pseudonym into a new array before numbering it. Text is a table
+    // written before pseudonyms were stored as bytes (see `lake::evolve`).
+    let read_as = [DataType::BinaryView, DataType::Utf8View]
+        .into_iter()
+        .map(|t| TypeSignature::Exact(vec![t]))
+        .collect();
+    ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         PERSON,
-        // As the lake's tables are read (deltalake forces view types): declared as `Utf8`,
-        // the plan would copy every pseudonym into a new array before numbering it.
-        vec![DataType::Utf8View],
-        DataType::UInt32,
         // The numbering depends on the order rows arrive in; never folded or reordered.
-        Volatility::Volatile,
+        Signature::one_of(read_as, Volatility::Volatile),
+        DataType::UInt32,
         Arc::new(move |args: &[ColumnarValue]| number(&numbers, args)),
-    ));
+    )));
     ctx.register_udaf(count::udaf());
 }
 
@@ -64,11 +70,29 @@ struct Numbers {
     /// Where each pseudonym is in `pseudonyms`, found by its leading bytes (uniformly random
     /// already: a keyed hash).
     index: HashTable<u32>,
-    /// Pseudonyms as the 32 bytes their hex spells, with their numbers, in the order read.
+    /// Pseudonyms' 32 bytes, with their numbers, in the order read.
     pseudonyms: Vec<([u8; 32], u32)>,
-    /// Any other key, kept whole (exact for any text, compact for the normal case).
-    others: HashMap<String, u32>,
+    /// Any other key, kept whole (exact for any value, compact for the normal case).
+    others: HashMap<Vec<u8>, u32>,
     next: u32,
+}
+
+/// A key as it is numbered.
+enum Key<'a> {
+    Pseudonym([u8; 32]),
+    Other(&'a [u8]),
+}
+
+impl<'a> Key<'a> {
+    /// A stored pseudonym: its 32 bytes.
+    fn of_bytes(key: &'a [u8]) -> Key<'a> {
+        <[u8; 32]>::try_from(key).map_or(Key::Other(key), Key::Pseudonym)
+    }
+
+    /// A pseudonym stored as text: the bytes its hex spells.
+    fn of_text(key: &'a str) -> Key<'a> {
+        pseudonym_bytes(key).map_or(Key::Other(key.as_bytes()), Key::Pseudonym)
+    }
 }
 
 /// A pseudonym's place in [`Numbers::index`].
@@ -88,10 +112,10 @@ impl Numbers {
         numbers
     }
 
-    fn of(&mut self, key: &str) -> Result<u32, DataFusionError> {
+    fn of(&mut self, key: Key<'_>) -> Result<u32, DataFusionError> {
         let next = self.next;
-        let number = match pseudonym_bytes(key) {
-            Some(bytes) => {
+        let number = match key {
+            Key::Pseudonym(bytes) => {
                 let pseudonyms = &self.pseudonyms;
                 let entry = self.index.entry(
                     leading(&bytes),
@@ -108,7 +132,7 @@ impl Numbers {
                     }
                 }
             }
-            None => *self.others.entry(key.to_string()).or_insert(next),
+            Key::Other(key) => *self.others.entry(key.to_vec()).or_insert(next),
         };
         if number == next {
             self.next = next.checked_add(1).ok_or_else(too_many)?;
@@ -122,7 +146,7 @@ fn too_many() -> DataFusionError {
 }
 
 /// The 32 bytes 64 lower-case hex digits spell, read in one pass (this runs for every row of
-/// a period's workers). Lower-case only: another spelling of the same bytes is another key,
+/// a period's workers in a table that stores them as text). Lower-case only: another spelling of the same bytes is another key,
 /// as it is to `COUNT(DISTINCT …)`.
 fn pseudonym_bytes(key: &str) -> Option<[u8; 32]> {
     /// Each byte's value as a lower-case hex digit; 0x10 for any other byte.
@@ -160,13 +184,20 @@ fn number(
             "{PERSON} takes one argument"
         )));
     };
-    let keys = cast(&arg.to_array(1)?, &DataType::Utf8View)?;
-    let keys = keys.as_string_view();
+    let keys: ArrayRef = arg.to_array(1)?;
     let mut numbers = numbers.lock().unwrap_or_else(PoisonError::into_inner);
-    let out = keys
-        .iter()
-        .map(|key| key.map(|k| numbers.of(k)).transpose())
-        .collect::<Result<UInt32Array, _>>()?;
+    let out = if keys.data_type() == &DataType::Utf8View {
+        keys.as_string_view()
+            .iter()
+            .map(|key| key.map(|k| numbers.of(Key::of_text(k))).transpose())
+            .collect::<Result<UInt32Array, _>>()?
+    } else {
+        let keys = cast(&keys, &DataType::BinaryView)?;
+        keys.as_binary_view()
+            .iter()
+            .map(|key| key.map(|k| numbers.of(Key::of_bytes(k))).transpose())
+            .collect::<Result<UInt32Array, _>>()?
+    };
     Ok(match arg {
         ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
         ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(out)),
@@ -207,63 +238,68 @@ mod tests {
     fn a_pseudonym_is_numbered_once_and_other_keys_exactly() {
         let mut numbers = Numbers::default();
         let a = "ab".repeat(32);
-        assert_eq!(numbers.of(&a).unwrap(), 0);
-        assert_eq!(numbers.of("not hex").unwrap(), 1);
-        assert_eq!(numbers.of(&a).unwrap(), 0);
-        assert_eq!(numbers.of("not hex").unwrap(), 1);
+        assert_eq!(numbers.of(Key::of_text(&a)).unwrap(), 0);
+        assert_eq!(numbers.of(Key::of_text("not hex")).unwrap(), 1);
+        assert_eq!(numbers.of(Key::of_text(&a)).unwrap(), 0);
+        assert_eq!(numbers.of(Key::of_text("not hex")).unwrap(), 1);
         // Another spelling is another key, as it is to COUNT(DISTINCT …).
-        assert_eq!(numbers.of(&"AB".repeat(32)).unwrap(), 2);
-        assert_eq!(numbers.of(&"cd".repeat(32)).unwrap(), 3);
+        assert_eq!(numbers.of(Key::of_text(&"AB".repeat(32))).unwrap(), 2);
+        assert_eq!(numbers.of(Key::of_text(&"cd".repeat(32))).unwrap(), 3);
+        // Stored as bytes, the same pseudonym is the same person; other lengths are kept whole.
+        assert_eq!(numbers.of(Key::of_bytes(&[0xab; 32])).unwrap(), 0);
+        assert_eq!(numbers.of(Key::of_bytes(&[0xab; 31])).unwrap(), 4);
+        assert_eq!(numbers.of(Key::of_bytes(&[0xab; 31])).unwrap(), 4);
     }
 
-    /// Over a table of the lake, pseudonyms reach the numbering as they are read: no cast in
-    /// the plan copying each of them first.
+    /// Over a table of the lake, pseudonyms reach the numbering as they are read — as bytes,
+    /// or as hex in a table of an older release: no cast in the plan copying each of them first.
     #[tokio::test]
     async fn pseudonyms_are_numbered_as_the_lake_reads_them() {
-        use deltalake::arrow::array::{RecordBatch, StringArray};
+        use deltalake::arrow::array::{BinaryArray, RecordBatch, StringArray};
         use deltalake::arrow::datatypes::{Field, Schema};
 
-        let dir = tempfile::tempdir().unwrap();
-        let lake = crate::lake::Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("county", DataType::Utf8, false),
-            Field::new("id_number", DataType::Utf8, false),
-        ]));
-        let keys = ["ab".repeat(32), "cd".repeat(32), "ab".repeat(32)];
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["152201"; 3])),
-                Arc::new(StringArray::from_iter_values(&keys)),
-            ],
-        )
-        .unwrap();
-        let mut staged = lake
-            .stage("tables/workers", &schema, &["county".into()])
+        let people = [[0xab; 32], [0xcd; 32], [0xab; 32]];
+        let as_bytes: ArrayRef = Arc::new(BinaryArray::from_iter_values(people));
+        let as_hex: ArrayRef = Arc::new(StringArray::from_iter_values(people.map(hex::encode)));
+        for keys in [as_bytes, as_hex] {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = crate::lake::Lake::open(dir.path().to_str().unwrap()).unwrap();
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("county", DataType::Utf8, false),
+                Field::new("id_number", keys.data_type().clone(), false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(StringArray::from(vec!["152201"; 3])), keys],
+            )
             .unwrap();
-        staged.write(batch).await.unwrap();
-        let scope = [("county", vec!["152201".to_string()])];
-        staged
-            .commit_replacing(&scope, Default::default())
-            .await
-            .unwrap();
-        let ctx = lake.session(&["tables/workers"]).await.unwrap().ctx;
-        register(&ctx, 0);
-        let query = format!("SELECT {COUNT_PEOPLE}({PERSON}(id_number)) FROM workers");
-        let plan = ctx
-            .sql(&format!("EXPLAIN {query}"))
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let plan = deltalake::arrow::util::pretty::pretty_format_batches(&plan)
-            .unwrap()
-            .to_string();
-        assert!(plan.contains("person(workers.id_number)"), "{plan}");
-        assert!(!plan.contains("CAST("), "{plan}");
-        let counted = ctx.sql(&query).await.unwrap().collect().await.unwrap();
-        let counted = counted[0].column(0).as_primitive::<Int64Type>().value(0);
-        assert_eq!(counted, 2);
+            let mut staged = lake
+                .stage("tables/workers", &schema, &["county".into()])
+                .unwrap();
+            staged.write(batch).await.unwrap();
+            let scope = [("county", vec!["152201".to_string()])];
+            staged
+                .commit_replacing(&scope, Default::default())
+                .await
+                .unwrap();
+            let ctx = lake.session(&["tables/workers"]).await.unwrap().ctx;
+            register(&ctx, 0);
+            let query = format!("SELECT {COUNT_PEOPLE}({PERSON}(id_number)) FROM workers");
+            let plan = ctx
+                .sql(&format!("EXPLAIN {query}"))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let plan = deltalake::arrow::util::pretty::pretty_format_batches(&plan)
+                .unwrap()
+                .to_string();
+            assert!(plan.contains("person(workers.id_number)"), "{plan}");
+            assert!(!plan.contains("CAST("), "{plan}");
+            let counted = ctx.sql(&query).await.unwrap().collect().await.unwrap();
+            let counted = counted[0].column(0).as_primitive::<Int64Type>().value(0);
+            assert_eq!(counted, 2);
+        }
     }
 }
