@@ -86,6 +86,8 @@ pub struct Lake {
     root_store: Arc<dyn ObjectStore>,
     /// Tables seen to exist (shared by the clones of this handle).
     existing: Arc<Mutex<HashSet<String>>>,
+    /// The schema a write to each existing table uses, once asked ([`Lake::schema_to_write`]).
+    write_schemas: Arc<Mutex<HashMap<String, SchemaRef>>>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -139,6 +141,7 @@ impl Lake {
             store: storage.object_store(None),
             root_store: storage.root_object_store(None),
             existing: Arc::default(),
+            write_schemas: Arc::default(),
         })
     }
 
@@ -181,16 +184,33 @@ impl Lake {
     }
 
     /// The schema a write of `declared` into table `name` uses: the declared one, but with
-    /// the column types of a table created by an older release ([`evolve::as_stored`]).
+    /// the column types of a table created by an older release ([`evolve::as_stored`]). A
+    /// column's stored type never changes once the table exists (releases only add columns),
+    /// so a process asks each table once: on S3, a table load is a dozen requests, and a
+    /// deadline day's ingests are slowed by one more per file.
     pub async fn schema_to_write(
         &self,
         name: &str,
         declared: &SchemaRef,
     ) -> Result<SchemaRef, LakeError> {
-        Ok(match self.load(name).await? {
-            Some(table) => evolve::as_stored(declared, &table.snapshot()?.schema()),
-            None => declared.clone(),
-        })
+        let known = self
+            .write_schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        if let Some(schema) = known {
+            return Ok(schema);
+        }
+        let Some(table) = self.load(name).await? else {
+            return Ok(declared.clone());
+        };
+        let schema = evolve::as_stored(declared, &table.snapshot()?.schema());
+        self.write_schemas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string(), schema.clone());
+        Ok(schema)
     }
 
     /// Loads the latest version of a table, or `None` when it has never been written.
