@@ -1,8 +1,9 @@
 //! Exact distinct counts of people on compact keys.
 //!
 //! Indicators about workers count people by their pseudonym (32 bytes; 64 hex characters in a
-//! table created before pseudonyms were stored as bytes), in five grouping sets and up to five conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one
-//! hash set per group and aggregate, so a million workers cost twenty sets of a million keys
+//! table created before pseudonyms were stored as bytes), in five grouping sets and up to five
+//! conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one hash set per group and
+//! aggregate, so a million workers cost twenty sets of a million keys
 //! (over 1 GB with the sort that numbered them). Here each pseudonym is numbered once as it is
 //! read ([`PERSON`], a dense `u32` per distinct pseudonym of the query) and the counts
 //! ([`count`]) keep a list of numbers while a group is small, a bitmap (one bit per person of
@@ -146,8 +147,8 @@ fn too_many() -> DataFusionError {
 }
 
 /// The 32 bytes 64 lower-case hex digits spell, read in one pass (this runs for every row of
-/// a period's workers in a table that stores them as text). Lower-case only: another spelling of the same bytes is another key,
-/// as it is to `COUNT(DISTINCT …)`.
+/// a period's workers in a table that stores them as text). Lower-case only: another spelling
+/// of the same bytes is another key, as it is to `COUNT(DISTINCT …)`.
 fn pseudonym_bytes(key: &str) -> Option<[u8; 32]> {
     /// Each byte's value as a lower-case hex digit; 0x10 for any other byte.
     const DIGIT: [u8; 256] = {
