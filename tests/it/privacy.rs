@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
+use deltalake::arrow::array::AsArray;
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::logstore::object_store::{ObjectStore, ObjectStoreExt};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -15,7 +16,9 @@ use futures::TryStreamExt;
 use jiazheng_core::samples::synth::{self, Datum, Style};
 use support::{Server, repo};
 
-/// Every string a Parquet file holds, whatever the column type.
+/// Every string a Parquet file holds, whatever the column type. Bytes (the pseudonyms) are
+/// read as text too: formatted, they would be hex, and an ID number written there as its
+/// characters would not show.
 fn parquet_values(bytes: Bytes) -> Vec<String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .unwrap()
@@ -25,6 +28,15 @@ fn parquet_values(bytes: Bytes) -> Vec<String> {
     for batch in reader {
         let batch = batch.unwrap();
         for column in batch.columns() {
+            if let Some(bytes) = column.as_binary_opt::<i32>() {
+                out.extend(
+                    bytes
+                        .iter()
+                        .flatten()
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                );
+                continue;
+            }
             let formatter =
                 ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).unwrap();
             for i in 0..column.len() {
