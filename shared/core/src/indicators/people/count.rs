@@ -1,11 +1,10 @@
-//! [`COUNT_PEOPLE`]: distinct person numbers counted in compact sets, for every group of a
-//! query at once.
+//! [`PEOPLE_SET`]: the distinct person numbers of every group of a query, gathered at once
+//! in compact sets and returned as those sets, so that the levels above the groups can be
+//! counted as unions of them.
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, UInt32Array,
-};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, UInt32Array};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, UInt32Type};
 use deltalake::datafusion::common::{DataFusionError, ScalarValue};
@@ -14,39 +13,40 @@ use deltalake::datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::COUNT_PEOPLE;
+use super::PEOPLE_SET;
 
 /// The aggregate, over the numbers [`super::PERSON`] gives.
 pub(super) fn udaf() -> AggregateUDF {
-    AggregateUDF::from(CountPeople {
+    AggregateUDF::from(PeopleSet {
         signature: Signature::exact(vec![DataType::UInt32], Volatility::Immutable),
     })
 }
 
-/// [`COUNT_PEOPLE`] as DataFusion plans it. Grouped, it keeps every group's set in one
-/// [`Counts`]: with one accumulator per group, DataFusion would sort each batch by group and
-/// copy every group's rows out before counting them (five grouping sets of a million workers,
-/// several counts each).
+/// [`PEOPLE_SET`] as DataFusion plans it. Grouped, it keeps every group's set in one
+/// [`Sets`]: with one accumulator per group, DataFusion would sort each batch by group and
+/// copy every group's rows out before adding them (a street of a million workers' file per
+/// group, several sets each).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct CountPeople {
+struct PeopleSet {
     signature: Signature,
 }
 
-impl AggregateUDFImpl for CountPeople {
+impl AggregateUDFImpl for PeopleSet {
     fn name(&self) -> &str {
-        COUNT_PEOPLE
+        PEOPLE_SET
     }
 
     fn signature(&self) -> &Signature {
         &self.signature
     }
 
+    /// The set, encoded as [`Members::encode`] writes it.
     fn return_type(&self, _: &[DataType]) -> Result<DataType, DataFusionError> {
-        Ok(DataType::Int64)
+        Ok(DataType::Binary)
     }
 
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>, DataFusionError> {
-        Ok(Box::new(Count::default()))
+        Ok(Box::new(OneSet::default()))
     }
 
     fn state_fields(&self, _: StateFieldsArgs) -> Result<Vec<FieldRef>, DataFusionError> {
@@ -65,14 +65,14 @@ impl AggregateUDFImpl for CountPeople {
         &self,
         _: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>, DataFusionError> {
-        Ok(Box::new(Counts::default()))
+        Ok(Box::new(Sets::default()))
     }
 }
 
 /// A set of person numbers: a list while it is small (sorted and deduplicated whenever it
 /// has doubled), a bitmap once the bitmap would be smaller than the list.
 #[derive(Debug, Clone, PartialEq)]
-enum Members {
+pub(in crate::indicators) enum Members {
     List {
         numbers: Vec<u32>,
         /// Length after the last sort: the list is sorted and distinct up to here.
@@ -128,7 +128,7 @@ impl Members {
         }
     }
 
-    fn len(&mut self) -> usize {
+    pub fn len(&mut self) -> usize {
         self.settle();
         match self {
             Members::List { numbers, .. } => numbers.len(),
@@ -136,7 +136,7 @@ impl Members {
         }
     }
 
-    fn union(&mut self, other: Members) {
+    pub fn union(&mut self, other: Members) {
         match other {
             Members::List { numbers, .. } => numbers.into_iter().for_each(|n| self.insert(n)),
             Members::Bits(theirs) => {
@@ -161,8 +161,8 @@ impl Members {
         }
     }
 
-    /// The state passed between the partial and the final aggregation: a tag byte, then the
-    /// settled list as `u32` or the bitmap as `u64`, little-endian.
+    /// The state passed between the partial and the final aggregation, and the aggregate's
+    /// value: a tag byte, then the settled list as `u32` or the bitmap as `u64`, little-endian.
     fn encode(&mut self) -> Vec<u8> {
         self.settle();
         match self {
@@ -175,8 +175,8 @@ impl Members {
         }
     }
 
-    fn decode(state: &[u8]) -> Result<Members, DataFusionError> {
-        let bad = || DataFusionError::Internal(format!("{COUNT_PEOPLE}: a malformed state"));
+    pub fn decode(state: &[u8]) -> Result<Members, DataFusionError> {
+        let bad = || DataFusionError::Internal(format!("{PEOPLE_SET}: a malformed state"));
         match state.split_first() {
             None => Ok(Members::default()),
             Some((0, rest)) if rest.len() % 4 == 0 => {
@@ -207,13 +207,13 @@ fn set_bit(words: &mut Vec<u64>, number: u32) {
     words[word] |= 1 << bit;
 }
 
-/// The accumulator of [`COUNT_PEOPLE`] for one group.
+/// The accumulator of [`PEOPLE_SET`] for one group.
 #[derive(Debug, Default)]
-struct Count {
+struct OneSet {
     members: Members,
 }
 
-impl Accumulator for Count {
+impl Accumulator for OneSet {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<(), DataFusionError> {
         let Some(values) = values.first() else {
             return Ok(());
@@ -228,7 +228,7 @@ impl Accumulator for Count {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue, DataFusionError> {
-        Ok(ScalarValue::Int64(Some(self.members.len() as i64)))
+        Ok(ScalarValue::Binary(Some(self.members.encode())))
     }
 
     fn size(&self) -> usize {
@@ -253,13 +253,13 @@ impl Accumulator for Count {
 
 /// The sets of every group of a query, by group index.
 #[derive(Debug, Default)]
-struct Counts {
+struct Sets {
     groups: Vec<Members>,
     /// What the sets hold, kept as they change: DataFusion asks after every batch.
     bytes: usize,
 }
 
-impl Counts {
+impl Sets {
     /// Applies `each` to the set of every row's group (rows `filter` leaves out skipped),
     /// keeping the byte count.
     fn each_row(
@@ -293,7 +293,7 @@ impl Counts {
     }
 }
 
-impl GroupsAccumulator for Counts {
+impl GroupsAccumulator for Sets {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -320,21 +320,16 @@ impl GroupsAccumulator for Counts {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef, DataFusionError> {
-        let counts: Int64Array = self
-            .take(emit_to)
-            .iter_mut()
-            .map(|members| Some(members.len() as i64))
-            .collect();
-        Ok(Arc::new(counts))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>, DataFusionError> {
-        let states: BinaryArray = self
+        let sets: BinaryArray = self
             .take(emit_to)
             .iter_mut()
             .map(|members| Some(members.encode()))
             .collect();
-        Ok(vec![Arc::new(states)])
+        Ok(Arc::new(sets))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>, DataFusionError> {
+        Ok(vec![self.evaluate(emit_to)?])
     }
 
     fn merge_batch(
@@ -439,11 +434,13 @@ mod tests {
         sets.iter().map(|s| s.len() as i64).collect()
     }
 
+    /// The size of each set an evaluation returned.
     fn counts_of(array: &ArrayRef) -> Vec<i64> {
         array
-            .as_primitive::<deltalake::arrow::datatypes::Int64Type>()
-            .values()
-            .to_vec()
+            .as_binary::<i32>()
+            .iter()
+            .map(|set| Members::decode(set.unwrap()).unwrap().len() as i64)
+            .collect()
     }
 
     proptest! {
@@ -458,10 +455,10 @@ mod tests {
         ) {
             const GROUPS: usize = 6;
             let want = expected(&rows, GROUPS);
-            let mut direct = Counts::default();
-            let mut partial = Counts::default();
-            let mut merged = Counts::default();
-            let mut converted = Counts::default();
+            let mut direct = Sets::default();
+            let mut partial = Sets::default();
+            let mut merged = Sets::default();
+            let mut converted = Sets::default();
             for chunk in rows.chunks(batch) {
                 let groups: Vec<usize> = chunk.iter().map(|r| r.0).collect();
                 let numbers: ArrayRef = Arc::new(chunk.iter().map(|r| r.1).collect::<UInt32Array>());

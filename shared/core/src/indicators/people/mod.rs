@@ -1,14 +1,16 @@
 //! Exact distinct counts of people on compact keys.
 //!
 //! Indicators about workers count people by their pseudonym (32 bytes; 64 hex characters in a
-//! table created before pseudonyms were stored as bytes), in five grouping sets and up to five
+//! table created before pseudonyms were stored as bytes), at five levels and under up to five
 //! conditions each. DataFusion's `COUNT(DISTINCT …)` keeps one hash set per group and
 //! aggregate, so a million workers cost twenty sets of a million keys
 //! (over 1 GB with the sort that numbered them). Here each pseudonym is numbered once as it is
-//! read ([`PERSON`], a dense `u32` per distinct pseudonym of the query) and the counts
-//! ([`count`]) keep a list of numbers while a group is small, a bitmap (one bit per person of
-//! the period) once that is smaller. Exact — one number per distinct pseudonym — in a fraction of
-//! the memory.
+//! read ([`PERSON`], a dense `u32` per distinct pseudonym of the query), and [`PEOPLE_SET`]
+//! ([`count`]) gathers each group's numbers in a list while it is small, a bitmap (one bit per
+//! person of the period) once that is smaller, and returns the set itself: the query groups by
+//! street only, and each level above is counted as the union of the sets below it
+//! (`measures::upward`). Exact — one number per distinct pseudonym — in a fraction of the
+//! memory, and each row aggregated once instead of once per level.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,13 +29,15 @@ use hashbrown::hash_table::Entry;
 
 mod count;
 
+pub(super) use count::Members;
+
 /// The scalar function numbering pseudonyms.
 pub(super) const PERSON: &str = "person";
-/// The aggregate counting distinct person numbers.
-pub(super) const COUNT_PEOPLE: &str = "count_people";
+/// The aggregate gathering distinct person numbers into a set ([`Members`], encoded).
+pub(super) const PEOPLE_SET: &str = "people_set";
 
 /// Registers [`PERSON`] (with numbering of its own, so numbers are per query) and
-/// [`COUNT_PEOPLE`] on the session. The numbering starts with room for `people` pseudonyms:
+/// [`PEOPLE_SET`] on the session. The numbering starts with room for `people` pseudonyms:
 /// grown from empty, a million of them cost twice the time, rehashing as the table doubles.
 pub(super) fn register(ctx: &SessionContext, people: usize) {
     let numbers = Arc::new(Mutex::new(Numbers::with_room(people)));
@@ -54,10 +58,24 @@ pub(super) fn register(ctx: &SessionContext, people: usize) {
     ctx.register_udaf(count::udaf());
 }
 
-/// A people query's measure with each `COUNT(DISTINCT …)` counted by [`COUNT_PEOPLE`]: the
-/// catalogue declares people counts over the person key, which the query has numbered.
-pub(super) fn counted(sql: &str) -> String {
-    sql.replace("COUNT(DISTINCT ", &format!("{COUNT_PEOPLE}("))
+/// A people count as the catalogue declares it (`COUNT(DISTINCT …)` over the person key, which
+/// the query has numbered) as the set [`PEOPLE_SET`] gathers; `None` for anything but one such
+/// count as the whole expression.
+pub(super) fn set_of(aggregate: &str) -> Option<String> {
+    let counted = aggregate.trim().strip_prefix("COUNT(DISTINCT ")?;
+    // The parenthesis closing the count must be the expression's last character.
+    let mut depth = 1usize;
+    for (at, c) in counted.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            return (at + 1 == counted.len()).then(|| format!("{PEOPLE_SET}({counted}"));
+        }
+    }
+    None
 }
 
 /// One number per distinct pseudonym, in the order they are first read.
@@ -207,8 +225,6 @@ fn number(
 
 #[cfg(test)]
 mod tests {
-    use deltalake::arrow::datatypes::Int64Type;
-
     use proptest::prelude::*;
 
     use super::*;
@@ -285,7 +301,7 @@ mod tests {
                 .unwrap();
             let ctx = lake.session(&["tables/workers"]).await.unwrap().ctx;
             register(&ctx, 0);
-            let query = format!("SELECT {COUNT_PEOPLE}({PERSON}(id_number)) FROM workers");
+            let query = format!("SELECT {PEOPLE_SET}({PERSON}(id_number)) FROM workers");
             let plan = ctx
                 .sql(&format!("EXPLAIN {query}"))
                 .await
@@ -299,8 +315,8 @@ mod tests {
             assert!(plan.contains("person(workers.id_number)"), "{plan}");
             assert!(!plan.contains("CAST("), "{plan}");
             let counted = ctx.sql(&query).await.unwrap().collect().await.unwrap();
-            let counted = counted[0].column(0).as_primitive::<Int64Type>().value(0);
-            assert_eq!(counted, 2);
+            let set = counted[0].column(0).as_binary::<i32>().value(0);
+            assert_eq!(Members::decode(set).unwrap().len(), 2);
         }
     }
 }
